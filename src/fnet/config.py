@@ -1,0 +1,211 @@
+"""FNetConfig: the reference (transformers / google/fnet-base) fields, fnet's own options, presets.
+
+A config round-trips through ``config.json`` in the layout ``transformers.FNetConfig`` reads, so a
+directory written by fnet loads in ``transformers`` and vice versa. Cross-field checks live in
+``FNetConfig.validate`` and say what to change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CONFIG_NAME = "config.json"
+
+# Keys that transformers writes into every config.json; they carry no architecture information, so
+# loading accepts and drops them. Any other unknown key is an error (a typo must not pass silently).
+_TRANSFORMERS_GENERIC_KEYS = frozenset(
+    {
+        "architectures", "transformers_version", "dtype", "torch_dtype", "return_dict",
+        "output_hidden_states", "output_attentions", "torchscript", "use_bfloat16", "pruned_heads",
+        "chunk_size_feed_forward", "is_encoder_decoder", "is_decoder", "cross_attention_hidden_size",
+        "add_cross_attention", "tie_encoder_decoder", "finetuning_task", "tokenizer_class", "prefix",
+        "sep_token_id", "decoder_start_token_id", "task_specific_params", "_name_or_path",
+        "_attn_implementation_autoset", "_commit_hash", "gradient_checkpointing", "use_cache",
+        "position_embedding_type", "classifier_dropout",
+    }
+)
+
+FOURIER_TRANSFORMS = ("auto", "fft", "dft")
+HIDDEN_ACTS = ("gelu_new", "gelu", "gelu_fast", "gelu_pytorch_tanh", "relu", "silu", "swish", "tanh")
+PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
+
+
+@dataclass
+class FNetConfig:
+    """Configuration of an FNet encoder and its heads.
+
+    The first block of fields is exactly ``transformers.FNetConfig`` (same names, same defaults =
+    google/fnet-base). The second block is fnet's: how the Fourier transform is computed, and the
+    task-head fields that transformers keeps on its base config class.
+    """
+
+    # --- reference fields (transformers.FNetConfig, google/fnet-base defaults) ---
+    vocab_size: int = 32000  # rows of the word-embedding table (= SentencePiece pieces + added specials)
+    hidden_size: int = 768  # width d of every layer; the Fourier transform runs over it too
+    num_hidden_layers: int = 12  # number of FNetLayer blocks (mixing sublayer + feed-forward)
+    intermediate_size: int = 3072  # inner width of the feed-forward sublayer
+    hidden_act: str = "gelu_new"  # feed-forward and MLM-transform activation; gelu_new = tanh GELU
+    hidden_dropout_prob: float = 0.1  # dropout after embeddings, feed-forward, and before classifiers
+    max_position_embeddings: int = 512  # rows of the position table = longest input (up to 16,384+)
+    type_vocab_size: int = 4  # rows of the token-type (segment) table
+    initializer_range: float = 0.02  # std of the normal init of Linear and Embedding weights
+    layer_norm_eps: float = 1e-12  # epsilon of every LayerNorm
+    use_tpu_fourier_optimizations: bool = False  # reference switch for the DFT-matrix path
+    tpu_short_seq_length: int = 512  # reference: the one length its DFT path accepted (kept for io)
+    pad_token_id: int | None = 3  # id of <pad>; its embedding row is zero and gets no gradient
+    bos_token_id: int | None = 1  # id of <s> (unused by the encoder, kept for io)
+    eos_token_id: int | None = 2  # id of </s> (unused by the encoder, kept for io)
+    tie_word_embeddings: bool = True  # MLM decoder weight is the word-embedding matrix
+
+    # --- fnet's options ---
+    fourier_transform: str = "auto"  # "fft" (any length), "dft" (matrix form, <= dft_max_length), "auto"
+    dft_max_length: int = 4096  # longest sequence the DFT-matrix path accepts (matrices are n x n)
+
+    # --- task-head fields (transformers keeps these on every config) ---
+    num_labels: int = 2  # outputs of sequence/token classification heads
+    problem_type: str | None = None  # regression | single_label_classification | multi_label_...
+    id2label: dict[int, str] | None = None  # label names; default LABEL_0..LABEL_{n-1}
+    label2id: dict[str, int] | None = None  # inverse of id2label
+
+    model_type: str = field(default="fnet", init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.id2label is not None:
+            self.id2label = {int(k): str(v) for k, v in self.id2label.items()}
+            self.num_labels = len(self.id2label)
+        if self.label2id is not None:
+            self.label2id = {str(k): int(v) for k, v in self.label2id.items()}
+        self.validate()
+
+    # ------------------------------------------------------------------ validation
+    def validate(self) -> None:
+        """Raise ValueError/TypeError naming the field and what to change."""
+
+        def positive_int(name: str) -> None:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"FNetConfig.{name} must be an int, got {type(value).__name__} {value!r}")
+            if value <= 0:
+                raise ValueError(f"FNetConfig.{name} must be a positive int, got {value}")
+
+        for name in (
+            "vocab_size", "hidden_size", "num_hidden_layers", "intermediate_size",
+            "max_position_embeddings", "type_vocab_size", "tpu_short_seq_length", "dft_max_length",
+            "num_labels",
+        ):
+            positive_int(name)
+        if not 0.0 <= float(self.hidden_dropout_prob) < 1.0:
+            raise ValueError(f"FNetConfig.hidden_dropout_prob must be in [0, 1), got {self.hidden_dropout_prob}")
+        if self.initializer_range <= 0:
+            raise ValueError(f"FNetConfig.initializer_range must be > 0, got {self.initializer_range}")
+        if self.layer_norm_eps <= 0:
+            raise ValueError(f"FNetConfig.layer_norm_eps must be > 0, got {self.layer_norm_eps}")
+        if self.hidden_act not in HIDDEN_ACTS:
+            raise ValueError(f"FNetConfig.hidden_act={self.hidden_act!r} is not supported; use one of {HIDDEN_ACTS}")
+        if self.fourier_transform not in FOURIER_TRANSFORMS:
+            raise ValueError(
+                f"FNetConfig.fourier_transform={self.fourier_transform!r} is not valid; use one of {FOURIER_TRANSFORMS}"
+            )
+        if self.pad_token_id is not None and not 0 <= self.pad_token_id < self.vocab_size:
+            raise ValueError(
+                f"FNetConfig.pad_token_id={self.pad_token_id} is outside the vocabulary (vocab_size="
+                f"{self.vocab_size}); set pad_token_id to the tokenizer's pad id or raise vocab_size"
+            )
+        if self.problem_type is not None and self.problem_type not in PROBLEM_TYPES:
+            raise ValueError(f"FNetConfig.problem_type={self.problem_type!r} is not valid; use one of {PROBLEM_TYPES}")
+        if self.id2label is not None and sorted(self.id2label) != list(range(len(self.id2label))):
+            raise ValueError(f"FNetConfig.id2label keys must be 0..num_labels-1, got {sorted(self.id2label)}")
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def uses_dft(self) -> bool:
+        """Whether the DFT-matrix path is selected (explicitly, or via the reference TPU switch)."""
+        if self.fourier_transform == "auto":
+            return self.use_tpu_fourier_optimizations
+        return self.fourier_transform == "dft"
+
+    def labels(self) -> dict[int, str]:
+        return self.id2label or {i: f"LABEL_{i}" for i in range(self.num_labels)}
+
+    # ------------------------------------------------------------------ io
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        labels = self.labels()
+        out["id2label"] = {str(k): v for k, v in labels.items()}
+        out["label2id"] = self.label2id or {v: k for k, v in labels.items()}
+        if out["problem_type"] is None:
+            del out["problem_type"]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], **overrides: Any) -> "FNetConfig":
+        data = {**data, **overrides}
+        model_type = data.pop("model_type", "fnet")
+        if model_type != "fnet":
+            raise ValueError(
+                f"config has model_type={model_type!r}, expected 'fnet'"
+                + (" (BERT directories load through FNetModel.from_pretrained)" if model_type == "bert" else "")
+            )
+        names = {f.name for f in dataclasses.fields(cls) if f.init}
+        unknown = sorted(k for k in data if k not in names and k not in _TRANSFORMERS_GENERIC_KEYS)
+        if unknown:
+            raise ValueError(f"unknown FNetConfig field(s) {unknown}; valid fields are {sorted(names)}")
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def to_json_string(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    def save_pretrained(self, save_directory: str | os.PathLike) -> Path:
+        from fnet.checkpoint import atomic_write_text
+
+        path = Path(save_directory)
+        path.mkdir(parents=True, exist_ok=True)
+        return atomic_write_text(path / CONFIG_NAME, self.to_json_string())
+
+    @classmethod
+    def from_json_file(cls, path: str | os.PathLike, **overrides: Any) -> "FNetConfig":
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no config file at {path}")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ValueError(f"{path} is not valid JSON ({err}); re-save the config") from err
+        if not isinstance(data, dict):
+            raise ValueError(f"{path} must hold a JSON object, got {type(data).__name__}")
+        return cls.from_dict(data, **overrides)
+
+    @classmethod
+    def from_pretrained(cls, name_or_dir: str | os.PathLike, **overrides: Any) -> "FNetConfig":
+        """A preset name (``fnet-base``...), a directory holding config.json, or a config.json path."""
+        if isinstance(name_or_dir, str) and name_or_dir in PRESETS:
+            return cls.from_preset(name_or_dir, **overrides)
+        path = Path(name_or_dir)
+        if path.is_dir():
+            path = path / CONFIG_NAME
+        if not path.exists():
+            raise FileNotFoundError(
+                f"{name_or_dir!s} is neither a preset ({', '.join(PRESETS)}) nor a directory with {CONFIG_NAME}"
+            )
+        return cls.from_json_file(path, **overrides)
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> "FNetConfig":
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; choose one of {list(PRESETS)}")
+        return cls(**{**PRESETS[name], **overrides})
+
+
+# Named sizes. Base and large are the paper's; the small ones are for CPUs, tests and the demo.
+PRESETS: dict[str, dict[str, Any]] = {
+    "fnet-base": dict(hidden_size=768, num_hidden_layers=12, intermediate_size=3072),
+    "fnet-large": dict(hidden_size=1024, num_hidden_layers=24, intermediate_size=4096),
+    "fnet-small": dict(hidden_size=256, num_hidden_layers=4, intermediate_size=1024),
+    "fnet-mini": dict(hidden_size=256, num_hidden_layers=4, intermediate_size=512),
+    "fnet-tiny": dict(hidden_size=128, num_hidden_layers=2, intermediate_size=512),
+}

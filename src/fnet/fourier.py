@@ -1,0 +1,193 @@
+"""The 2-D Fourier transform that mixes tokens in FNet, in every form fnet uses.
+
+Legend: b batch, n sequence length, d hidden size.
+
+FNet's mixing sublayer is ``y = Re(F_n x F_d)``: a DFT over the hidden dimension, then one over the
+sequence dimension, keeping the real part. For a real input ``x`` this has three exact forms:
+
+* ``fftn``: the reference's complex FFT over both axes (kept as the oracle in tests);
+* ``fft_fourier_transform``: a real-input FFT (rfft over d, fft over n) that computes half of the
+  spectrum and rebuilds the other half by conjugate symmetry, ``Re Z[k, d-j] = Re Z[-k mod n, j]``;
+* ``dft_fourier_transform``: matrix products with the cosine and sine DFT matrices,
+  ``Re(F_n x F_d) = C_n x C_d - S_n x S_d``, which needs only real matmuls (so it exports to ONNX,
+  runs on any accelerator and in any precision) and accepts any length up to a bound.
+
+Every function computes in float32 (float64 stays float64) and returns the input dtype: cuFFT
+accepts half precision only at power-of-2 sizes and has no bfloat16 at all.
+
+With a padding mask, each example is transformed over its own real tokens only (the DFT of length
+``L_i`` instead of the padded length), and pad positions get zeros. Then an example's outputs do not
+depend on how much padding it was batched with.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+__all__ = [
+    "fourier_transform",
+    "fft_fourier_transform",
+    "dft_fourier_transform",
+    "reference_fourier_transform",
+    "dft_matrices",
+]
+
+
+def _compute_dtype(x: torch.Tensor) -> torch.dtype:
+    return torch.float64 if x.dtype == torch.float64 else torch.float32
+
+
+def reference_fourier_transform(x: torch.Tensor) -> torch.Tensor:
+    """The reference formula, ``Re(fftn(x, dims=(n, d)))``, computed in float32. (b, n, d) -> (b, n, d)."""
+    out = torch.fft.fftn(x.to(_compute_dtype(x)), dim=(-2, -1)).real
+    return out.to(x.dtype)
+
+
+def _rfft_real_part(x: torch.Tensor) -> torch.Tensor:
+    """Re(F_n x F_d) for real x from half the spectrum. (b, n, d) float -> (b, n, d) float."""
+    n, d = x.shape[-2], x.shape[-1]
+    half = torch.fft.rfft2(x, dim=(-2, -1)).real  # (b, n, d//2 + 1): columns 0..d//2
+    missing = d - half.shape[-1]  # columns d//2+1 .. d-1
+    if missing == 0:
+        return half
+    # column d-j (j = 1..missing) at row k equals column j at row -k mod n
+    tail = half[..., 1 : 1 + missing]  # (b, n, missing): columns j = 1..missing
+    tail = torch.flip(tail, dims=(-2, -1))  # rows k -> n-1-k, columns j -> missing+1-j
+    tail = torch.roll(tail, shifts=1, dims=-2)  # rows n-1-k -> -k mod n
+    return torch.cat([half, tail], dim=-1)  # (b, n, d)
+
+
+def fft_fourier_transform(x: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """FNet mixing by real-input FFT, for any length. (b, n, d) -> (b, n, d), same dtype as x.
+
+    ``padding_mask`` (b, n), 1/True at real tokens: each example is transformed over its own tokens.
+    """
+    dtype = x.dtype
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        xc = x.to(_compute_dtype(x))
+        if padding_mask is None:
+            return _rfft_real_part(xc).to(dtype)
+        return _masked(xc, padding_mask, lambda chunk, mask: _rfft_real_part(chunk)).to(dtype)
+
+
+def _masked(x: torch.Tensor, padding_mask: torch.Tensor, transform) -> torch.Tensor:
+    """Apply ``transform`` to each example's real tokens only; zeros at pads.
+
+    Real tokens are moved (stably) to the front, examples are grouped by their number of real
+    tokens, and each group is transformed at its own length, then scattered back.
+    """
+    b, n, d = x.shape
+    mask = padding_mask.to(device=x.device, dtype=torch.bool)
+    lengths = mask.sum(dim=1)  # (b,)
+    out = torch.zeros_like(x)
+    if bool(mask.all()):
+        return transform(x, mask)
+    contiguous = bool((mask == (torch.arange(n, device=x.device) < lengths[:, None])).all())
+    if contiguous:  # right padding, the usual case: no gather needed
+        order = None
+        packed = x
+    else:
+        order = torch.sort((~mask).to(torch.int8), dim=1, stable=True).indices  # (b, n): real tokens first
+        packed = torch.gather(x, 1, order[..., None].expand(b, n, d))
+    for length in torch.unique(lengths).tolist():
+        if length == 0:
+            continue
+        rows = (lengths == length).nonzero(as_tuple=True)[0]
+        mixed = transform(packed[rows, :length], None)  # (r, length, d)
+        if order is None:
+            out[rows, :length] = mixed
+        else:
+            out[rows[:, None], order[rows, :length]] = mixed
+    return out
+
+
+_DFT_CACHE: dict[tuple[int, str, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def dft_matrices(n: int, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32):
+    """Cosine and sine DFT matrices (n, n): F_n = C - iS with C[j,k] = cos(2*pi*jk/n).
+
+    ``jk mod n`` is formed in integers first, so the angles stay exact for large n.
+    """
+    key = (int(n), str(device), dtype)
+    cached = _DFT_CACHE.get(key)
+    if cached is not None and not torch.jit.is_tracing() and not torch.compiler.is_compiling():
+        return cached
+    k = torch.arange(n, device=device, dtype=torch.int64)
+    angle = (torch.outer(k, k) % n).to(torch.float64) * (2.0 * math.pi / n)  # (n, n)
+    mats = (torch.cos(angle).to(dtype), torch.sin(angle).to(dtype))
+    if len(_DFT_CACHE) < 64:
+        _DFT_CACHE[key] = mats
+    return mats
+
+
+def _dft_real_part(x: torch.Tensor, max_length: int) -> torch.Tensor:
+    n, d = x.shape[-2], x.shape[-1]
+    if n > max_length:
+        raise ValueError(
+            f"the DFT-matrix Fourier transform accepts sequences up to dft_max_length={max_length} tokens, "
+            f"got {n}; use fourier_transform='fft' or raise dft_max_length"
+        )
+    c_d, s_d = dft_matrices(d, x.device, x.dtype)
+    c_n, s_n = dft_matrices(n, x.device, x.dtype)
+    # Re(F_n x F_d) = C_n (x C_d) - S_n (x S_d)
+    return torch.matmul(c_n, torch.matmul(x, c_d)) - torch.matmul(s_n, torch.matmul(x, s_d))  # (b, n, d)
+
+
+def dft_fourier_transform(
+    x: torch.Tensor, padding_mask: torch.Tensor | None = None, max_length: int = 4096
+) -> torch.Tensor:
+    """FNet mixing by DFT matrices, for any length up to ``max_length``. (b, n, d) -> (b, n, d)."""
+    dtype = x.dtype
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        xc = x.to(_compute_dtype(x))
+        if padding_mask is None:
+            return _dft_real_part(xc, max_length).to(dtype)
+        return _masked_dft(xc, padding_mask, max_length).to(dtype)
+
+
+def _masked_dft(x: torch.Tensor, padding_mask: torch.Tensor, max_length: int) -> torch.Tensor:
+    """Per-example DFT over real tokens as one batched matmul (no Python loop, so it exports).
+
+    Token t of example i gets rank p = (number of real tokens before it); the sequence DFT matrix
+    of example i is cos/sin(2*pi*p_j*p_k / L_i) on real rows/columns and 0 elsewhere.
+    """
+    n, d = x.shape[-2], x.shape[-1]
+    if n > max_length:
+        return _dft_real_part(x, max_length)  # raises the clear error
+    mask = padding_mask.to(device=x.device, dtype=torch.int64)  # (b, n)
+    lengths = mask.sum(dim=1).clamp(min=1)  # (b,)
+    rank = torch.cumsum(mask, dim=1) - 1  # (b, n)
+    prod = rank[:, :, None] * rank[:, None, :] % lengths[:, None, None]  # (b, n, n)
+    angle = prod.to(torch.float64) * (2.0 * math.pi) / lengths[:, None, None].to(torch.float64)
+    keep = (mask[:, :, None] * mask[:, None, :]).to(x.dtype)  # (b, n, n)
+    c_n = torch.cos(angle).to(x.dtype) * keep
+    s_n = torch.sin(angle).to(x.dtype) * keep
+    c_d, s_d = dft_matrices(d, x.device, x.dtype)
+    return torch.matmul(c_n, torch.matmul(x, c_d)) - torch.matmul(s_n, torch.matmul(x, s_d))
+
+
+def fourier_transform(
+    x: torch.Tensor,
+    padding_mask: torch.Tensor | None = None,
+    method: str = "fft",
+    dft_max_length: int = 4096,
+) -> torch.Tensor:
+    """FNet token mixing ``Re(F_n x F_d)``. (b, n, d) -> (b, n, d), returned in x's dtype.
+
+    ``method``: "fft" (any length) or "dft" (matrix form, n <= dft_max_length).
+    ``padding_mask``: optional (b, n), nonzero at real tokens; each example is mixed over its own tokens.
+    """
+    if x.dim() != 3:
+        raise ValueError(f"fourier_transform expects (batch, seq, hidden), got shape {tuple(x.shape)}")
+    if padding_mask is not None and tuple(padding_mask.shape) != tuple(x.shape[:2]):
+        raise ValueError(
+            f"padding mask shape {tuple(padding_mask.shape)} does not match (batch, seq) = {tuple(x.shape[:2])}"
+        )
+    if method == "fft":
+        return fft_fourier_transform(x, padding_mask)
+    if method == "dft":
+        return dft_fourier_transform(x, padding_mask, dft_max_length)
+    raise ValueError(f"unknown Fourier transform method {method!r}; use 'fft' or 'dft'")

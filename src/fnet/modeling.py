@@ -1,0 +1,902 @@
+"""The FNet model family, in the order data flows through it.
+
+Legend: b batch, n sequence length, d hidden size, f intermediate size, v vocabulary, c choices.
+
+embeddings -> [mixing sublayer -> feed-forward] x L -> pooler -> heads -> task models.
+
+Names, arguments, outputs and state-dict keys follow ``transformers``' FNet, so checkpoints move both
+ways. Differences, all opt-in or fixes: an ``attention_mask`` that makes each example mix over its
+own tokens only, a Fourier transform that runs in float32 under any precision and at any length,
+and clear errors for bad inputs.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fnet.config import FNetConfig
+from fnet.fourier import fourier_transform
+
+# ----------------------------------------------------------------------------- outputs
+
+
+class ModelOutput:
+    """Base of the output dataclasses: attribute access, plus ``out[0]`` / ``to_tuple()`` like transformers."""
+
+    def to_tuple(self) -> tuple:
+        return tuple(getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None)
+
+    def __getitem__(self, key: int | str | slice) -> Any:
+        if isinstance(key, str):
+            return getattr(self, key)
+        return self.to_tuple()[key]
+
+    def keys(self) -> list[str]:
+        return [f.name for f in fields(self) if getattr(self, f.name) is not None]
+
+
+@dataclass
+class FNetModelOutput(ModelOutput):
+    last_hidden_state: torch.Tensor  # (b, n, d)
+    pooler_output: torch.Tensor | None = None  # (b, d)
+    hidden_states: tuple[torch.Tensor, ...] | None = None  # L+1 x (b, n, d): embeddings, then each layer
+
+
+@dataclass
+class FNetForPreTrainingOutput(ModelOutput):
+    loss: torch.Tensor | None = None  # MLM + NSP cross-entropy
+    prediction_logits: torch.Tensor | None = None  # (b, n, v), or (masked, v) with only_masked_logits
+    seq_relationship_logits: torch.Tensor | None = None  # (b, 2)
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+
+
+@dataclass
+class MaskedLMOutput(ModelOutput):
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None  # (b, n, v)
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+
+
+@dataclass
+class NextSentencePredictorOutput(ModelOutput):
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None  # (b, 2): 0 = B follows A, 1 = B is random
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+
+
+@dataclass
+class SequenceClassifierOutput(ModelOutput):
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None  # (b, num_labels)
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+
+
+@dataclass
+class MultipleChoiceModelOutput(ModelOutput):
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None  # (b, c)
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+
+
+@dataclass
+class TokenClassifierOutput(ModelOutput):
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None  # (b, n, num_labels)
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+
+
+@dataclass
+class QuestionAnsweringModelOutput(ModelOutput):
+    loss: torch.Tensor | None = None
+    start_logits: torch.Tensor | None = None  # (b, n)
+    end_logits: torch.Tensor | None = None  # (b, n)
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+
+
+# ----------------------------------------------------------------------------- activations
+
+
+def get_activation(name: str):
+    """The activation function for ``config.hidden_act``; every GELU variant is one fused kernel."""
+    if name in ("gelu_new", "gelu_fast", "gelu_pytorch_tanh"):
+        # the reference's gelu_new is the tanh approximation written as six elementwise ops;
+        # F.gelu(approximate="tanh") is the same function in one kernel
+        return lambda x: F.gelu(x, approximate="tanh")
+    table = {"gelu": F.gelu, "relu": F.relu, "silu": F.silu, "swish": F.silu, "tanh": torch.tanh}
+    if name not in table:
+        raise ValueError(f"unknown activation {name!r}; use one of gelu_new, gelu_fast, gelu_pytorch_tanh, {', '.join(table)}")
+    return table[name]
+
+
+def _is_exporting() -> bool:
+    """True while tracing, compiling or exporting: data-dependent checks must be skipped then."""
+    return bool(
+        torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.onnx.is_in_onnx_export()
+    )
+
+
+# ----------------------------------------------------------------------------- embeddings
+
+
+class FNetEmbeddings(nn.Module):
+    """word + position + token-type embeddings -> LayerNorm -> projection -> dropout. ids (b, n) -> (b, n, d)."""
+
+    def __init__(self, config: FNetConfig):
+        super().__init__()
+        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.projection = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        if inputs_embeds is None:
+            inputs_embeds = self.word_embeddings(input_ids)  # (b, n, d)
+        b, n = inputs_embeds.shape[:2]
+        device = inputs_embeds.device
+        if position_ids is None:
+            position_ids = torch.arange(n, device=device)[None, :]  # (1, n)
+        embeddings = inputs_embeds + self.position_embeddings(position_ids)
+        if token_type_ids is None:
+            embeddings = embeddings + self.token_type_embeddings.weight[0]  # all-zero token types
+        else:
+            embeddings = embeddings + self.token_type_embeddings(token_type_ids)
+        embeddings = self.LayerNorm(embeddings)
+        embeddings = self.projection(embeddings)
+        return self.dropout(embeddings)
+
+
+# ----------------------------------------------------------------------------- mixing sublayer
+
+
+class FNetBasicFourierTransform(nn.Module):
+    """The parameter-free mixing: Re(F_n x F_d), by FFT or DFT matrices. (b, n, d) -> (b, n, d)."""
+
+    def __init__(self, config: FNetConfig):
+        super().__init__()
+        self.method = "dft" if config.uses_dft else "fft"
+        self.dft_max_length = config.dft_max_length
+
+    def forward(self, hidden_states: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+        return fourier_transform(hidden_states, padding_mask, self.method, self.dft_max_length)
+
+
+class FNetBasicOutput(nn.Module):
+    """LayerNorm(residual + mixed): the mixing sublayer has no dense layer and no dropout."""
+
+    def __init__(self, config: FNetConfig):
+        super().__init__()
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(self, hidden_states: torch.Tensor, input_tensor: torch.Tensor) -> torch.Tensor:
+        return self.LayerNorm(input_tensor + hidden_states)
+
+
+class FNetFourierTransform(nn.Module):
+    """The full mixing sublayer: Fourier transform, residual add, LayerNorm (key prefix ``fourier``)."""
+
+    def __init__(self, config: FNetConfig):
+        super().__init__()
+        self.self = FNetBasicFourierTransform(config)
+        self.output = FNetBasicOutput(config)
+
+    def forward(self, hidden_states: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.output(self.self(hidden_states, padding_mask), hidden_states)
+
+
+# ----------------------------------------------------------------------------- feed-forward
+
+
+class FNetIntermediate(nn.Module):
+    """dense d -> f, activation. (b, n, d) -> (b, n, f)."""
+
+    def __init__(self, config: FNetConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.intermediate_act_fn = get_activation(config.hidden_act)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.intermediate_act_fn(self.dense(hidden_states))
+
+
+class FNetOutput(nn.Module):
+    """dense f -> d, dropout, LayerNorm(residual + out). (b, n, f), (b, n, d) -> (b, n, d)."""
+
+    def __init__(self, config: FNetConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, hidden_states: torch.Tensor, input_tensor: torch.Tensor) -> torch.Tensor:
+        return self.LayerNorm(input_tensor + self.dropout(self.dense(hidden_states)))
+
+
+# ----------------------------------------------------------------------------- layer and encoder
+
+
+class FNetLayer(nn.Module):
+    """One block: Fourier mixing sublayer, then the feed-forward sublayer (both post-norm)."""
+
+    def __init__(self, config: FNetConfig):
+        super().__init__()
+        self.fourier = FNetFourierTransform(config)
+        self.intermediate = FNetIntermediate(config)
+        self.output = FNetOutput(config)
+
+    def forward(self, hidden_states: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+        mixed = self.fourier(hidden_states, padding_mask)
+        return self.output(self.intermediate(mixed), mixed)
+
+
+class FNetEncoder(nn.Module):
+    """A stack of ``num_hidden_layers`` FNetLayers."""
+
+    def __init__(self, config: FNetConfig):
+        super().__init__()
+        self.layer = nn.ModuleList([FNetLayer(config) for _ in range(config.num_hidden_layers)])
+        self.gradient_checkpointing = False
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        padding_mask: torch.Tensor | None = None,
+        output_hidden_states: bool = False,
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
+        all_hidden = (hidden_states,) if output_hidden_states else None
+        for layer in self.layer:
+            if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
+                from torch.utils.checkpoint import checkpoint
+
+                hidden_states = checkpoint(layer, hidden_states, padding_mask, use_reentrant=False)
+            else:
+                hidden_states = layer(hidden_states, padding_mask)
+            if output_hidden_states:
+                all_hidden = all_hidden + (hidden_states,)
+        return hidden_states, all_hidden
+
+
+class FNetPooler(nn.Module):
+    """dense + tanh on the first ([CLS]) position. (b, n, d) -> (b, d)."""
+
+    def __init__(self, config: FNetConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.activation = nn.Tanh()
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.activation(self.dense(hidden_states[:, 0]))
+
+
+# ----------------------------------------------------------------------------- heads
+
+
+class FNetPredictionHeadTransform(nn.Module):
+    """dense d -> d, activation, LayerNorm: the MLM head's first stage."""
+
+    def __init__(self, config: FNetConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.transform_act_fn = get_activation(config.hidden_act)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.LayerNorm(self.transform_act_fn(self.dense(hidden_states)))
+
+
+class FNetLMPredictionHead(nn.Module):
+    """transform, then the decoder d -> v whose weight is tied to the word embeddings. (..., d) -> (..., v)."""
+
+    def __init__(self, config: FNetConfig):
+        super().__init__()
+        self.transform = FNetPredictionHeadTransform(config)
+        self.decoder = nn.Linear(config.hidden_size, config.vocab_size)
+        self.bias = self.decoder.bias  # one parameter under two names, as in the reference checkpoints
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.transform(hidden_states))
+
+
+class FNetOnlyMLMHead(nn.Module):
+    def __init__(self, config: FNetConfig):
+        super().__init__()
+        self.predictions = FNetLMPredictionHead(config)
+
+    def forward(self, sequence_output: torch.Tensor) -> torch.Tensor:
+        return self.predictions(sequence_output)
+
+
+class FNetOnlyNSPHead(nn.Module):
+    def __init__(self, config: FNetConfig):
+        super().__init__()
+        self.seq_relationship = nn.Linear(config.hidden_size, 2)
+
+    def forward(self, pooled_output: torch.Tensor) -> torch.Tensor:
+        return self.seq_relationship(pooled_output)
+
+
+class FNetPreTrainingHeads(nn.Module):
+    """MLM head on every (or every masked) position + NSP head on the pooled output."""
+
+    def __init__(self, config: FNetConfig):
+        super().__init__()
+        self.predictions = FNetLMPredictionHead(config)
+        self.seq_relationship = nn.Linear(config.hidden_size, 2)
+
+    def forward(self, sequence_output: torch.Tensor, pooled_output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.predictions(sequence_output), self.seq_relationship(pooled_output)
+
+
+# ----------------------------------------------------------------------------- base class
+
+
+class FNetPreTrainedModel(nn.Module):
+    """Initialisation, checkpoint io, embedding resizing and input validation shared by all models."""
+
+    config_class = FNetConfig
+    base_model_prefix = "fnet"
+
+    def __init__(self, config: FNetConfig):
+        super().__init__()
+        if not isinstance(config, FNetConfig):
+            raise TypeError(f"{type(self).__name__} needs an FNetConfig, got {type(config).__name__}")
+        self.config = config
+
+    # -- initialisation
+    def _init_weights(self, module: nn.Module) -> None:
+        std = self.config.initializer_range
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=std)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=std)
+            if module.padding_idx is not None:
+                with torch.no_grad():
+                    module.weight[module.padding_idx].zero_()
+        elif isinstance(module, nn.LayerNorm):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+
+    def post_init(self) -> None:
+        self.apply(self._init_weights)
+        self.tie_weights()
+
+    def tie_weights(self) -> None:
+        out = self.get_output_embeddings()
+        if out is not None and self.config.tie_word_embeddings:
+            out.weight = self.get_input_embeddings().weight
+
+    # -- embeddings
+    @property
+    def base_model(self) -> "FNetModel":
+        return getattr(self, self.base_model_prefix, self)
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.base_model.embeddings.word_embeddings
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.base_model.embeddings.word_embeddings = value
+        self.tie_weights()
+
+    def get_output_embeddings(self) -> nn.Linear | None:
+        cls = getattr(self, "cls", None)
+        predictions = getattr(cls, "predictions", None)
+        return predictions.decoder if predictions is not None else None
+
+    def resize_token_embeddings(self, new_num_tokens: int) -> nn.Embedding:
+        """Grow or shrink the vocabulary; old rows are kept, new rows get the reference init."""
+        if not isinstance(new_num_tokens, int) or new_num_tokens <= 0:
+            raise ValueError(f"new_num_tokens must be a positive int, got {new_num_tokens!r}")
+        old = self.get_input_embeddings()
+        keep = min(old.num_embeddings, new_num_tokens)
+        pad = self.config.pad_token_id if (self.config.pad_token_id or 0) < new_num_tokens else None
+        new = nn.Embedding(new_num_tokens, old.embedding_dim, padding_idx=pad).to(old.weight.device, old.weight.dtype)
+        self._init_weights(new)
+        with torch.no_grad():
+            new.weight[:keep] = old.weight[:keep]
+        self.base_model.embeddings.word_embeddings = new
+        decoder = self.get_output_embeddings()
+        if decoder is not None:
+            bias = torch.zeros(new_num_tokens, device=decoder.bias.device, dtype=decoder.bias.dtype)
+            bias[:keep] = decoder.bias.detach()[:keep]
+            new_decoder = nn.Linear(old.embedding_dim, new_num_tokens).to(decoder.weight.device, decoder.weight.dtype)
+            with torch.no_grad():
+                new_decoder.bias.copy_(bias)
+                if not self.config.tie_word_embeddings:
+                    self._init_weights(new_decoder)
+                    new_decoder.weight[:keep] = decoder.weight[:keep]
+                    new_decoder.bias.copy_(bias)
+            self.cls.predictions.decoder = new_decoder
+            self.cls.predictions.bias = new_decoder.bias
+        self.config.vocab_size = new_num_tokens
+        self.tie_weights()
+        return new
+
+    def resize_position_embeddings(self, new_max_positions: int, init: str = "copy") -> nn.Embedding:
+        """Extend (or cut) the position table so the model reads longer inputs.
+
+        ``init="copy"`` fills new rows by repeating the trained table (row p gets row p mod old_max),
+        which keeps a trained model's local position pattern and is a good start for fine-tuning on
+        longer inputs; ``init="random"`` uses the reference initialisation. The Fourier mixing itself
+        has no length limit, so this table is the only thing to extend.
+        """
+        if init not in ("copy", "random"):
+            raise ValueError(f"init must be 'copy' or 'random', got {init!r}")
+        if not isinstance(new_max_positions, int) or new_max_positions <= 0:
+            raise ValueError(f"new_max_positions must be a positive int, got {new_max_positions!r}")
+        emb = self.base_model.embeddings
+        old = emb.position_embeddings
+        new = nn.Embedding(new_max_positions, old.embedding_dim).to(old.weight.device, old.weight.dtype)
+        self._init_weights(new)
+        with torch.no_grad():
+            keep = min(old.num_embeddings, new_max_positions)
+            new.weight[:keep] = old.weight[:keep]
+            if init == "copy" and new_max_positions > old.num_embeddings:
+                rows = torch.arange(old.num_embeddings, new_max_positions, device=old.weight.device)
+                new.weight[old.num_embeddings :] = old.weight[rows % old.num_embeddings]
+        emb.position_embeddings = new
+        self.config.max_position_embeddings = new_max_positions
+        return new
+
+    def gradient_checkpointing_enable(self) -> None:
+        self.base_model.encoder.gradient_checkpointing = True
+
+    def gradient_checkpointing_disable(self) -> None:
+        self.base_model.encoder.gradient_checkpointing = False
+
+    def num_parameters(self, trainable_only: bool = False) -> int:
+        params = {id(p): p for p in self.parameters() if p.requires_grad or not trainable_only}
+        return sum(p.numel() for p in params.values())
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype
+
+    # -- checkpoints
+    def save_pretrained(self, save_directory: str | os.PathLike) -> None:
+        """Write ``config.json`` and ``model.safetensors`` (atomically), loadable by transformers too."""
+        from fnet.checkpoint import save_model
+
+        save_model(self, save_directory)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_dir: str | os.PathLike,
+        *,
+        config: FNetConfig | None = None,
+        output_loading_info: bool = False,
+        ignore_mismatched_sizes: bool = False,
+        dtype: torch.dtype | None = None,
+        **config_overrides: Any,
+    ):
+        """Load from a directory written by fnet or transformers (or build a preset with random init).
+
+        The new-head keys (initialised here) and unused keys of other heads are reported in the
+        loading info; unknown or mis-shaped keys raise a ValueError naming them.
+        """
+        from fnet.checkpoint import load_model
+
+        model, info = load_model(
+            cls, name_or_dir, config=config, ignore_mismatched_sizes=ignore_mismatched_sizes,
+            dtype=dtype, **config_overrides,
+        )
+        return (model, info) if output_loading_info else model
+
+    # -- input checks (skipped while tracing/exporting, where values are symbolic)
+    def _check_inputs(
+        self,
+        input_ids: torch.Tensor | None,
+        inputs_embeds: torch.Tensor | None,
+        token_type_ids: torch.Tensor | None,
+        position_ids: torch.Tensor | None,
+        attention_mask: torch.Tensor | None,
+        rank: int = 2,
+    ) -> None:
+        if _is_exporting():
+            return
+        config = self.config
+        what = "(batch, seq)" if rank == 2 else "(batch, choices, seq)"
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("pass exactly one of input_ids or inputs_embeds")
+        if input_ids is not None:
+            _check_ids("input_ids", input_ids, config.vocab_size, rank, what,
+                       "the tokenizer and model vocabularies differ: use the model's own tokenizer, "
+                       "or call model.resize_token_embeddings(len(tokenizer))")
+            shape = tuple(input_ids.shape)
+        else:
+            if not isinstance(inputs_embeds, torch.Tensor) or not inputs_embeds.is_floating_point():
+                raise TypeError("inputs_embeds must be a floating-point tensor (batch, seq, hidden)")
+            if inputs_embeds.dim() != rank + 1 or inputs_embeds.shape[-1] != config.hidden_size:
+                raise ValueError(
+                    f"inputs_embeds must have shape {what[:-1]}, hidden={config.hidden_size}), "
+                    f"got {tuple(inputs_embeds.shape)}"
+                )
+            shape = tuple(inputs_embeds.shape[:-1])
+        if shape[-1] == 0:
+            raise ValueError("the input has no tokens (sequence length 0)")
+        if token_type_ids is not None:
+            _check_ids("token_type_ids", token_type_ids, config.type_vocab_size, rank, what,
+                       "token types index the segment table (type_vocab_size rows)", shape)
+        if position_ids is not None:
+            _check_ids("position_ids", position_ids, config.max_position_embeddings, None, what,
+                       "extend the table with model.resize_position_embeddings(n)")
+        elif shape[-1] > config.max_position_embeddings:
+            raise ValueError(
+                f"sequence length {shape[-1]} exceeds max_position_embeddings={config.max_position_embeddings}; "
+                f"truncate the input (tokenizer truncation=True, max_length={config.max_position_embeddings}) "
+                f"or extend the position table with model.resize_position_embeddings({shape[-1]})"
+            )
+        if attention_mask is not None:
+            if not isinstance(attention_mask, torch.Tensor):
+                raise TypeError(f"attention_mask must be a torch.Tensor, got {type(attention_mask).__name__}")
+            if tuple(attention_mask.shape) != shape:
+                raise ValueError(f"attention_mask shape {tuple(attention_mask.shape)} does not match the input {shape}")
+            if attention_mask.is_floating_point() and not bool(((attention_mask == 0) | (attention_mask == 1)).all()):
+                raise ValueError("attention_mask must hold 0 (pad) and 1 (token) only")
+
+
+def _check_ids(
+    name: str, ids: Any, limit: int, rank: int | None, what: str, hint: str, shape: tuple | None = None
+) -> None:
+    if not isinstance(ids, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of integer ids {what}, got {type(ids).__name__}")
+    if ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
+        raise TypeError(
+            f"{name} must hold integer ids (torch.long), got dtype {ids.dtype}"
+            + ("; to pass embeddings use inputs_embeds=" if name == "input_ids" else "")
+        )
+    if rank is not None and ids.dim() != rank:
+        hint_dim = f"; add a batch dimension with {name}[None]" if ids.dim() == rank - 1 else ""
+        raise ValueError(f"{name} must have shape {what}, got {tuple(ids.shape)}{hint_dim}")
+    if shape is not None and tuple(ids.shape) != shape:
+        raise ValueError(f"{name} shape {tuple(ids.shape)} does not match input_ids shape {shape}")
+    if ids.numel():
+        low, high = int(ids.min()), int(ids.max())
+        if low < 0 or high >= limit:
+            bad = low if low < 0 else high
+            raise ValueError(f"{name} contains {bad}, outside [0, {limit}); {hint}")
+
+
+# ----------------------------------------------------------------------------- the backbone
+
+
+class FNetModel(FNetPreTrainedModel):
+    """The FNet encoder: embeddings, L FNet layers, optional pooler.
+
+    ``forward`` returns ``FNetModelOutput(last_hidden_state (b, n, d), pooler_output (b, d), hidden_states)``.
+    """
+
+    base_model_prefix = "fnet"
+
+    def __init__(self, config: FNetConfig, add_pooling_layer: bool = True):
+        super().__init__(config)
+        self.embeddings = FNetEmbeddings(config)
+        self.encoder = FNetEncoder(config)
+        self.pooler = FNetPooler(config) if add_pooling_layer else None
+        self.post_init()
+
+    @property
+    def base_model(self) -> "FNetModel":
+        return self
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> FNetModelOutput | tuple:
+        """``attention_mask`` (b, n), 1 at tokens, 0 at pads: when given, each example is mixed over
+        its own tokens only, so its outputs do not depend on the padding. Without it, pads are mixed
+        in like tokens, exactly as in the reference."""
+        self._check_inputs(input_ids, inputs_embeds, token_type_ids, position_ids, attention_mask)
+        hidden = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)  # (b, n, d)
+        hidden, all_hidden = self.encoder(hidden, attention_mask, bool(output_hidden_states))
+        pooled = self.pooler(hidden) if self.pooler is not None else None
+        out = FNetModelOutput(last_hidden_state=hidden, pooler_output=pooled, hidden_states=all_hidden)
+        return out if return_dict is not False else out.to_tuple()
+
+
+# ----------------------------------------------------------------------------- task models
+
+
+class _FNetTaskModel(FNetPreTrainedModel):
+    """A backbone under the ``fnet`` prefix plus a head; shared plumbing of the task models."""
+
+    def _backbone(self, input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, output_hidden_states):
+        return self.fnet(
+            input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, position_ids=position_ids,
+            inputs_embeds=inputs_embeds, output_hidden_states=output_hidden_states, return_dict=True,
+        )
+
+    @staticmethod
+    def _finish(out: ModelOutput, return_dict: bool | None):
+        return out if return_dict is not False else out.to_tuple()
+
+
+def _mlm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1), ignore_index=-100)
+
+
+class FNetForPreTraining(_FNetTaskModel):
+    """FNet with the MLM and NSP heads. loss = MLM cross-entropy + NSP cross-entropy."""
+
+    def __init__(self, config: FNetConfig):
+        super().__init__(config)
+        self.fnet = FNetModel(config)
+        self.cls = FNetPreTrainingHeads(config)
+        self.post_init()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        next_sentence_label: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        only_masked_logits: bool = False,
+    ) -> FNetForPreTrainingOutput | tuple:
+        """``labels`` (b, n): token ids at masked positions, -100 elsewhere. ``next_sentence_label`` (b,).
+
+        ``only_masked_logits=True`` runs the vocabulary projection on labelled positions only (the
+        expensive part of pretraining) and returns ``prediction_logits`` of shape (masked, v).
+        """
+        out = self._backbone(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, output_hidden_states)
+        sequence, pooled = out.last_hidden_state, out.pooler_output
+        if only_masked_logits:
+            if labels is None:
+                raise ValueError("only_masked_logits=True needs labels (which positions are masked)")
+            selected = labels.reshape(-1) != -100
+            prediction_logits = self.cls.predictions(sequence.reshape(-1, sequence.shape[-1])[selected])  # (m, v)
+            mlm_labels = labels.reshape(-1)[selected]
+        else:
+            prediction_logits = self.cls.predictions(sequence)  # (b, n, v)
+            mlm_labels = labels
+        nsp_logits = self.cls.seq_relationship(pooled)  # (b, 2)
+        loss = None
+        if labels is not None:
+            loss = _mlm_loss(prediction_logits, mlm_labels)
+        if next_sentence_label is not None:
+            nsp = F.cross_entropy(nsp_logits.float(), next_sentence_label.reshape(-1))
+            loss = nsp if loss is None else loss + nsp
+        result = FNetForPreTrainingOutput(loss, prediction_logits, nsp_logits, out.hidden_states)
+        return self._finish(result, return_dict)
+
+
+class FNetForMaskedLM(_FNetTaskModel):
+    """FNet with the MLM head; loss is cross-entropy on positions whose label is not -100."""
+
+    def __init__(self, config: FNetConfig):
+        super().__init__(config)
+        self.fnet = FNetModel(config)
+        self.cls = FNetOnlyMLMHead(config)
+        self.post_init()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> MaskedLMOutput | tuple:
+        out = self._backbone(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, output_hidden_states)
+        logits = self.cls(out.last_hidden_state)  # (b, n, v)
+        loss = _mlm_loss(logits, labels) if labels is not None else None
+        return self._finish(MaskedLMOutput(loss, logits, out.hidden_states), return_dict)
+
+
+class FNetForNextSentencePrediction(_FNetTaskModel):
+    """FNet with the NSP head: label 0 = segment B follows A, 1 = B is random."""
+
+    def __init__(self, config: FNetConfig):
+        super().__init__(config)
+        self.fnet = FNetModel(config)
+        self.cls = FNetOnlyNSPHead(config)
+        self.post_init()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        next_sentence_label: torch.Tensor | None = None,
+    ) -> NextSentencePredictorOutput | tuple:
+        if labels is None:
+            labels = next_sentence_label
+        out = self._backbone(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, output_hidden_states)
+        logits = self.cls(out.pooler_output)  # (b, 2)
+        loss = F.cross_entropy(logits.float(), labels.reshape(-1)) if labels is not None else None
+        return self._finish(NextSentencePredictorOutput(loss, logits, out.hidden_states), return_dict)
+
+
+class FNetForSequenceClassification(_FNetTaskModel):
+    """Pooled output -> dropout -> Linear(d, num_labels). Regression (MSE), single-label (CE) or multi-label (BCE)."""
+
+    def __init__(self, config: FNetConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.fnet = FNetModel(config)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> SequenceClassifierOutput | tuple:
+        out = self._backbone(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, output_hidden_states)
+        logits = self.classifier(self.dropout(out.pooler_output))  # (b, num_labels)
+        loss = None
+        if labels is not None:
+            problem = self.config.problem_type
+            if problem is None:  # inferred as the reference does, and remembered
+                if self.num_labels == 1:
+                    problem = "regression"
+                elif labels.dtype in (torch.long, torch.int):
+                    problem = "single_label_classification"
+                else:
+                    problem = "multi_label_classification"
+                self.config.problem_type = problem
+            if problem == "regression":
+                target = labels.float()
+                loss = F.mse_loss(logits.squeeze().float(), target.squeeze()) if self.num_labels == 1 else F.mse_loss(logits.float(), target)
+            elif problem == "single_label_classification":
+                loss = F.cross_entropy(logits.view(-1, self.num_labels).float(), labels.view(-1))
+            else:
+                loss = F.binary_cross_entropy_with_logits(logits.float(), labels.float())
+        return self._finish(SequenceClassifierOutput(loss, logits, out.hidden_states), return_dict)
+
+
+class FNetForMultipleChoice(_FNetTaskModel):
+    """Inputs (b, c, n) are scored per choice: pooled -> dropout -> Linear(d, 1) -> logits (b, c)."""
+
+    def __init__(self, config: FNetConfig):
+        super().__init__(config)
+        self.fnet = FNetModel(config)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.classifier = nn.Linear(config.hidden_size, 1)
+        self.post_init()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> MultipleChoiceModelOutput | tuple:
+        self._check_inputs(input_ids, inputs_embeds, token_type_ids, None, attention_mask, rank=3)
+        ref = input_ids if input_ids is not None else inputs_embeds
+        num_choices = ref.shape[1]
+
+        def flat(t: torch.Tensor | None) -> torch.Tensor | None:
+            # (b, c, n[, d]) -> (b*c, n[, d])
+            return None if t is None else t.reshape(-1, *t.shape[2:])
+
+        out = self._backbone(flat(input_ids), flat(attention_mask), flat(token_type_ids), flat(position_ids),
+                             flat(inputs_embeds), output_hidden_states)
+        logits = self.classifier(self.dropout(out.pooler_output)).view(-1, num_choices)  # (b, c)
+        loss = F.cross_entropy(logits.float(), labels.view(-1)) if labels is not None else None
+        return self._finish(MultipleChoiceModelOutput(loss, logits, out.hidden_states), return_dict)
+
+
+class FNetForTokenClassification(_FNetTaskModel):
+    """Per-token labels: sequence -> dropout -> Linear(d, num_labels); -100 labels are ignored."""
+
+    def __init__(self, config: FNetConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.fnet = FNetModel(config, add_pooling_layer=False)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> TokenClassifierOutput | tuple:
+        out = self._backbone(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, output_hidden_states)
+        logits = self.classifier(self.dropout(out.last_hidden_state))  # (b, n, num_labels)
+        loss = _mlm_loss(logits, labels) if labels is not None else None
+        return self._finish(TokenClassifierOutput(loss, logits, out.hidden_states), return_dict)
+
+
+class FNetForQuestionAnswering(_FNetTaskModel):
+    """Extractive QA: Linear(d, 2) -> start/end logits (b, n). Out-of-range gold positions are ignored."""
+
+    def __init__(self, config: FNetConfig):
+        super().__init__(config)
+        self.num_labels = 2
+        self.fnet = FNetModel(config, add_pooling_layer=False)
+        self.qa_outputs = nn.Linear(config.hidden_size, 2)
+        self.post_init()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        start_positions: torch.Tensor | None = None,
+        end_positions: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> QuestionAnsweringModelOutput | tuple:
+        out = self._backbone(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, output_hidden_states)
+        logits = self.qa_outputs(out.last_hidden_state)  # (b, n, 2)
+        start_logits, end_logits = logits[..., 0].contiguous(), logits[..., 1].contiguous()  # (b, n) each
+        loss = None
+        if start_positions is not None and end_positions is not None:
+            ignored = start_logits.shape[1]  # positions outside the window are clamped here and ignored
+            start = start_positions.reshape(-1).clamp(0, ignored)
+            end = end_positions.reshape(-1).clamp(0, ignored)
+            loss = (
+                F.cross_entropy(start_logits.float(), start, ignore_index=ignored)
+                + F.cross_entropy(end_logits.float(), end, ignore_index=ignored)
+            ) / 2
+        result = QuestionAnsweringModelOutput(loss, start_logits, end_logits, out.hidden_states)
+        return self._finish(result, return_dict)
+
+
+# the classes `from_pretrained` may need to name in errors and `architectures` lists
+MODEL_CLASSES = {
+    cls.__name__: cls
+    for cls in (
+        FNetModel, FNetForPreTraining, FNetForMaskedLM, FNetForNextSentencePrediction,
+        FNetForSequenceClassification, FNetForMultipleChoice, FNetForTokenClassification,
+        FNetForQuestionAnswering,
+    )
+}
