@@ -1,0 +1,35 @@
+"""Shared test fixtures: fixed seeds, tiny configs, and the location of ../shared/data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("FNET_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def shared_data(relative: str) -> Path:
+    """A path under ../shared/data, or a clean skip when that folder (or file) is absent."""
+    path = SHARED_DATA / relative
+    if not path.exists():
+        pytest.skip(f"{path} is absent (../shared/data is only on development and CI machines)")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_threads():
+    torch.manual_seed(0)
+    yield
+
+
+def tiny_config_kwargs(**overrides):
+    base = dict(
+        vocab_size=61, hidden_size=24, num_hidden_layers=2, intermediate_size=40,
+        max_position_embeddings=64, hidden_dropout_prob=0.0, type_vocab_size=4, pad_token_id=3,
+    )
+    base.update(overrides)
+    return base
