@@ -36,8 +36,8 @@ conventions on top of it:
 * **Offsets** (``return_offsets_mapping=True``) are character spans into the *original* string: the
   preprocessing keeps, for every character it produces, the span of original characters it came from,
   and SentencePiece's own offsets into its input are mapped through that alignment.  The whitespace that
-  a ``▁`` stands for is not part of a piece's span (except for a piece that is only ``▁``).  Special
-  tokens get ``(0, 0)``.
+  a ``▁`` stands for is not part of a piece's span; a piece that is only ``▁`` gets the span of the
+  character that follows it (as transformers' fast tokenizers do).  Special tokens get ``(0, 0)``.
 
 ``torch`` is imported only when ``return_tensors="pt"`` asks for tensors.
 """
@@ -472,10 +472,17 @@ class FNetTokenizer:
 
     def _preprocess_aligned(self, text: str, base: int = 0) -> tuple[str, list[int], list[int]]:
         """``preprocess_text`` that also returns, per output character, its original span."""
-        chars: list[str] = []
-        starts: list[int] = []
-        ends: list[int] = []
-        if self.remove_space:
+        chars: Any = []
+        starts: Any = []
+        ends: Any = []
+        stripped = text.strip() if self.remove_space else text
+        if not self.remove_space or " ".join(stripped.split()) == stripped:
+            # only leading/trailing whitespace goes: the alignment is a shifted identity
+            lead = text.index(stripped) if stripped else 0
+            chars = stripped
+            starts = range(lead, lead + len(stripped))
+            ends = range(lead + 1, lead + len(stripped) + 1)
+        else:
             prev_end = None
             for m in re.finditer(r"\S+", text):
                 if prev_end is not None:
@@ -487,12 +494,9 @@ class FNetTokenizer:
                     starts.append(k)
                     ends.append(k + 1)
                 prev_end = m.end()
-        else:
-            chars = list(text)
-            starts = list(range(len(text)))
-            ends = list(range(1, len(text) + 1))
         # `` and '' -> "
-        if "``" in text or "''" in text:
+        joined = chars if isinstance(chars, str) else "".join(chars)
+        if "``" in joined or "''" in joined:
             c2, s2, e2 = [], [], []
             k = 0
             while k < len(chars):
@@ -519,7 +523,7 @@ class FNetTokenizer:
         out = "".join(chars)
         if self.do_lower_case:
             lowered = out.lower()
-            if len(lowered) != len(out):
+            if len(lowered) != len(out) and not isinstance(starts, range):
                 s2, e2 = [], []
                 for c, s, e in zip(chars, starts, ends):
                     n = len(c.lower())
@@ -528,8 +532,12 @@ class FNetTokenizer:
                 starts, ends = s2, e2
             out = lowered
         if base:
-            starts = [s + base for s in starts]
-            ends = [e + base for e in ends]
+            if isinstance(starts, range):
+                starts = range(starts.start + base, starts.stop + base)
+                ends = range(ends.start + base, ends.stop + base)
+            else:
+                starts = [s + base for s in starts]
+                ends = [e + base for e in ends]
         return out, starts, ends
 
     # ---------------------------------------------------------------------------------------------
@@ -719,21 +727,36 @@ class FNetTokenizer:
         starts, ends = align
         n = len(starts)
         out = []
+        if n == 0:
+            return [(0, 0)] * len(pieces)
+        append = out.append
+        size = len(pre)
         for piece, (ps, pe) in zip(pieces, sp_offsets):
-            if n == 0:
-                out.append((0, 0))
-                continue
-            ps = min(max(ps, 0), n)
-            if pe > ps:
-                pe = min(pe, n)
+            if ps < 0:
+                ps = 0
+            elif ps > n:
+                ps = n
+            if piece == SPIECE_UNDERLINE:
+                # a lone "▁" gets the span of the character that follows it (as transformers does)
+                q = ps
+                while q < size and pre[q].isspace():
+                    q += 1
+                if q < n:
+                    append((starts[q], ends[q]))
+                else:
+                    point = ends[n - 1]
+                    append((point, point))
+            elif pe > ps:
+                if pe > n:
+                    pe = n
                 # the whitespace a leading "▁" stands for is not part of the span
-                if piece.startswith(SPIECE_UNDERLINE) and len(piece) > 1:
+                if piece[0] == SPIECE_UNDERLINE and len(piece) > 1:
                     while ps < pe - 1 and pre[ps].isspace():
                         ps += 1
-                out.append((starts[ps], ends[pe - 1]))
+                append((starts[ps], ends[pe - 1]))
             else:
                 point = starts[ps] if ps < n else ends[n - 1]
-                out.append((point, point))
+                append((point, point))
         return out
 
     def _seq_words(self, seq: _Seq) -> list[int | None]:
@@ -1573,6 +1596,11 @@ class FNetTokenizer:
             spm.SentencePieceTrainer.train(**options)
         except RuntimeError as err:
             message = str(err)
+            if "smaller than required_chars" in message:
+                raise ValueError(
+                    f"vocab_size={vocab_size} is too small for the characters of this text at "
+                    f"character_coverage={character_coverage}: {message.strip()}"
+                ) from None
             if "Vocabulary size" in message or "vocab_size" in message:
                 raise ValueError(
                     f"vocab_size={vocab_size} is too big for this text ({counter['lines']} lines): {message.strip()}; "
