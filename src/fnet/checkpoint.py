@@ -151,6 +151,15 @@ class LoadingInfo:
     mismatched_keys: list[tuple[str, tuple, tuple]] = field(default_factory=list)  # re-initialised, by request
 
 
+def _model_type(directory: Path) -> str | None:
+    """The ``model_type`` a directory's config.json declares (None when absent or unreadable)."""
+    try:
+        data = json.loads((directory / CONFIG_NAME).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return data.get("model_type") if isinstance(data, dict) else None
+
+
 def load_config(name_or_dir: str | os.PathLike, **overrides: Any) -> FNetConfig:
     return FNetConfig.from_pretrained(name_or_dir, **overrides)
 
@@ -249,6 +258,10 @@ def load_model(
         config = load_config(directory, **config_overrides)
     model = cls(config)
     state = read_state_dict(directory)
+    if _model_type(directory) == "bert":  # transformers BERT: same encoder with the attention mixer
+        from fnet.convert_bert import state_dict_from_bert
+
+        state = state_dict_from_bert(state)
     info = load_state_dict_into(model, state, ignore_mismatched_sizes=ignore_mismatched_sizes)
     if info.missing_keys:
         logger.warning("%s: newly initialised from scratch (not in %s): %s", cls.__name__, directory, info.missing_keys)

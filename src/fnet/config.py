@@ -33,6 +33,13 @@ _TRANSFORMERS_GENERIC_KEYS = frozenset(
 FOURIER_TRANSFORMS = ("auto", "fft", "dft")
 HIDDEN_ACTS = ("gelu_new", "gelu", "gelu_fast", "gelu_pytorch_tanh", "relu", "silu", "swish", "tanh")
 PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
+# token mixers (fnet.mixers.MIXERS holds the classes; the names live here so config needs no torch)
+TOKEN_MIXERS = ("fourier", "attention", "linear-attention", "performer", "linear", "random", "identity")
+ATTENTION_FAMILY = ("attention", "linear-attention", "performer")  # q/k/v mixers: heads, RoPE
+HYBRID_LAYOUTS = ("top", "bottom", "middle", "mixed")  # where a hybrid's attention layers sit (f_net's)
+FEED_FORWARDS = ("standard", "glu", "geglu", "swiglu")
+NORM_TYPES = ("layernorm", "rmsnorm")
+NORM_POSITIONS = ("post", "pre")
 
 
 @dataclass
@@ -66,6 +73,23 @@ class FNetConfig:
     fourier_transform: str = "auto"  # "fft" (any length), "dft" (matrix form, <= dft_max_length), "auto"
     dft_max_length: int = 4096  # longest sequence the DFT-matrix path accepts (matrices are n x n)
 
+    # --- block options (fnet.mixers; defaults = the reference FNet block) ---
+    token_mixer: str = "fourier"  # mixer of every layer (hybrids: of the non-attention layers); TOKEN_MIXERS
+    num_attention_heads: int = 12  # heads of the attention family; hidden_size must divide by it
+    attention_probs_dropout_prob: float = 0.1  # dropout on softmax attention weights
+    hybrid_layout: str | None = None  # put attention in hybrid_attention_layers layers: top|bottom|middle|mixed
+    hybrid_attention_layers: int = 2  # how many attention layers a hybrid_layout places
+    attention_layers: list[int] | None = None  # explicit 0-based attention layers (instead of a layout)
+    performer_features: int = 64  # random features m per head of the performer mixer
+    performer_redraw_interval: int = 0  # redraw performer features every N training forwards (0 = never)
+    rotary: bool = False  # rotary position embedding (RoPE) on queries/keys of the attention family
+    feed_forward: str = "standard"  # standard (dense, hidden_act) | glu | geglu | swiglu (gated, + `gate`)
+    norm_type: str = "layernorm"  # norm of the sublayers: layernorm | rmsnorm (key name stays LayerNorm)
+    norm_position: str = "post"  # post: norm(x + f(x)) as the reference; pre: x + f(norm(x)), + final_norm
+    embedding_size: int | None = None  # ALBERT factorised embeddings: table width (None = hidden_size)
+    embedding_projection: bool = True  # the embeddings' projection Linear(embedding_size, hidden); BERT has none
+    share_layers: bool = False  # ALBERT cross-layer sharing: one layer's weights applied num_hidden_layers times
+
     # --- task-head fields (transformers keeps these on every config) ---
     num_labels: int = 2  # outputs of sequence/token classification heads
     problem_type: str | None = None  # regression | single_label_classification | multi_label_...
@@ -80,6 +104,8 @@ class FNetConfig:
             self.num_labels = len(self.id2label)
         if self.label2id is not None:
             self.label2id = {str(k): int(v) for k, v in self.label2id.items()}
+        elif self.id2label is not None:
+            self.label2id = {v: k for k, v in self.id2label.items()}
         self.validate()
 
     # ------------------------------------------------------------------ validation
@@ -116,10 +142,102 @@ class FNetConfig:
                 f"FNetConfig.pad_token_id={self.pad_token_id} is outside the vocabulary (vocab_size="
                 f"{self.vocab_size}); set pad_token_id to the tokenizer's pad id or raise vocab_size"
             )
+        self._validate_block_options()
         if self.problem_type is not None and self.problem_type not in PROBLEM_TYPES:
             raise ValueError(f"FNetConfig.problem_type={self.problem_type!r} is not valid; use one of {PROBLEM_TYPES}")
         if self.id2label is not None and sorted(self.id2label) != list(range(len(self.id2label))):
             raise ValueError(f"FNetConfig.id2label keys must be 0..num_labels-1, got {sorted(self.id2label)}")
+
+    def _validate_block_options(self) -> None:
+        """Cross-field checks of the token mixer and block options."""
+        for name, value, valid in (
+            ("token_mixer", self.token_mixer, TOKEN_MIXERS),
+            ("feed_forward", self.feed_forward, FEED_FORWARDS),
+            ("norm_type", self.norm_type, NORM_TYPES),
+            ("norm_position", self.norm_position, NORM_POSITIONS),
+        ):
+            if value not in valid:
+                raise ValueError(f"FNetConfig.{name}={value!r} is not valid; use one of {list(valid)}")
+        for name in ("num_attention_heads", "hybrid_attention_layers", "performer_features"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"FNetConfig.{name} must be a positive int, got {value!r}")
+        if isinstance(self.performer_redraw_interval, bool) or not isinstance(self.performer_redraw_interval, int) \
+                or self.performer_redraw_interval < 0:
+            raise ValueError(f"FNetConfig.performer_redraw_interval must be an int >= 0, got {self.performer_redraw_interval!r}")
+        if not 0.0 <= float(self.attention_probs_dropout_prob) < 1.0:
+            raise ValueError(
+                f"FNetConfig.attention_probs_dropout_prob must be in [0, 1), got {self.attention_probs_dropout_prob}"
+            )
+        if self.hybrid_layout is not None or self.attention_layers is not None:
+            if self.hybrid_layout is not None and self.attention_layers is not None:
+                raise ValueError("set either FNetConfig.hybrid_layout or attention_layers, not both")
+            if self.hybrid_layout is not None and self.hybrid_layout not in HYBRID_LAYOUTS:
+                raise ValueError(f"FNetConfig.hybrid_layout={self.hybrid_layout!r} is not valid; use one of "
+                                 f"{list(HYBRID_LAYOUTS)} or None")
+            if self.token_mixer == "attention":
+                raise ValueError("a hybrid puts attention in some layers and token_mixer in the others; "
+                                 "set token_mixer to a non-attention mixer (e.g. 'fourier')")
+            if self.hybrid_layout is not None and self.hybrid_attention_layers > self.num_hidden_layers:
+                raise ValueError(f"FNetConfig.hybrid_attention_layers={self.hybrid_attention_layers} exceeds "
+                                 f"num_hidden_layers={self.num_hidden_layers}; lower it")
+            if self.attention_layers is not None:
+                layers = self.attention_layers
+                if not isinstance(layers, (list, tuple)) or not all(
+                    isinstance(i, int) and not isinstance(i, bool) for i in layers
+                ):
+                    raise TypeError(f"FNetConfig.attention_layers must be a list of ints, got {layers!r}")
+                bad = [i for i in layers if not 0 <= i < self.num_hidden_layers]
+                if bad or len(set(layers)) != len(layers):
+                    raise ValueError(f"FNetConfig.attention_layers={list(layers)} must be distinct layer indices "
+                                     f"in [0, {self.num_hidden_layers})")
+                self.attention_layers = sorted(layers)
+            if self.share_layers:
+                raise ValueError("share_layers=True repeats one layer, so every layer has the same mixer; "
+                                 "drop hybrid_layout/attention_layers or set share_layers=False")
+        mixers = set(self.layer_mixers())
+        if mixers & set(ATTENTION_FAMILY):
+            if self.hidden_size % self.num_attention_heads:
+                raise ValueError(f"hidden_size={self.hidden_size} is not divisible by num_attention_heads="
+                                 f"{self.num_attention_heads}; change one of them")
+            if self.rotary and (self.hidden_size // self.num_attention_heads) % 2:
+                raise ValueError(f"rotary needs an even head size, got hidden_size/num_attention_heads="
+                                 f"{self.hidden_size // self.num_attention_heads}")
+        elif self.rotary:
+            raise ValueError(f"rotary=True applies to the attention family {list(ATTENTION_FAMILY)} only; the "
+                             f"layers here use {sorted(mixers)}: set rotary=False or use an attention mixer")
+        if self.embedding_size is not None:
+            if isinstance(self.embedding_size, bool) or not isinstance(self.embedding_size, int) or self.embedding_size <= 0:
+                raise ValueError(f"FNetConfig.embedding_size must be a positive int or None, got {self.embedding_size!r}")
+            if not self.embedding_projection and self.embedding_size != self.hidden_size:
+                raise ValueError(f"embedding_size={self.embedding_size} differs from hidden_size={self.hidden_size}, "
+                                 "which needs the embedding projection: set embedding_projection=True")
+
+    def attention_layer_ids(self) -> list[int]:
+        """0-based indices of the layers that use softmax attention in a hybrid ([] otherwise)."""
+        if self.attention_layers is not None:
+            return list(self.attention_layers)
+        if self.hybrid_layout is None:
+            return []
+        total, k = self.num_hidden_layers, self.hybrid_attention_layers
+        if self.hybrid_layout == "bottom":
+            return list(range(k))
+        if self.hybrid_layout == "top":
+            return list(range(total - k, total))
+        if self.hybrid_layout == "middle":
+            start = (total - k) // 2
+            return list(range(start, start + k))
+        return sorted({round(i * (total - 1) / max(k - 1, 1)) for i in range(k)})  # "mixed": evenly spread
+
+    def layer_mixers(self) -> list[str]:
+        """The token mixer of each layer, in order."""
+        attention = set(self.attention_layer_ids())
+        return ["attention" if i in attention else self.token_mixer for i in range(self.num_hidden_layers)]
+
+    @property
+    def embedding_width(self) -> int:
+        """Width of the embedding tables (embedding_size, or hidden_size when unset)."""
+        return self.embedding_size or self.hidden_size
 
     # ------------------------------------------------------------------ derived
     @property
@@ -135,22 +253,29 @@ class FNetConfig:
     # ------------------------------------------------------------------ io
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        labels = self.labels()
-        out["id2label"] = {str(k): v for k, v in labels.items()}
-        out["label2id"] = self.label2id or {v: k for k, v in labels.items()}
+        if self.id2label is None:  # transformers derives LABEL_i names from num_labels itself
+            del out["id2label"], out["label2id"]
+        else:
+            out["id2label"] = {str(k): v for k, v in self.id2label.items()}
         if out["problem_type"] is None:
             del out["problem_type"]
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], **overrides: Any) -> "FNetConfig":
+        if "num_labels" in overrides and "id2label" not in overrides:
+            # a new number of labels replaces the stored label names
+            if len(data.get("id2label") or {}) != overrides["num_labels"]:
+                data = {k: v for k, v in data.items() if k not in ("id2label", "label2id")}
         data = {**data, **overrides}
         model_type = data.pop("model_type", "fnet")
+        if model_type == "bert":  # a transformers BERT directory runs as the attention configuration
+            from fnet.convert_bert import config_from_bert
+
+            return dataclasses.replace(config_from_bert({**data, **overrides}), **overrides) if overrides \
+                else config_from_bert(data)
         if model_type != "fnet":
-            raise ValueError(
-                f"config has model_type={model_type!r}, expected 'fnet'"
-                + (" (BERT directories load through FNetModel.from_pretrained)" if model_type == "bert" else "")
-            )
+            raise ValueError(f"config has model_type={model_type!r}; fnet reads 'fnet' and 'bert' configs")
         names = {f.name for f in dataclasses.fields(cls) if f.init}
         unknown = sorted(k for k in data if k not in names and k not in _TRANSFORMERS_GENERIC_KEYS)
         if unknown:

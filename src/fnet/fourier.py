@@ -28,6 +28,7 @@ import torch
 
 __all__ = [
     "fourier_transform",
+    "fourier_residual",
     "fft_fourier_transform",
     "dft_fourier_transform",
     "reference_fourier_transform",
@@ -45,18 +46,58 @@ def reference_fourier_transform(x: torch.Tensor) -> torch.Tensor:
     return out.to(x.dtype)
 
 
+def _store(dst: torch.Tensor, value: torch.Tensor, residual: torch.Tensor | None) -> None:
+    """dst = residual + value (or value), written in place: one pass, no temporary."""
+    if residual is None:
+        dst.copy_(value)
+    else:
+        torch.add(residual, value, out=dst)
+
+
+def _real_spectrum_into(x: torch.Tensor, out: torch.Tensor, residual: torch.Tensor | None) -> torch.Tensor:
+    """out = [residual +] Re(F_n x F_d) for real x, from half the spectrum. (b, n, d) -> out (b, n, d).
+
+    ``rfft2`` gives columns 0..h-1 (h = d//2 + 1); the other m = d - h columns follow from conjugate
+    symmetry, ``Re Z[k, d-j] = Re Z[-k mod n, j]``: output columns h..d-1 are spectrum columns m..1,
+    output row 0 reads row 0 and output rows 1..n-1 read rows n-1..1. Each output element is written
+    once, straight from the (strided) real view of the spectrum: no cat, roll or full rebuilt tensor;
+    the only temporary is the flipped tail, (b, n-1, m), since strides cannot be negative.
+    """
+    n, d = x.shape[-2], x.shape[-1]
+    spec = torch.fft.rfft2(x, dim=(-2, -1)).real  # (b, n, h): a view of the complex output
+    h = spec.shape[-1]
+    m = d - h
+    _store(out[..., :h], spec, None if residual is None else residual[..., :h])
+    if m == 0:
+        return out
+    tail = spec[..., 1 : 1 + m]  # (b, n, m): spectrum columns j = 1..m
+    res_tail = None if residual is None else residual[..., h:]  # (b, n, m)
+    _store(out[..., :1, h:], tail[..., :1, :].flip(-1), None if res_tail is None else res_tail[..., :1, :])
+    if n > 1:
+        _store(out[..., 1:, h:], tail[..., 1:, :].flip((-2, -1)), None if res_tail is None else res_tail[..., 1:, :])
+    return out
+
+
+class _RealFourier(torch.autograd.Function):
+    """y = [x +] Re(F_n x F_d) for real x. The map x -> Re(F_n x F_d) = C_n x C_d - S_n x S_d is
+    symmetric (C and S are symmetric matrices), so the backward pass is the same fused kernel applied
+    to the incoming gradient; nothing needs to be saved for it."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, add_input: bool) -> torch.Tensor:
+        ctx.add_input = add_input
+        x = x.contiguous()
+        return _real_spectrum_into(x, torch.empty_like(x), x if add_input else None)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        grad = grad.contiguous()
+        return _real_spectrum_into(grad, torch.empty_like(grad), grad if ctx.add_input else None), None
+
+
 def _rfft_real_part(x: torch.Tensor) -> torch.Tensor:
     """Re(F_n x F_d) for real x from half the spectrum. (b, n, d) float -> (b, n, d) float."""
-    n, d = x.shape[-2], x.shape[-1]
-    half = torch.fft.rfft2(x, dim=(-2, -1)).real  # (b, n, d//2 + 1): columns 0..d//2
-    missing = d - half.shape[-1]  # columns d//2+1 .. d-1
-    if missing == 0:
-        return half
-    # column d-j (j = 1..missing) at row k equals column j at row -k mod n
-    tail = half[..., 1 : 1 + missing]  # (b, n, missing): columns j = 1..missing
-    tail = torch.flip(tail, dims=(-2, -1))  # rows k -> n-1-k, columns j -> missing+1-j
-    tail = torch.roll(tail, shifts=1, dims=-2)  # rows n-1-k -> -k mod n
-    return torch.cat([half, tail], dim=-1)  # (b, n, d)
+    return _RealFourier.apply(x, False)
 
 
 def fft_fourier_transform(x: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -191,3 +232,23 @@ def fourier_transform(
     if method == "dft":
         return dft_fourier_transform(x, padding_mask, dft_max_length)
     raise ValueError(f"unknown Fourier transform method {method!r}; use 'fft' or 'dft'")
+
+
+def fourier_residual(
+    x: torch.Tensor,
+    padding_mask: torch.Tensor | None = None,
+    method: str = "fft",
+    dft_max_length: int = 4096,
+) -> torch.Tensor:
+    """The mixing sublayer before its norm, ``x + Re(F_n x F_d)``. (b, n, d) -> (b, n, d), x's dtype.
+
+    The fast path (FFT, no padding mask) writes the sum straight from the half spectrum into one
+    output tensor, so neither the rebuilt transform nor the sum before it is ever a separate tensor;
+    its gradient is the same kernel (the map is symmetric). The sum is formed in float32 (float64
+    stays float64) and rounded to x's dtype once. Other cases add the transform to x.
+    """
+    if method != "fft" or padding_mask is not None or x.dim() != 3:
+        return x + fourier_transform(x, padding_mask, method, dft_max_length)
+    dtype = x.dtype
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        return _RealFourier.apply(x.to(_compute_dtype(x)), True).to(dtype)

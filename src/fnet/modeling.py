@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fnet.config import FNetConfig
-from fnet.fourier import fourier_transform
+from fnet.mixers import FNetBasicFourierTransform, build_mixer
 
 # ----------------------------------------------------------------------------- outputs
 
@@ -125,15 +125,20 @@ def _is_exporting() -> bool:
 
 
 class FNetEmbeddings(nn.Module):
-    """word + position + token-type embeddings -> LayerNorm -> projection -> dropout. ids (b, n) -> (b, n, d)."""
+    """word + position + token-type embeddings -> LayerNorm -> projection -> dropout. ids (b, n) -> (b, n, d).
+
+    Tables are ``config.embedding_width`` (e) wide; the projection maps e -> d (ALBERT's factorised
+    embeddings when e < d). BERT has no projection (``embedding_projection=False``).
+    """
 
     def __init__(self, config: FNetConfig):
         super().__init__()
-        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
-        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
-        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.projection = nn.Linear(config.hidden_size, config.hidden_size)
+        e = config.embedding_width
+        self.word_embeddings = nn.Embedding(config.vocab_size, e, padding_idx=config.pad_token_id)
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, e)
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, e)
+        self.LayerNorm = nn.LayerNorm(e, eps=config.layer_norm_eps)
+        self.projection = nn.Linear(e, config.hidden_size) if config.embedding_projection else None
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(
@@ -154,61 +159,93 @@ class FNetEmbeddings(nn.Module):
             embeddings = embeddings + self.token_type_embeddings.weight[0]  # all-zero token types
         else:
             embeddings = embeddings + self.token_type_embeddings(token_type_ids)
-        embeddings = self.LayerNorm(embeddings)
-        embeddings = self.projection(embeddings)
+        embeddings = self.LayerNorm(embeddings)  # (b, n, e)
+        if self.projection is not None:
+            embeddings = self.projection(embeddings)  # (b, n, e) -> (b, n, d)
         return self.dropout(embeddings)
 
 
 # ----------------------------------------------------------------------------- mixing sublayer
 
 
-class FNetBasicFourierTransform(nn.Module):
-    """The parameter-free mixing: Re(F_n x F_d), by FFT or DFT matrices. (b, n, d) -> (b, n, d)."""
-
-    def __init__(self, config: FNetConfig):
-        super().__init__()
-        self.method = "dft" if config.uses_dft else "fft"
-        self.dft_max_length = config.dft_max_length
-
-    def forward(self, hidden_states: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
-        return fourier_transform(hidden_states, padding_mask, self.method, self.dft_max_length)
+def make_norm(config: FNetConfig, width: int | None = None) -> nn.Module:
+    """The sublayer norm of ``config.norm_type`` (LayerNorm or RMSNorm) over the last dim."""
+    width = width or config.hidden_size
+    if config.norm_type == "rmsnorm":
+        return nn.RMSNorm(width, eps=config.layer_norm_eps)
+    return nn.LayerNorm(width, eps=config.layer_norm_eps)
 
 
 class FNetBasicOutput(nn.Module):
-    """LayerNorm(residual + mixed): the mixing sublayer has no dense layer and no dropout."""
+    """LayerNorm(residual + mixed). FNet's mixing sublayer has no dense layer and no dropout; the
+    attention family adds BERT's ``dense`` + dropout (``with_dense``). The norm keeps the key name
+    ``LayerNorm`` even when it is an RMSNorm."""
 
-    def __init__(self, config: FNetConfig):
+    def __init__(self, config: FNetConfig, with_dense: bool = False):
         super().__init__()
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        if with_dense:
+            self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+            self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.with_dense = with_dense
+        self.LayerNorm = make_norm(config)
+
+    def project(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """The mixed states before the residual: dense + dropout for attention, as-is otherwise."""
+        return self.dropout(self.dense(hidden_states)) if self.with_dense else hidden_states
 
     def forward(self, hidden_states: torch.Tensor, input_tensor: torch.Tensor) -> torch.Tensor:
-        return self.LayerNorm(input_tensor + hidden_states)
+        return self.LayerNorm(input_tensor + self.project(hidden_states))
 
 
-class FNetFourierTransform(nn.Module):
-    """The full mixing sublayer: Fourier transform, residual add, LayerNorm (key prefix ``fourier``)."""
+class FNetMixingSublayer(nn.Module):
+    """A token mixer (``self``, any of fnet.mixers) in its residual sublayer (``output``).
 
-    def __init__(self, config: FNetConfig):
+    post-norm (reference): norm(x + mix(x)); pre-norm: x + mix(norm(x)). The layer holds it under
+    the mixer's ``sublayer_name``: ``fourier`` (FNet keys), ``attention`` (BERT keys) or ``mixing``.
+    """
+
+    def __init__(self, config: FNetConfig, mixer: str = "fourier", layer_index: int = 0):
         super().__init__()
-        self.self = FNetBasicFourierTransform(config)
-        self.output = FNetBasicOutput(config)
+        self.self = build_mixer(mixer, config, layer_index)
+        self.output = FNetBasicOutput(config, with_dense=self.self.has_output_dense)
+        self.pre_norm = config.norm_position == "pre"
 
     def forward(self, hidden_states: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+        if self.pre_norm:
+            return hidden_states + self.output.project(self.self(self.output.LayerNorm(hidden_states), padding_mask))
         return self.output(self.self(hidden_states, padding_mask), hidden_states)
+
+
+class FNetFourierTransform(FNetMixingSublayer):
+    """The reference mixing sublayer: Fourier transform, residual add, LayerNorm (key prefix ``fourier``)."""
+
+    def __init__(self, config: FNetConfig, layer_index: int = 0):
+        super().__init__(config, "fourier", layer_index)
 
 
 # ----------------------------------------------------------------------------- feed-forward
 
 
+# gated feed-forwards (Shazeer, 2020): act(gate(x)) * dense(x); "standard" uses config.hidden_act
+_GATE_ACTIVATIONS = {"glu": torch.sigmoid, "geglu": F.gelu, "swiglu": F.silu}
+
+
 class FNetIntermediate(nn.Module):
-    """dense d -> f, activation. (b, n, d) -> (b, n, f)."""
+    """dense d -> f, activation. (b, n, d) -> (b, n, f). Gated variants add ``gate`` (d -> f)."""
 
     def __init__(self, config: FNetConfig):
         super().__init__()
         self.dense = nn.Linear(config.hidden_size, config.intermediate_size)
-        self.intermediate_act_fn = get_activation(config.hidden_act)
+        if config.feed_forward == "standard":
+            self.intermediate_act_fn = get_activation(config.hidden_act)
+            self.gate = None
+        else:
+            self.intermediate_act_fn = _GATE_ACTIVATIONS[config.feed_forward]
+            self.gate = nn.Linear(config.hidden_size, config.intermediate_size)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        if self.gate is not None:
+            return self.intermediate_act_fn(self.gate(hidden_states)) * self.dense(hidden_states)
         return self.intermediate_act_fn(self.dense(hidden_states))
 
 
@@ -218,36 +255,59 @@ class FNetOutput(nn.Module):
     def __init__(self, config: FNetConfig):
         super().__init__()
         self.dense = nn.Linear(config.intermediate_size, config.hidden_size)
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.LayerNorm = make_norm(config)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
+    def project(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.dense(hidden_states))  # (b, n, f) -> (b, n, d)
+
     def forward(self, hidden_states: torch.Tensor, input_tensor: torch.Tensor) -> torch.Tensor:
-        return self.LayerNorm(input_tensor + self.dropout(self.dense(hidden_states)))
+        return self.LayerNorm(input_tensor + self.project(hidden_states))
 
 
 # ----------------------------------------------------------------------------- layer and encoder
 
 
 class FNetLayer(nn.Module):
-    """One block: Fourier mixing sublayer, then the feed-forward sublayer (both post-norm)."""
+    """One block: the mixing sublayer, then the feed-forward sublayer (post-norm as the reference,
+    or pre-norm). The mixing sublayer sits under its mixer's name: ``self.fourier`` by default,
+    ``self.attention`` for the attention family, ``self.mixing`` for linear/random/identity."""
 
-    def __init__(self, config: FNetConfig):
+    def __init__(self, config: FNetConfig, layer_index: int = 0):
         super().__init__()
-        self.fourier = FNetFourierTransform(config)
+        mixer = config.layer_mixers()[layer_index]
+        sublayer = FNetFourierTransform(config, layer_index) if mixer == "fourier" else \
+            FNetMixingSublayer(config, mixer, layer_index)
+        self.mixing_name = sublayer.self.sublayer_name
+        self.add_module(self.mixing_name, sublayer)
         self.intermediate = FNetIntermediate(config)
         self.output = FNetOutput(config)
+        self.pre_norm = config.norm_position == "pre"
+
+    @property
+    def mixing_sublayer(self) -> FNetMixingSublayer:
+        return getattr(self, self.mixing_name)
 
     def forward(self, hidden_states: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
-        mixed = self.fourier(hidden_states, padding_mask)
+        mixed = self.mixing_sublayer(hidden_states, padding_mask)
+        if self.pre_norm:
+            return mixed + self.output.project(self.intermediate(self.output.LayerNorm(mixed)))
         return self.output(self.intermediate(mixed), mixed)
 
 
 class FNetEncoder(nn.Module):
-    """A stack of ``num_hidden_layers`` FNetLayers."""
+    """A stack of ``num_hidden_layers`` FNetLayers.
+
+    ``share_layers``: one layer (``layer.0``) applied ``num_hidden_layers`` times (ALBERT).
+    Pre-norm stacks end with ``final_norm``, since their residual stream is never normalised.
+    """
 
     def __init__(self, config: FNetConfig):
         super().__init__()
-        self.layer = nn.ModuleList([FNetLayer(config) for _ in range(config.num_hidden_layers)])
+        built = 1 if config.share_layers else config.num_hidden_layers
+        self.layer = nn.ModuleList([FNetLayer(config, i) for i in range(built)])
+        self.depth = config.num_hidden_layers
+        self.final_norm = make_norm(config) if config.norm_position == "pre" else None
         self.gradient_checkpointing = False
 
     def forward(
@@ -257,7 +317,8 @@ class FNetEncoder(nn.Module):
         output_hidden_states: bool = False,
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
         all_hidden = (hidden_states,) if output_hidden_states else None
-        for layer in self.layer:
+        for index in range(self.depth):
+            layer = self.layer[index % len(self.layer)]
             if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
                 from torch.utils.checkpoint import checkpoint
 
@@ -266,6 +327,10 @@ class FNetEncoder(nn.Module):
                 hidden_states = layer(hidden_states, padding_mask)
             if output_hidden_states:
                 all_hidden = all_hidden + (hidden_states,)
+        if self.final_norm is not None:  # the last hidden state is reported after it (as GPT-2's ln_f)
+            hidden_states = self.final_norm(hidden_states)
+            if output_hidden_states:
+                all_hidden = all_hidden[:-1] + (hidden_states,)
         return hidden_states, all_hidden
 
 
@@ -289,9 +354,9 @@ class FNetPredictionHeadTransform(nn.Module):
 
     def __init__(self, config: FNetConfig):
         super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dense = nn.Linear(config.hidden_size, config.embedding_width)  # d -> e (= d unless factorised)
         self.transform_act_fn = get_activation(config.hidden_act)
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.LayerNorm = nn.LayerNorm(config.embedding_width, eps=config.layer_norm_eps)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         return self.LayerNorm(self.transform_act_fn(self.dense(hidden_states)))
@@ -303,7 +368,7 @@ class FNetLMPredictionHead(nn.Module):
     def __init__(self, config: FNetConfig):
         super().__init__()
         self.transform = FNetPredictionHeadTransform(config)
-        self.decoder = nn.Linear(config.hidden_size, config.vocab_size)
+        self.decoder = nn.Linear(config.embedding_width, config.vocab_size)  # tied: (v, e) word embeddings
         self.bias = self.decoder.bias  # one parameter under two names, as in the reference checkpoints
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
@@ -370,6 +435,8 @@ class FNetPreTrainedModel(nn.Module):
         elif isinstance(module, nn.LayerNorm):
             nn.init.ones_(module.weight)
             nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.RMSNorm):
+            nn.init.ones_(module.weight)
 
     def post_init(self) -> None:
         self.apply(self._init_weights)
@@ -525,9 +592,9 @@ class FNetPreTrainedModel(nn.Module):
         else:
             if not isinstance(inputs_embeds, torch.Tensor) or not inputs_embeds.is_floating_point():
                 raise TypeError("inputs_embeds must be a floating-point tensor (batch, seq, hidden)")
-            if inputs_embeds.dim() != rank + 1 or inputs_embeds.shape[-1] != config.hidden_size:
+            if inputs_embeds.dim() != rank + 1 or inputs_embeds.shape[-1] != config.embedding_width:
                 raise ValueError(
-                    f"inputs_embeds must have shape {what[:-1]}, hidden={config.hidden_size}), "
+                    f"inputs_embeds must have shape {what[:-1]}, hidden={config.embedding_width}), "
                     f"got {tuple(inputs_embeds.shape)}"
                 )
             shape = tuple(inputs_embeds.shape[:-1])
@@ -831,7 +898,7 @@ class FNetForTokenClassification(_FNetTaskModel):
     def __init__(self, config: FNetConfig):
         super().__init__(config)
         self.num_labels = config.num_labels
-        self.fnet = FNetModel(config, add_pooling_layer=False)
+        self.fnet = FNetModel(config)  # the reference keeps the (unused) pooler: same checkpoint keys
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.post_init()
@@ -859,7 +926,7 @@ class FNetForQuestionAnswering(_FNetTaskModel):
     def __init__(self, config: FNetConfig):
         super().__init__(config)
         self.num_labels = 2
-        self.fnet = FNetModel(config, add_pooling_layer=False)
+        self.fnet = FNetModel(config)  # the reference keeps the (unused) pooler: same checkpoint keys
         self.qa_outputs = nn.Linear(config.hidden_size, 2)
         self.post_init()
 
