@@ -1,0 +1,98 @@
+"""Data parallelism applied from outside the model: torchrun env vars -> process group -> DDP.
+
+One command runs unchanged with or without ``torchrun``: without the ``RANK``/``WORLD_SIZE``
+variables :func:`init_distributed` returns a single-process context and nothing is initialised.
+Backend: nccl when CUDA is used, gloo on CPU.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass
+class DistContext:
+    """Where this process sits in the job."""
+
+    rank: int = 0  # global rank
+    local_rank: int = 0  # rank on this machine (selects the GPU)
+    world_size: int = 1  # number of processes
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0 alone prints, writes metrics and saves checkpoints."""
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1 and dist.is_available() and dist.is_initialized()
+
+    def barrier(self) -> None:
+        if self.enabled:
+            dist.barrier()
+
+    def all_reduce_mean(self, values: torch.Tensor) -> torch.Tensor:
+        """Mean over ranks of a float tensor (a copy; single process: the tensor itself)."""
+        if not self.enabled:
+            return values
+        values = values.detach().clone()
+        dist.all_reduce(values, op=dist.ReduceOp.SUM)
+        return values / self.world_size
+
+    def all_reduce_sum(self, values: torch.Tensor) -> torch.Tensor:
+        if not self.enabled:
+            return values
+        values = values.detach().clone()
+        dist.all_reduce(values, op=dist.ReduceOp.SUM)
+        return values
+
+
+def init_distributed(device: str | None = None) -> DistContext:
+    """Read torchrun's environment; initialise the process group when ``WORLD_SIZE`` > 1.
+
+    ``device``: "cpu", "cuda" or None (CUDA when available).
+    """
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    use_cuda = torch.cuda.is_available() if device is None else device.startswith("cuda")
+    if use_cuda:
+        torch.cuda.set_device(local_rank)
+        target = torch.device("cuda", local_rank)
+    else:
+        target = torch.device("cpu")
+    if world_size > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo", rank=rank, world_size=world_size)
+    return DistContext(rank=rank, local_rank=local_rank, world_size=world_size, device=target)
+
+
+def wrap_model(model: torch.nn.Module, ctx: DistContext) -> torch.nn.Module:
+    """DistributedDataParallel around ``model`` when the job has several processes, else the model."""
+    if not ctx.enabled:
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    device_ids = [ctx.device.index] if ctx.device.type == "cuda" else None
+    # broadcast_buffers=False: FNet has no running statistics, and the broadcast costs a collective per step
+    return DistributedDataParallel(model, device_ids=device_ids, broadcast_buffers=False)
+
+
+def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
+    return getattr(model, "module", model)
+
+
+def default_threads(ctx: DistContext) -> int:
+    """CPU threads per process: the cores shared among the processes on this machine."""
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", ctx.world_size))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // max(1, local_world))
+
+
+def cleanup(ctx: DistContext) -> None:
+    if ctx.enabled:
+        dist.destroy_process_group()

@@ -1,0 +1,75 @@
+"""AdamW with BERT's decay exclusions, and the warmup-then-decay learning-rate schedule."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+SCHEDULES = ("linear", "cosine", "constant")
+
+
+@dataclass
+class OptimConfig:
+    """Optimizer and schedule settings (BERT pretraining defaults)."""
+
+    lr: float = 1e-4  # peak learning rate, reached at the end of warmup
+    weight_decay: float = 0.01  # decoupled decay on weight matrices and embeddings only
+    betas: tuple[float, float] = (0.9, 0.999)  # Adam moment decay rates
+    eps: float = 1e-6  # Adam epsilon
+    warmup_steps: int = 0  # linear ramp from 0 to lr over these optimizer steps
+    schedule: str = "linear"  # after warmup: "linear" to 0 at max_steps, "cosine" to 0, or "constant"
+
+    def validate(self) -> None:
+        if self.lr <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {self.schedule!r}; use one of {SCHEDULES}")
+
+
+def no_decay(name: str, param: torch.nn.Parameter) -> bool:
+    """Biases and normalisation weights (every 1-d parameter, or a name with 'norm') are not decayed."""
+    return param.ndim < 2 or "norm" in name.lower() or name.endswith(".bias")
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    decay, plain = [], []
+    seen: set[int] = set()
+    for name, param in model.named_parameters():
+        if not param.requires_grad or id(param) in seen:  # tied weights appear once
+            continue
+        seen.add(id(param))
+        (plain if no_decay(name, param) else decay).append(param)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}]
+
+
+def build_optimizer(model: torch.nn.Module, config: OptimConfig) -> torch.optim.AdamW:
+    config.validate()
+    # foreach=False: the per-parameter loop gives the same bits on every run and rank count
+    return torch.optim.AdamW(param_groups(model, config.weight_decay), lr=config.lr, betas=config.betas,
+                             eps=config.eps, foreach=False)
+
+
+def lr_factor(step: int, warmup_steps: int, max_steps: int, schedule: str = "linear") -> float:
+    """Multiplier of the peak lr at optimizer step ``step`` (0-based)."""
+    if warmup_steps and step < warmup_steps:
+        return (step + 1) / warmup_steps
+    if schedule == "constant":
+        return 1.0
+    progress = (step - warmup_steps) / max(1, max_steps - warmup_steps)
+    progress = min(max(progress, 0.0), 1.0)
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+    return 1.0 - progress
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, config: OptimConfig, max_steps: int):
+    config.validate()
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_factor(step, config.warmup_steps, max_steps, config.schedule)
+    )
