@@ -2,7 +2,8 @@
 
 Task names (aliases in brackets):
 
-* ``classification`` [``sequence_classification``, ``text_classification``, ``regression``]
+* ``classification`` [``sequence_classification``, ``text_classification``; ``regression`` and
+  ``multi_label`` also set the problem type]
 * ``token_classification`` [``ner``, ``tagging``]
 * ``question_answering`` [``qa``, ``squad``]
 * ``multiple_choice`` [``mc``, ``swag``, ``cosmosqa``]
@@ -57,6 +58,8 @@ _ALIASES = {
     "sequence_classification": "classification",
     "text_classification": "classification",
     "regression": "classification",
+    "multi_label": "classification",
+    "multi_label_classification": "classification",
     "token_classification": "token_classification",
     "ner": "token_classification",
     "tagging": "token_classification",
@@ -67,6 +70,13 @@ _ALIASES = {
     "mc": "multiple_choice",
     "swag": "multiple_choice",
     "cosmosqa": "multiple_choice",
+}
+
+# task aliases that also fix the classification problem type
+_PROBLEM_ALIASES = {
+    "regression": "regression",
+    "multi_label": "multi_label_classification",
+    "multi_label_classification": "multi_label_classification",
 }
 
 
@@ -86,8 +96,9 @@ def load_task_examples(task: str, path: str | Path, **options: Any) -> Any:
     """
     name = canonical_task(task)
     if name == "classification":
-        if task.strip().lower() == "regression":
-            options.setdefault("problem_type", "regression")
+        problem = _PROBLEM_ALIASES.get(task.strip().lower().replace("-", "_"))
+        if problem is not None:
+            options.setdefault("problem_type", problem)
         return read_classification(path, **options)
     if name == "token_classification":
         return read_conll(path, **options)

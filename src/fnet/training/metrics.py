@@ -394,19 +394,19 @@ def compute_metrics(
 
     * ``classification``: ``predictions`` are logits or class ids; ``accuracy``, ``f1`` (binary
       F1 of class 1 with two classes, macro F1 otherwise), ``f1_macro``, ``matthews_correlation``.
-      ``problem_type="regression"``: ``pearson``, ``spearman``, ``mse``;
-      ``"multi_label_classification"``: see :func:`multi_label_scores` (``threshold`` option).
+      ``problem_type="regression"`` (or task ``"regression"``): ``pearson``, ``spearman``, ``mse``;
+      ``"multi_label_classification"`` (or task ``"multi_label"``): see :func:`multi_label_scores`
+      (``threshold`` option: logits > 0 by default; 0/1 predictions work as is).
     * ``token_classification``: tag-string sequences; ``precision``, ``recall``, ``f1``
       (entity-level, as seqeval), ``accuracy`` (per token); ``per_type=True`` adds per-type scores.
     * ``question_answering``: ``{id: text}`` predictions; ``exact_match``, ``f1`` (+ splits).
     * ``multiple_choice``: logits ``(n, choices)`` or ids; ``accuracy``.
     """
-    from fnet.data.tasks import canonical_task  # local: keep this module light
+    from fnet.data.tasks import _PROBLEM_ALIASES, canonical_task  # local: keep this module light
 
     name = canonical_task(task)
     if name == "classification":
-        if task.strip().lower() == "regression":
-            problem_type = "regression"
+        problem_type = _PROBLEM_ALIASES.get(task.strip().lower().replace("-", "_"), problem_type)
         if problem_type == "regression":
             x, y = _floats(predictions), _floats(references)
             return {"pearson": pearson(x, y), "spearman": spearman(x, y), "mse": float(np.mean((x - y) ** 2))}
