@@ -464,9 +464,12 @@ def test_truncation_modes(trained):
     assert enc["token_type_ids"].count(1) == 3
     enc = trained(a, truncation=True, max_length=6)
     assert len(enc["input_ids"]) == 6 and enc["input_ids"][0] == 4 and enc["input_ids"][-1] == 5
-    # no truncation asked for: nothing is cut
+    # no truncation asked for: nothing is cut, and a (one-time) warning says so
+    fresh = FNetTokenizer(Path(trained.vocab_file))
+    with pytest.warns(UserWarning, match="truncation was not requested"):
+        assert len(fresh(a, max_length=6)["input_ids"]) == la + 2
     for truncation in (False, "do_not_truncate", None):
-        assert len(trained(a, truncation=truncation, max_length=6)["input_ids"]) == la + 2
+        assert len(fresh(a, truncation=truncation, max_length=6)["input_ids"]) == la + 2
     # longest_first removes from the longer text first (as transformers does)
     enc = trained(a, b, truncation="longest_first", max_length=lb * 2 + 3)
     assert enc["token_type_ids"].count(0) - 2 == lb and enc["token_type_ids"].count(1) - 1 == lb
@@ -604,7 +607,13 @@ def test_property_offsets(trained, text, options):
             assert s >= prev_s and e >= prev_e
             prev_s, prev_e = s, e
     # aligned preprocessing builds the same string as the fast one
-    assert tok._preprocess_aligned(text)[0] == tok.preprocess_text(text)
+    pre, starts, ends = tok._preprocess_aligned(text)
+    assert pre == tok.preprocess_text(text)
+    # the shortcut for identity alignments gives the same spans as the general mapping
+    res = tok.sp_model.encode(pre, out_type="offset_mapping")
+    fast = tok._map_offsets(res["pieces"], res["offsets"], pre, (starts, ends))
+    general = tok._map_offsets(res["pieces"], res["offsets"], pre, (list(starts), list(ends)))
+    assert fast == general
     if not any(t in text for t in tok.all_special_tokens):
         assert tok.encode(text, add_special_tokens=False) == ref_encode(tok.sp_model, text, **options)[1]
     assert isinstance(tok.decode(enc["input_ids"]), str)

@@ -8,7 +8,7 @@ conventions on top of it:
 
   1. ``remove_space=True``: runs of whitespace (``str.isspace``) collapse to one space and the text is
      stripped;
-  2. the two-character quotes ``\\`\\``` and ``''`` become ``"``;
+  2. a pair of backticks and a pair of apostrophes (LaTeX-style quotes) each become ``"``;
   3. ``keep_accents=False``: NFKD decomposition, then combining marks are dropped;
   4. ``do_lower_case=True``: ``str.lower()``.
 
@@ -39,6 +39,17 @@ conventions on top of it:
   a ``▁`` stands for is not part of a piece's span; a piece that is only ``▁`` gets the span of the
   character that follows it (as transformers' fast tokenizers do).  Special tokens get ``(0, 0)``.
 
+Differences from transformers' ``FNetTokenizer`` (5.x), on purpose:
+
+* ids equal SentencePiece's exactly (transformers' Unigram port gives unknown characters id 1, ``<s>``,
+  instead of the model's ``<unk>`` id);
+* ``attention_mask`` is returned by default (``return_attention_mask=False`` leaves it out);
+* ``length`` is the number of tokens before padding; overflowing windows always come back as rows;
+* nothing is cut unless truncation is requested (a warning says when ``max_length`` or
+  ``model_max_length`` is exceeded), and impossible truncations raise ``ValueError`` instead of logging.
+
+Speed: texts are encoded with one batched SentencePiece call (``num_threads``); offsets come from
+SentencePiece's ``offset_mapping`` output (its ``immutable_proto`` output is gone in sentencepiece 0.2.3).
 ``torch`` is imported only when ``return_tensors="pt"`` asks for tensors.
 """
 
@@ -334,6 +345,7 @@ class FNetTokenizer:
         self.vocab_file = str(vocab_file)
         self._load_model(vocab_file)
         self._warned_long = False
+        self._warned_max_length = False
 
     # ---------------------------------------------------------------------------------------------
     # model loading and vocabulary
@@ -726,38 +738,59 @@ class FNetTokenizer:
         """SentencePiece's spans into the preprocessed string -> spans into the original text."""
         starts, ends = align
         n = len(starts)
-        out = []
         if n == 0:
             return [(0, 0)] * len(pieces)
+        out: list[tuple[int, int]] = []
         append = out.append
-        size = len(pre)
-        for piece, (ps, pe) in zip(pieces, sp_offsets):
-            if ps < 0:
-                ps = 0
-            elif ps > n:
-                ps = n
-            if piece == SPIECE_UNDERLINE:
-                # a lone "▁" gets the span of the character that follows it (as transformers does)
-                q = ps
-                while q < size and pre[q].isspace():
-                    q += 1
-                if q < n:
-                    append((starts[q], ends[q]))
+        map_one = FNetTokenizer._map_one
+        if isinstance(starts, range) and n == len(pre):
+            # identity alignment (shifted): the spans are SentencePiece's own, moved by the shift
+            shift = starts.start
+            if "  " not in pre and pre[:1] != " ":
+                # single spaces only: a leading "▁" covers at most one space
+                return [
+                    (ps + shift + (pre[ps] == " " and piece[0] == SPIECE_UNDERLINE), pe + shift)
+                    if pe - ps > 1 and piece != SPIECE_UNDERLINE and ps >= 0 and pe <= n
+                    else (ps + shift, pe + shift)
+                    if pe - ps == 1 and piece[0] != SPIECE_UNDERLINE
+                    else map_one(piece, ps, pe, pre, starts, ends)
+                    for piece, (ps, pe) in zip(pieces, sp_offsets)
+                ]
+            for piece, (ps, pe) in zip(pieces, sp_offsets):
+                if pe > ps >= 0 and pe <= n and piece != SPIECE_UNDERLINE:
+                    if piece[0] == SPIECE_UNDERLINE:
+                        while ps < pe - 1 and pre[ps].isspace():
+                            ps += 1
+                    append((ps + shift, pe + shift))
                 else:
-                    point = ends[n - 1]
-                    append((point, point))
-            elif pe > ps:
-                if pe > n:
-                    pe = n
-                # the whitespace a leading "▁" stands for is not part of the span
-                if piece[0] == SPIECE_UNDERLINE and len(piece) > 1:
-                    while ps < pe - 1 and pre[ps].isspace():
-                        ps += 1
-                append((starts[ps], ends[pe - 1]))
-            else:
-                point = starts[ps] if ps < n else ends[n - 1]
-                append((point, point))
+                    append(map_one(piece, ps, pe, pre, starts, ends))
+            return out
+        for piece, (ps, pe) in zip(pieces, sp_offsets):
+            append(map_one(piece, ps, pe, pre, starts, ends))
         return out
+
+    @staticmethod
+    def _map_one(piece: str, ps: int, pe: int, pre: str, starts, ends) -> tuple[int, int]:
+        """One piece's span (see ``_map_offsets``); ``starts``/``ends`` are not empty."""
+        n = len(starts)
+        ps = min(max(ps, 0), n)
+        if piece == SPIECE_UNDERLINE:
+            # a lone "▁" gets the span of the character that follows it (as transformers does)
+            q = ps
+            while q < len(pre) and pre[q].isspace():
+                q += 1
+            if q < n:
+                return (starts[q], ends[q])
+            return (ends[n - 1], ends[n - 1])
+        if pe > ps:
+            pe = min(pe, n)
+            # the whitespace a leading "▁" stands for is not part of the span
+            if piece[0] == SPIECE_UNDERLINE and len(piece) > 1:
+                while ps < pe - 1 and pre[ps].isspace():
+                    ps += 1
+            return (starts[ps], ends[pe - 1])
+        point = starts[ps] if ps < n else ends[n - 1]
+        return (point, point)
 
     def _seq_words(self, seq: _Seq) -> list[int | None]:
         """Word index of every token of ``seq`` (a piece starting with "▁" starts a new word)."""
@@ -1069,7 +1102,7 @@ class FNetTokenizer:
 
         return self._finish(
             rows,
-            batched=batched or (return_overflowing_tokens and len(rows) != 1),
+            batched=batched or return_overflowing_tokens,  # windows always come as rows
             padding_strategy=padding_strategy,
             max_length=max_length,
             pad_to_multiple_of=pad_to_multiple_of,
@@ -1090,8 +1123,17 @@ class FNetTokenizer:
         n_special = (3 if b is not None else 2) if add_special_tokens else 0
         total = len(a) + (len(b) if b is not None else 0) + n_special
         if strategy == "do_not_truncate" or max_length is None or total <= max_length:
-            if strategy == "do_not_truncate" and total > self.model_max_length and verbose:
-                self._warn_long(total)
+            if strategy == "do_not_truncate" and verbose:
+                if total > self.model_max_length:
+                    self._warn_long(total)
+                elif max_length is not None and total > max_length and not self._warned_max_length:
+                    self._warned_max_length = True
+                    warnings.warn(
+                        f"an encoding has {total} tokens, more than max_length={max_length}, and it was not cut "
+                        "because truncation was not requested; pass truncation=True to cut it",
+                        UserWarning,
+                        stacklevel=4,
+                    )
             return [self._assemble(a, b, add_special_tokens)]
         if max_length < n_special:
             raise ValueError(
@@ -1631,7 +1673,7 @@ class FNetTokenizer:
                 os.rmdir(directory)
             except OSError:
                 pass
-        self.vocab_file = VOCAB_FILE_NAME
+        self.vocab_file = "(in memory: save_pretrained writes spiece.model)"
 
 
 def _first(iterator):
