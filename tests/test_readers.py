@@ -397,3 +397,28 @@ def test_real_conll_and_multiple_choice(tokenizer):
     assert any(wids.count(w) > 1 for wids in feats.meta["word_ids"] for w in wids if w is not None)
     cosmos = read_multiple_choice(_shared("multiple_choice/cosmosqa_valid.csv"))
     assert len(cosmos) == 2985 and cosmos.num_choices == 4 and set(cosmos.labels) == {0, 1, 2, 3}
+
+
+def _fnet_tokenizer():
+    model = _shared("tokenizers/sentencepiece_test_en_1k.model")
+    try:
+        from fnet.tokenization import FNetTokenizer
+    except ImportError as exc:  # pragma: no cover - the tokenizer module is part of the package
+        pytest.skip(f"fnet.tokenization unavailable: {exc}")
+    return FNetTokenizer(model)
+
+
+def test_fnet_tokenizer_featurization():
+    """The project's own SentencePiece tokenizer drives every featurizer the same way."""
+    tok = _fnet_tokenizer()
+    wnut = read_conll(_shared("ner/wnut17/dev.conll"))
+    sub = type(wnut)(sentences=wnut.sentences[:300], tags=wnut.tags[:300], label_names=wnut.label_names)
+    feats = featurize("ner", sub, tok, max_length=128)
+    assert set(feats) == {"input_ids", "token_type_ids", "attention_mask", "labels"}
+    _check_alignment(sub, feats, 128)
+    assert token_predictions_to_tags(feats["labels"].clamp(min=0), feats) == sub.tags
+    cosmos = read_multiple_choice(_shared("multiple_choice/cosmosqa_valid.csv"))
+    small = type(cosmos)(ids=cosmos.ids[:20], contexts=cosmos.contexts[:20], questions=cosmos.questions[:20],
+                         endings=cosmos.endings[:20], labels=cosmos.labels[:20])
+    mc = featurize("multiple_choice", small, tok, max_length=64)
+    assert mc["input_ids"].shape == (20, 4, 64) and mc["labels"].tolist() == cosmos.labels[:20]

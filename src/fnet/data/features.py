@@ -50,15 +50,23 @@ class Features(dict):
         return int(self["input_ids"].shape[0])
 
 
-def _model_inputs(enc: Any) -> dict[str, Any]:
+def _model_inputs(enc: Any, pad_token_id: int | None = None) -> dict[str, Any]:
+    """The model's inputs from an encoding; ``token_type_ids`` default to zeros and a missing
+    ``attention_mask`` (tokenizers whose ``model_input_names`` leave it out) marks non-pad tokens."""
+    import torch
+
     out = {}
     for key in MODEL_KEYS:
         if key in enc:
-            out[key] = enc[key]
+            value = enc[key]
+            out[key] = value if isinstance(value, torch.Tensor) else torch.as_tensor(value, dtype=torch.long)
     if "token_type_ids" not in out:
-        import torch
-
         out["token_type_ids"] = torch.zeros_like(out["input_ids"])
+    if "attention_mask" not in out:
+        if pad_token_id is None:
+            out["attention_mask"] = torch.ones_like(out["input_ids"])
+        else:
+            out["attention_mask"] = (out["input_ids"] != pad_token_id).long()
     return out
 
 
@@ -86,8 +94,8 @@ def featurize_classification(
         max_length=max_length,
         return_tensors="pt",
     )
-    feats = Features(_model_inputs(enc), meta={"problem_type": examples.problem_type,
-                                               "label_names": examples.label_names})
+    feats = Features(_model_inputs(enc, getattr(tokenizer, "pad_token_id", None)),
+                     meta={"problem_type": examples.problem_type, "label_names": examples.label_names})
     if examples.labels:
         if examples.problem_type in (REGRESSION, MULTI_LABEL):
             feats["labels"] = torch.tensor(examples.labels, dtype=torch.float32)
@@ -178,9 +186,9 @@ def featurize_token_classification(
             if wid is not None:
                 prev = wid
         labels.append(row)
-    feats = Features(_model_inputs(enc), meta={"word_ids": all_word_ids,
-                                               "num_words": [len(w) for w in examples.sentences],
-                                               "label_names": examples.label_names})
+    feats = Features(_model_inputs(enc, getattr(tokenizer, "pad_token_id", None)),
+                     meta={"word_ids": all_word_ids, "num_words": [len(w) for w in examples.sentences],
+                           "label_names": examples.label_names})
     if examples.tags:
         feats["labels"] = torch.tensor(labels, dtype=torch.long)
     return feats
@@ -249,7 +257,8 @@ def featurize_multiple_choice(
 
     def encode(a: list[str], b: list[str], strategy: str) -> dict[str, Any]:
         return _model_inputs(tokenizer(a, b, padding="max_length", truncation=strategy,
-                                       max_length=max_length, return_tensors="pt"))
+                                       max_length=max_length, return_tensors="pt"),
+                             getattr(tokenizer, "pad_token_id", None))
 
     def fits(enc: dict[str, Any]) -> bool:
         return int(enc["input_ids"].shape[-1]) <= max_length

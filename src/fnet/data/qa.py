@@ -122,6 +122,12 @@ def prepare_qa_features(
             model_inputs[key] = torch.from_numpy(_to_numpy(enc[key], np.int64).reshape(n_feat, length))
     if "token_type_ids" not in model_inputs:
         model_inputs["token_type_ids"] = torch.zeros_like(model_inputs["input_ids"])
+    if "attention_mask" not in model_inputs:
+        pad_id = getattr(tokenizer, "pad_token_id", None)
+        model_inputs["attention_mask"] = (
+            torch.ones_like(model_inputs["input_ids"]) if pad_id is None
+            else (model_inputs["input_ids"] != pad_id).long()
+        )
     feats = Features(
         model_inputs,
         meta={
