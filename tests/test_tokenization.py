@@ -809,3 +809,21 @@ def test_bad_config_file(trained, tmp_path):
     (tmp_path / "tokenizer_config.json").write_text("{not json")
     with pytest.raises(ValueError, match="tokenizer_config.json"):
         FNetTokenizer.from_pretrained(tmp_path)
+
+
+def test_load_folder_saved_by_transformers(trained, tmp_path):
+    transformers = pytest.importorskip("transformers")
+    sp = trained.sp_model
+    vocab = [(sp.id_to_piece(i), sp.get_score(i)) for i in range(sp.get_piece_size())]
+    try:
+        hf = transformers.FNetTokenizer(vocab=vocab, do_lower_case=True, keep_accents=False)
+        hf.save_pretrained(tmp_path)
+    except Exception as err:  # pragma: no cover - depends on the installed transformers
+        pytest.skip(f"transformers cannot save an FNetTokenizer here: {err}")
+    # transformers 5 writes tokenizer.json, not the SentencePiece model: say so
+    with pytest.raises(ValueError, match="tokenizer.json"):
+        FNetTokenizer.from_pretrained(tmp_path)
+    (tmp_path / "spiece.model").write_bytes(Path(trained.vocab_file).read_bytes())
+    tok = FNetTokenizer.from_pretrained(tmp_path)
+    assert tok.do_lower_case and not tok.keep_accents
+    assert tok("kola mope", "lu")["input_ids"] == hf("kola mope", "lu")["input_ids"]

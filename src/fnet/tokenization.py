@@ -1064,6 +1064,13 @@ class FNetTokenizer:
         (each optional) plus, when asked, ``special_tokens_mask``, ``offset_mapping``, ``length``
         (tokens before padding) and ``overflow_to_sample_mapping``.  A single text gives flat lists,
         a batch gives lists of rows; overflowing windows always give rows.
+
+        ``is_split_into_words=True`` takes each text as a list of words (NER): every word is encoded on
+        its own, ``word_ids()`` are the word indices and offsets are relative to each word.  With
+        ``return_overflowing_tokens`` and ``stride``, a text longer than ``max_length`` gives several
+        windows (rows) that overlap by ``stride`` tokens; ``truncation="only_second"`` slides them over
+        the pair (QA contexts), ``"only_first"``/``True`` over the first text; ``overflow_to_sample_mapping``
+        gives each row's example.
         """
         padding_strategy = self._padding_strategy(padding)
         truncation_strategy = self._truncation_strategy(truncation)
