@@ -692,6 +692,15 @@ def test_train_fixed_ids_english_generated(corpus_file, tmp_path):
     assert FNetTokenizer.from_pretrained(tmp_path)("kola mope")["input_ids"] == tok("kola mope")["input_ids"]
 
 
+def test_train_on_very_long_lines(tmp_path):
+    """A file whose lines are far longer than SentencePiece's sentence limit (like one speech per line)."""
+    path = tmp_path / "long.txt"
+    path.write_text("\n".join(" ".join(generate_lines(300, seed=s)) for s in range(3)) + "\n", encoding="utf-8")
+    assert min(len(x) for x in path.read_text().splitlines()) > 16384
+    tok = FNetTokenizer.train(path, vocab_size=300, character_coverage=1.0, num_threads=1)
+    assert tok.vocab_size == 300
+
+
 def test_train_lowercase(corpus_file):
     tok = FNetTokenizer.train(corpus_file, vocab_size=300, do_lower_case=True, character_coverage=1.0, num_threads=1)
     assert tok.do_lower_case

@@ -1561,7 +1561,8 @@ class FNetTokenizer:
         ``keep_accents``) while it is read, so the model is trained on what it will see.  Lines are
         streamed; ``input_sentence_size`` sentences are sampled (reservoir sampling,
         ``shuffle_input_sentence``) so files larger than memory work.  ``character_coverage``: 1.0 is
-        recommended for English and other small alphabets, 0.9995 for Chinese/Japanese.
+        recommended for English and other small alphabets, 0.9995 for Chinese/Japanese.  Lines longer
+        than ``max_sentence_length`` bytes (which SentencePiece would skip) are cut at spaces.
 
         Ids: ``<unk>`` 0, ``<s>`` 1, ``</s>`` 2, ``<pad>`` 3, ``[CLS]`` 4, ``[SEP]`` 5, ``[MASK]`` 6, then
         ``user_defined_symbols``, then the learned pieces.  SentencePiece training is seeded with
@@ -1597,9 +1598,13 @@ class FNetTokenizer:
                 with open(p, encoding="utf-8", errors="replace") as handle:
                     for line in handle:
                         line = prep.preprocess_text(line.rstrip("\n"))
-                        if line.strip():
-                            counter["lines"] += 1
+                        if not line.strip():
+                            continue
+                        counter["lines"] += 1
+                        if len(line.encode("utf-8")) <= max_sentence_length:
                             yield line
+                        else:  # SentencePiece would skip it: cut it into pieces at spaces
+                            yield from _split_long_line(line, max_sentence_length)
 
         # find empty input before SentencePiece does (its message is cryptic)
         if not any(True for _ in _first(sentences())):
@@ -1681,6 +1686,21 @@ class FNetTokenizer:
             except OSError:
                 pass
         self.vocab_file = "(in memory: save_pretrained writes spiece.model)"
+
+
+def _split_long_line(line: str, max_bytes: int):
+    """Cut ``line`` at spaces into parts of at most ``max_bytes`` UTF-8 bytes (hard cuts if needed)."""
+    limit = max(1, max_bytes // 4)  # characters: at most 4 bytes each
+    while line:
+        if len(line) <= limit:
+            yield line
+            return
+        cut = line.rfind(" ", 0, limit + 1)
+        if cut <= 0:
+            cut = limit
+        part, line = line[:cut].strip(), line[cut:].lstrip()
+        if part:
+            yield part
 
 
 def _first(iterator):
