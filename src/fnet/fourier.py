@@ -152,14 +152,18 @@ def dft_matrices(n: int, device: torch.device | str = "cpu", dtype: torch.dtype 
 
     ``jk mod n`` is formed in integers first, so the angles stay exact for large n.
     """
-    key = (int(n), str(device), dtype)
-    cached = _DFT_CACHE.get(key)
-    if cached is not None and not torch.jit.is_tracing() and not torch.compiler.is_compiling():
-        return cached
-    k = torch.arange(n, device=device, dtype=torch.int64)
-    angle = (torch.outer(k, k) % n).to(torch.float64) * (2.0 * math.pi / n)  # (n, n)
-    mats = (torch.cos(angle).to(dtype), torch.sin(angle).to(dtype))
-    if len(_DFT_CACHE) < 64:
+    # while tracing/exporting, n may be symbolic and tensors fake: build the matrices in the graph
+    # and never read or fill the cache (a fake tensor left there would poison later eager calls)
+    tracing = torch.jit.is_tracing() or torch.compiler.is_compiling()
+    key = None if tracing else (int(n), str(device), dtype)
+    if key is not None and key in _DFT_CACHE:
+        return _DFT_CACHE[key]
+    # not inference tensors even under inference_mode: cached matrices are reused by training too
+    with torch.inference_mode(False):
+        k = torch.arange(n, device=device, dtype=torch.int64)
+        angle = (torch.outer(k, k) % n).to(torch.float64) * (2.0 * math.pi / n)  # (n, n)
+        mats = (torch.cos(angle).to(dtype), torch.sin(angle).to(dtype))
+    if key is not None and len(_DFT_CACHE) < 64:
         _DFT_CACHE[key] = mats
     return mats
 

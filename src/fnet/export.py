@@ -1,0 +1,154 @@
+"""Export FNet models to ONNX, with dynamic batch size and sequence length.
+
+The FFT has no ONNX operator that every runtime implements, so the exported graph uses the
+DFT-matrix form of the mixing, ``Re(F_n x F_d) = C_n x C_d - S_n x S_d`` (fourier.py): the sequence
+matrices are built inside the graph from the runtime length (arange, integer product mod n, cos,
+sin) and applied with plain MatMuls, so one file serves every batch size and length up to
+``min(max_position_embeddings, dft_max_length)``. With ``attention_mask`` each example is mixed over
+its own tokens (a per-example masked DFT matrix), so padded batches give exact per-example outputs.
+
+Graph inputs: ``input_ids``, ``token_type_ids``, ``attention_mask`` (all int64, (batch, seq)).
+Outputs by task: ``last_hidden_state`` (b, n, d) and ``pooler_output`` (b, d) for the base model,
+``logits`` for the heads (``start_logits``/``end_logits`` for question answering).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from fnet.config import CONFIG_NAME
+
+# task name -> (model class name, output fields in graph order)
+TASKS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "feature-extraction": ("FNetModel", ("last_hidden_state", "pooler_output")),
+    "sequence-classification": ("FNetForSequenceClassification", ("logits",)),
+    "token-classification": ("FNetForTokenClassification", ("logits",)),
+    "question-answering": ("FNetForQuestionAnswering", ("start_logits", "end_logits")),
+    "masked-lm": ("FNetForMaskedLM", ("logits",)),
+}
+INPUT_NAMES = ("input_ids", "token_type_ids", "attention_mask")
+DEFAULT_OPSET = 18
+
+
+def resolve_task(model_dir: str | os.PathLike, task: str = "auto") -> str:
+    """The export task: given explicitly, or read from ``architectures`` in the model's config.json."""
+    if task != "auto":
+        if task not in TASKS:
+            raise ValueError(f"unknown task {task!r}; use auto or one of {', '.join(TASKS)}")
+        return task
+    path = Path(model_dir) / CONFIG_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"no {CONFIG_NAME} in {model_dir}: not a saved model directory")
+    architectures = json.loads(path.read_text(encoding="utf-8")).get("architectures") or ["FNetModel"]
+    for name, (cls_name, _) in TASKS.items():
+        if architectures[0] == cls_name:
+            return name
+    # pretraining / NSP / multiple-choice checkpoints: export their encoder
+    return "feature-extraction"
+
+
+class _OnnxWrapper(nn.Module):
+    """Positional inputs -> a tuple of output tensors, as the exporter wants them."""
+
+    def __init__(self, model: nn.Module, outputs: tuple[str, ...]):
+        super().__init__()
+        self.model = model
+        self.outputs = outputs
+
+    def forward(self, input_ids, token_type_ids, attention_mask):
+        out = self.model(input_ids=input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask,
+                         return_dict=True)
+        return tuple(getattr(out, name) for name in self.outputs)
+
+
+def load_for_export(model_dir: str | os.PathLike, task: str = "auto") -> tuple[nn.Module, str]:
+    """Load the model of ``task`` from ``model_dir`` with the DFT-matrix mixing, in eval mode, float32."""
+    import fnet.modeling as modeling
+
+    task = resolve_task(model_dir, task)
+    cls = getattr(modeling, TASKS[task][0])
+    model = cls.from_pretrained(model_dir, fourier_transform="dft").float().eval()
+    return model, task
+
+
+def export_onnx(
+    model: nn.Module,
+    output: str | os.PathLike,
+    task: str = "feature-extraction",
+    opset: int = DEFAULT_OPSET,
+    example_length: int = 16,
+    example_batch: int = 2,
+) -> dict[str, Any]:
+    """Write ``model`` (an fnet model using ``fourier_transform="dft"``) as ONNX with dynamic axes.
+
+    The example inputs only fix dtypes and ranks: batch and sequence are symbolic
+    (``torch.export.Dim``), from 1 to ``min(max_position_embeddings, dft_max_length)`` tokens.
+    Returns a summary (path, task, opset, input/output names, longest sequence).
+    """
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
+    config = model.config
+    if not config.uses_dft:
+        raise ValueError("export needs the DFT-matrix mixing: load the model with fourier_transform='dft' "
+                         "(fnet.export.load_for_export does)")
+    outputs = TASKS[task][1]
+    wrapper = _OnnxWrapper(model, outputs).eval()
+    max_length = min(config.max_position_embeddings, config.dft_max_length)
+    example_length = max(2, min(example_length, max_length - 1))
+    gen = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, config.vocab_size, (example_batch, example_length), generator=gen)
+    types = torch.zeros_like(ids)
+    mask = torch.ones_like(ids)
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    seq = torch.export.Dim("sequence", min=1, max=max_length)
+    dynamic = {name: {0: batch, 1: seq} for name in INPUT_NAMES}
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter's own deprecation and axis-naming chatter
+        program = torch.onnx.export(
+            wrapper, (ids, types, mask), None, input_names=list(INPUT_NAMES), output_names=list(outputs),
+            dynamic_shapes=dynamic, opset_version=opset, dynamo=True, external_data=False, verbose=False,
+        )
+    program.save(str(output), external_data=False)
+    return {"path": str(output), "task": task, "opset": opset, "inputs": list(INPUT_NAMES),
+            "outputs": list(outputs), "max_sequence_length": max_length}
+
+
+def check_onnx(
+    model: nn.Module, path: str | os.PathLike, task: str, shapes: list[tuple[int, int]], pad: bool = True
+) -> float:
+    """Run the ONNX file in onnxruntime and PyTorch on random inputs; return the max abs difference.
+
+    ``shapes`` are (batch, seq) pairs; with ``pad`` the last example of each batch is right-padded.
+    """
+    import numpy as np
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    outputs = TASKS[task][1]
+    gen = torch.Generator().manual_seed(1)
+    worst = 0.0
+    for b, n in shapes:
+        ids = torch.randint(0, model.config.vocab_size, (b, n), generator=gen)
+        types = torch.randint(0, model.config.type_vocab_size, (b, n), generator=gen)
+        mask = torch.ones(b, n, dtype=torch.long)
+        if pad and n > 1:
+            mask[-1, n // 2 + 1 :] = 0
+        feeds = {"input_ids": ids.numpy(), "token_type_ids": types.numpy(), "attention_mask": mask.numpy()}
+        got = session.run(list(outputs), feeds)
+        with torch.inference_mode():
+            ref = model(input_ids=ids, token_type_ids=types, attention_mask=mask, return_dict=True)
+        for name, value in zip(outputs, got):
+            expected = getattr(ref, name).numpy()
+            if value.shape != expected.shape:
+                raise AssertionError(f"{name}: onnx shape {value.shape} != torch shape {expected.shape} at {(b, n)}")
+            worst = max(worst, float(np.abs(value - expected).max()))
+    return worst
