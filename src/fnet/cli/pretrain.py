@@ -210,14 +210,17 @@ def pretrain(options: dict[str, Any]) -> int:
                            seed=options["seed"])
 
         evaluate = None
-        if options["eval_files"] and ctx.is_main:
-            eval_set = PretrainingBatches(ShardedCorpus(shard_dirs["eval"]), tokenizer, options["seq_len"],
-                                          options["seed"] + 1, options["short_seq_prob"], MaskingConfig(**vars(masking)))
-            order = torch.Generator().manual_seed(options["seed"])
-            n_eval = eval_set.num_examples(0)
-            chosen = torch.randperm(n_eval, generator=order)[: options["eval_batches"] * options["batch_size"]].tolist()
-            eval_batches = [eval_set.collate(0, chosen[i:i + options["batch_size"]])
-                            for i in range(0, len(chosen), options["batch_size"])]
+        if options["eval_files"]:
+            eval_batches: list = []
+            if ctx.is_main:  # evaluation runs on rank 0; the other ranks only need to know it exists
+                eval_set = PretrainingBatches(ShardedCorpus(shard_dirs["eval"]), tokenizer, options["seq_len"],
+                                              options["seed"] + 1, options["short_seq_prob"],
+                                              MaskingConfig(**vars(masking)))
+                order = torch.Generator().manual_seed(options["seed"])
+                n_eval = eval_set.num_examples(0)
+                chosen = torch.randperm(n_eval, generator=order)[: options["eval_batches"] * options["batch_size"]].tolist()
+                eval_batches = [eval_set.collate(0, chosen[i:i + options["batch_size"]])
+                                for i in range(0, len(chosen), options["batch_size"])]
 
             def evaluate(model):
                 return evaluate_pretraining(model, eval_batches, ctx.device)

@@ -78,8 +78,7 @@ def wrap_model(model: torch.nn.Module, ctx: DistContext) -> torch.nn.Module:
     from torch.nn.parallel import DistributedDataParallel
 
     device_ids = [ctx.device.index] if ctx.device.type == "cuda" else None
-    # broadcast_buffers=False: FNet has no running statistics, and the broadcast costs a collective per step
-    return DistributedDataParallel(model, device_ids=device_ids, broadcast_buffers=False)
+    return DistributedDataParallel(model, device_ids=device_ids)
 
 
 def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:

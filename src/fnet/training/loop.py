@@ -8,7 +8,7 @@ What is task specific comes in as functions:
 * ``loss_fn(model, batch) -> loss`` or ``(loss, {"name": value, ...})``: the scalar to minimise and
   optional per-micro-batch statistics (averaged into the logs, e.g. accuracies);
 * ``evaluate(model) -> {"eval_loss": ..., ...}``: run on rank 0 with the unwrapped model in eval mode
-  under ``torch.no_grad()``; its metrics go to ``metrics.jsonl`` and can drive "keep the best" and
+  under ``torch.no_grad()`` (pass it on every rank: the others only take part in the decisions); its metrics go to ``metrics.jsonl`` and can drive "keep the best" and
   early stopping;
 * ``callbacks``: :class:`Callback` objects notified after each step, log, evaluation and save.
 
