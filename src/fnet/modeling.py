@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fnet.config import FNetConfig
+from fnet.fourier import fourier_residual
 from fnet.mixers import FNetBasicFourierTransform, build_mixer
 
 # ----------------------------------------------------------------------------- outputs
@@ -118,6 +119,21 @@ def _is_exporting() -> bool:
     """True while tracing, compiling or exporting: data-dependent checks must be skipped then."""
     return bool(
         torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.onnx.is_in_onnx_export()
+    )
+
+
+# oneDNN's matmul with a fused post-op (GELU, or the residual add): one pass over the (b, n, f)
+# activations instead of two or three, and its float32 GEMM beats the default one on this CPU
+# (BENCHMARKS.md). Inference only (no autograd formula), CPU float32, outside autocast and export.
+_ONEDNN_LINEAR = getattr(torch.ops.mkldnn, "_linear_pointwise", None) if torch.backends.mkldnn.is_available() else None
+_ONEDNN_ACTIVATIONS = {"gelu_new": "tanh", "gelu_fast": "tanh", "gelu_pytorch_tanh": "tanh", "gelu": "none"}
+
+
+def _use_onednn(x: torch.Tensor, module: nn.Module) -> bool:
+    return (
+        _ONEDNN_LINEAR is not None and not module.training and not torch.is_grad_enabled()
+        and x.device.type == "cpu" and x.dtype == torch.float32 and module.dense.weight.dtype == torch.float32
+        and not torch.is_autocast_enabled("cpu") and not _is_exporting()
     )
 
 
@@ -222,6 +238,13 @@ class FNetFourierTransform(FNetMixingSublayer):
     def __init__(self, config: FNetConfig, layer_index: int = 0):
         super().__init__(config, "fourier", layer_index)
 
+    def forward(self, hidden_states: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+        if self.pre_norm:
+            return super().forward(hidden_states, padding_mask)
+        # fast path (issue 7): x + Re(F x) written in one pass from the half spectrum, then the norm
+        mixed = fourier_residual(hidden_states, padding_mask, self.self.method, self.self.dft_max_length)
+        return self.output.LayerNorm(mixed)
+
 
 # ----------------------------------------------------------------------------- feed-forward
 
@@ -242,8 +265,11 @@ class FNetIntermediate(nn.Module):
         else:
             self.intermediate_act_fn = _GATE_ACTIVATIONS[config.feed_forward]
             self.gate = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.fused_gelu = _ONEDNN_ACTIVATIONS.get(config.hidden_act) if self.gate is None else None
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        if self.fused_gelu is not None and _use_onednn(hidden_states, self):
+            return _ONEDNN_LINEAR(hidden_states, self.dense.weight, self.dense.bias, "gelu", [], self.fused_gelu)
         if self.gate is not None:
             return self.intermediate_act_fn(self.gate(hidden_states)) * self.dense(hidden_states)
         return self.intermediate_act_fn(self.dense(hidden_states))
@@ -262,6 +288,9 @@ class FNetOutput(nn.Module):
         return self.dropout(self.dense(hidden_states))  # (b, n, f) -> (b, n, d)
 
     def forward(self, hidden_states: torch.Tensor, input_tensor: torch.Tensor) -> torch.Tensor:
+        if _use_onednn(hidden_states, self):  # dense + residual add in one oneDNN call
+            summed = _ONEDNN_LINEAR.binary(hidden_states, input_tensor, self.dense.weight, self.dense.bias, "add")
+            return self.LayerNorm(summed)
         return self.LayerNorm(input_tensor + self.project(hidden_states))
 
 
