@@ -138,6 +138,7 @@ def main() -> int:
     theirs_ids = [r for b in batches for r in theirs(b)["input_ids"]]
     agree = sum(a == b for a, b in zip(ours_ids, theirs_ids)) / len(ours_ids)
 
+    load_before = os.getloadavg()
     for options in configs.values():  # warm-up
         run(ours, options), run(theirs, options)
     times = {c: {"fnet": [], "transformers": []} for c in configs}
@@ -182,6 +183,7 @@ def main() -> int:
         "batch_size": args.batch_size,
         "threads": args.threads,
         "repeats": args.repeats,
+        "load_average_1min_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
         "transformers_tokenizer": theirs_name,
         "ids_identical_share": round(agree, 4),
         "configs": {},
@@ -209,7 +211,8 @@ def main() -> int:
 
 Command: `{result['command']}`
 
-Machine: {cpu}, {os.cpu_count()} cores (shared with other jobs while measuring); Python
+Machine: {cpu}, {os.cpu_count()} cores, shared with other jobs while measuring (1-minute load average
+{result['load_average_1min_before_after'][0]} before, {result['load_average_1min_before_after'][1]} after); Python
 {platform.python_version()}, sentencepiece {sentencepiece.__version__}, tokenizers {tokenizers.__version__}.
 Threads: {args.threads} for both (sentencepiece `num_threads`, `RAYON_NUM_THREADS`).
 
