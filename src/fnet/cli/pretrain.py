@@ -178,7 +178,7 @@ def pretrain(options: dict[str, Any]) -> int:
     try:
         torch.set_num_threads(options["threads"] or default_threads(ctx))
         output = Path(options["output"])
-        if (ctx.is_main and not options["resume"] and checkpointing.list_checkpoints(output)):
+        if not options["resume"] and checkpointing.list_checkpoints(output):
             raise ValueError(f"{output} already holds checkpoints; pass --resume to continue, or choose another --output")
         for name in options["train_files"] + (options["eval_files"] or []):
             if not Path(name).is_file():

@@ -249,12 +249,9 @@ class Trainer:
                 return None
             checkpoint = found
         state = checkpointing.load_checkpoint(Path(checkpoint), self.module, self.optimizer, self.scheduler)
-        if state.get("world_size", 1) != self.dist.world_size:
-            saved = state["trainer_config"]
-            if self.dist.is_main:
-                print(f"note: resuming a {state['world_size']}-process run with {self.dist.world_size} processes; "
-                      f"the global batch is kept only if batch size x grad accumulation x processes is the same "
-                      f"(saved log_every={saved.get('log_every')})")
+        if state.get("world_size", 1) != self.dist.world_size and self.dist.is_main:
+            print(f"note: the checkpoint was written by {state['world_size']} process(es), this run has "
+                  f"{self.dist.world_size}; later steps see the same data only if the global batch is unchanged")
         self.step = int(state["step"])
         self.best_metric, self.best_step = state.get("best_metric"), state.get("best_step")
         self.bad_evals = int(state.get("bad_evals", 0))
@@ -445,21 +442,7 @@ class Trainer:
         return logs
 
 
-def train(
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    data: StepData,
-    config: TrainerConfig,
-    *,
-    scheduler: Any = None,
-    loss_fn: LossFn = default_loss_fn,
-    evaluate: EvalFn | None = None,
-    callbacks: Sequence[Callback] = (),
-    dist: DistContext | None = None,
-    resume: str | os.PathLike | bool = False,
-    extra_state: dict[str, Any] | None = None,
-) -> TrainResult:
-    """Functional form of ``Trainer(...).train(resume)``."""
-    trainer = Trainer(model, optimizer, data, config, scheduler=scheduler, loss_fn=loss_fn, evaluate=evaluate,
-                      callbacks=callbacks, dist=dist, extra_state=extra_state)
-    return trainer.train(resume=resume)
+def train(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: StepData, config: TrainerConfig, *,
+          resume: str | os.PathLike | bool = False, **options: Any) -> TrainResult:
+    """Functional form of ``Trainer(model, optimizer, data, config, **options).train(resume)``."""
+    return Trainer(model, optimizer, data, config, **options).train(resume=resume)
