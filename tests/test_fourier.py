@@ -114,3 +114,21 @@ def test_gradients_match_reference():
         (g,) = torch.autograd.grad((fn(x) * w).sum(), x)
         (ref,) = torch.autograd.grad((torch.fft.fftn(x, dim=(1, 2)).real * w).sum(), x)
         assert (g - ref).abs().max().item() < 1e-9, fn.__name__
+
+
+@pytest.mark.parametrize("n", [9, 257, 300])
+def test_masked_fft_paths_both_exact(n, monkeypatch):
+    """Short padded batches use one batched per-example DFT matmul, long ones one FFT per length."""
+    import fnet.fourier as fourier
+
+    x = torch.randn(4, n, 6, dtype=torch.float64)
+    lengths = [n, n // 2, 1, n - 3]
+    mask = _lengths_mask(lengths, n)
+    outs = []
+    for limit in (0, 10**6):  # force the grouped-FFT path, then the matmul path
+        monkeypatch.setattr(fourier, "MASKED_MATMUL_MAX_LENGTH", limit)
+        outs.append(fourier.fft_fourier_transform(x, mask))
+    for out in outs:
+        for i, length in enumerate(lengths):
+            assert (out[i : i + 1, :length] - _oracle(x[i : i + 1, :length])).abs().max().item() < 1e-9
+            assert torch.all(out[i, length:] == 0)

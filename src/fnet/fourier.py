@@ -110,7 +110,37 @@ def fft_fourier_transform(x: torch.Tensor, padding_mask: torch.Tensor | None = N
         xc = x.to(_compute_dtype(x))
         if padding_mask is None:
             return _rfft_real_part(xc).to(dtype)
+        if xc.shape[-2] <= MASKED_MATMUL_MAX_LENGTH:
+            return _masked_by_matrices(xc, padding_mask).to(dtype)
         return _masked(xc, padding_mask, lambda chunk, mask: _rfft_real_part(chunk)).to(dtype)
+
+
+# Up to this padded length, a masked FFT-path batch is mixed by one batched matmul with each
+# example's own sequence-DFT matrix (4*b*n^2*d flops) instead of one FFT call per distinct length:
+# fine-tuning batches of short texts have nearly as many lengths as examples.
+MASKED_MATMUL_MAX_LENGTH = 256
+
+
+def _per_example_dft(padding_mask: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each example's own sequence DFT, as cos/sin matrices (b, n, n) that are zero on pad rows/columns.
+
+    Token t of example i gets rank p (real tokens before it); entries are cos/sin(2*pi*p_j*p_k / L_i),
+    with ``p_j * p_k mod L_i`` formed in integers so the angles stay exact.
+    """
+    mask = padding_mask.to(dtype=torch.int64)  # (b, n)
+    lengths = mask.sum(dim=1).clamp(min=1)  # (b,)
+    rank = torch.cumsum(mask, dim=1) - 1  # (b, n)
+    prod = rank[:, :, None] * rank[:, None, :] % lengths[:, None, None]  # (b, n, n)
+    angle = prod.to(torch.float64) * (2.0 * math.pi) / lengths[:, None, None].to(torch.float64)
+    keep = (mask[:, :, None] * mask[:, None, :]).to(dtype)  # (b, n, n)
+    return torch.cos(angle).to(dtype) * keep, torch.sin(angle).to(dtype) * keep
+
+
+def _masked_by_matrices(x: torch.Tensor, padding_mask: torch.Tensor) -> torch.Tensor:
+    """Re(F_hidden(F_i x)) with F_i = C_i - i S_i each example's own sequence DFT. (b, n, d) -> (b, n, d)."""
+    c_n, s_n = _per_example_dft(padding_mask.to(x.device), x.dtype)
+    z = torch.complex(torch.matmul(c_n, x), -torch.matmul(s_n, x))  # (b, n, d): sequence DFT of each example
+    return torch.fft.fft(z, dim=-1).real  # then the hidden DFT, real part
 
 
 def _masked(x: torch.Tensor, padding_mask: torch.Tensor, transform) -> torch.Tensor:
@@ -202,14 +232,7 @@ def _masked_dft(x: torch.Tensor, padding_mask: torch.Tensor, max_length: int) ->
     n, d = x.shape[-2], x.shape[-1]
     if n > max_length:
         return _dft_real_part(x, max_length)  # raises the clear error
-    mask = padding_mask.to(device=x.device, dtype=torch.int64)  # (b, n)
-    lengths = mask.sum(dim=1).clamp(min=1)  # (b,)
-    rank = torch.cumsum(mask, dim=1) - 1  # (b, n)
-    prod = rank[:, :, None] * rank[:, None, :] % lengths[:, None, None]  # (b, n, n)
-    angle = prod.to(torch.float64) * (2.0 * math.pi) / lengths[:, None, None].to(torch.float64)
-    keep = (mask[:, :, None] * mask[:, None, :]).to(x.dtype)  # (b, n, n)
-    c_n = torch.cos(angle).to(x.dtype) * keep
-    s_n = torch.sin(angle).to(x.dtype) * keep
+    c_n, s_n = _per_example_dft(padding_mask.to(x.device), x.dtype)  # (b, n, n) each
     c_d, s_d = dft_matrices(d, x.device, x.dtype)
     return torch.matmul(c_n, torch.matmul(x, c_d)) - torch.matmul(s_n, torch.matmul(x, s_d))
 

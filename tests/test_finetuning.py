@@ -1,0 +1,191 @@
+"""End-to-end fine-tuning, evaluation and prediction for each task family, on tiny generated data
+(and on tiny slices of ../shared/data when present)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+
+import pytest
+
+from conftest import shared_data
+from fnet.cli.main import main as fnet_main
+
+WORDS = ("apple river stone cloud paper music window garden silver yellow quick slow table "
+         "chair light dark north south happy green").split()
+
+
+@pytest.fixture(scope="module")
+def tokenizer_dir(tmp_path_factory):
+    from fnet.tokenization import FNetTokenizer
+
+    rng = random.Random(0)
+    path = tmp_path_factory.mktemp("corpus") / "corpus.txt"
+    lines = [" ".join(rng.choice(WORDS + ["good", "bad", "Paris", "London", "Alice"]) for _ in range(12))
+             for _ in range(400)]
+    path.write_text("\n".join(lines) + "\n")
+    out = tmp_path_factory.mktemp("tok")
+    FNetTokenizer.train([str(path)], vocab_size=50, output_dir=str(out))
+    return out
+
+
+def _sentiment_rows(n, seed):
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        label = rng.randrange(2)
+        words = [rng.choice(WORDS) for _ in range(rng.randint(4, 10))]
+        words.insert(rng.randrange(len(words) + 1), "good" if label else "bad")
+        rows.append((" ".join(words), label))
+    return rows
+
+
+def _write_tsv(path, rows):
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle, delimiter="\t")
+        writer.writerow(["sentence", "label"])
+        writer.writerows(rows)
+    return path
+
+
+def _finetune(args):
+    assert fnet_main(["finetune", "--no-progress", "--threads", "2"] + [str(a) for a in args]) == 0
+
+
+def test_classification_learns_and_round_trips_through_the_cli(tokenizer_dir, tmp_path, capsys):
+    train = _write_tsv(tmp_path / "train.tsv", _sentiment_rows(320, 1))
+    dev = _write_tsv(tmp_path / "dev.tsv", _sentiment_rows(80, 2))
+    out = tmp_path / "clf"
+    _finetune(["--task", "classification", "--model", "fnet-tiny", "--tokenizer", tokenizer_dir, "--train", train,
+               "--validation", dev, "--output", out, "--epochs", 4, "--lr", 2e-3, "--batch-size", 16, "--seq-len", 24])
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["eval_accuracy"] >= 0.9, metrics  # the label is one keyword: a working pipeline learns it
+    preds = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert len(preds) == 80 and set(preds[0]) >= {"label", "probabilities", "text"}
+    assert {"config.json", "model.safetensors", "spiece.model", "fnet_task.json"} <= {p.name for p in out.iterdir()}
+
+    capsys.readouterr()
+    assert fnet_main(["evaluate", "--model", str(out), "--data", str(dev), "--output", str(tmp_path / "ev")]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert abs(printed["eval_accuracy"] - metrics["eval_accuracy"]) < 1e-9, "evaluate must reproduce the best epoch"
+
+    assert fnet_main(["predict", "--model", str(out), "apple good river", "stone bad cloud"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["label"] for r in lines] == ["1", "0"]
+
+    assert fnet_main(["predict", "--model", str(out), "--mc-samples", "8", "apple good river"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["mc_samples"] == 8 and set(record["std"]) == {"0", "1"}
+    assert abs(sum(record["probabilities"].values()) - 1) < 1e-5
+    assert all(s >= 0 for s in record["std"].values())
+
+
+def test_predict_rejects_meaningless_sample_counts(tokenizer_dir, tmp_path):
+    from fnet.finetuning import FinetuneOptions, finetune, predict
+
+    train = _write_tsv(tmp_path / "train.tsv", _sentiment_rows(40, 3))
+    finetune(FinetuneOptions(task="classification", model="fnet-tiny", tokenizer=str(tokenizer_dir), train=str(train),
+                             output=str(tmp_path / "m"), epochs=1, batch_size=8, seq_len=16, progress=False))
+    with pytest.raises(ValueError, match="no spread"):
+        predict(str(tmp_path / "m"), texts=["x"], mc_samples=1)
+    with pytest.raises(ValueError, match="give texts"):
+        predict(str(tmp_path / "m"), texts=[])
+
+
+def test_regression_and_multi_label(tokenizer_dir, tmp_path):
+    from fnet.finetuning import FinetuneOptions, finetune
+
+    rng = random.Random(4)
+    reg = tmp_path / "reg.csv"
+    ml = tmp_path / "ml.jsonl"
+    with open(reg, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "score"])
+        for _ in range(48):
+            writer.writerow([" ".join(rng.choice(WORDS) for _ in range(5)), f"{rng.uniform(0, 5):.2f}"])
+    with open(ml, "w") as handle:
+        for _ in range(48):
+            labels = sorted(rng.sample(["x", "y", "z"], rng.randint(1, 2)))
+            handle.write(json.dumps({"text": " ".join(rng.choice(WORDS) for _ in range(5)), "label": labels}) + "\n")
+    r = finetune(FinetuneOptions(task="classification", model="fnet-tiny", tokenizer=str(tokenizer_dir),
+                                 train=str(reg), validation=str(reg), output=str(tmp_path / "r"), epochs=1,
+                                 batch_size=8, seq_len=16, progress=False))
+    assert {"eval_pearson", "eval_spearman", "eval_mse"} <= set(r)
+    m = finetune(FinetuneOptions(task="classification", model="fnet-tiny", tokenizer=str(tokenizer_dir),
+                                 train=str(ml), validation=str(ml), output=str(tmp_path / "m"), epochs=1,
+                                 batch_size=8, seq_len=16, progress=False))
+    assert "eval_f1_micro" in m
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert cfg["problem_type"] == "multi_label_classification" and len(cfg["id2label"]) == 3
+
+
+def test_token_classification_end_to_end(tokenizer_dir, tmp_path):
+    rng = random.Random(5)
+    path = tmp_path / "ner.conll"
+    with open(path, "w") as handle:
+        for _ in range(60):
+            for _ in range(rng.randint(3, 8)):
+                word = rng.choice(WORDS + ["Paris", "London", "Alice"])
+                tag = {"Paris": "B-location", "London": "B-location", "Alice": "B-person"}.get(word, "O")
+                handle.write(f"{word}\t{tag}\n")
+            handle.write("\n")
+    out = tmp_path / "ner"
+    _finetune(["--task", "token-classification", "--model", "fnet-tiny", "--tokenizer", tokenizer_dir, "--train", path,
+               "--validation", path, "--output", out, "--epochs", 6, "--lr", 3e-3, "--batch-size", 8, "--seq-len", 24])
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert {"eval_precision", "eval_recall", "eval_f1"} <= set(metrics)
+    assert metrics["eval_f1"] > 0.5, metrics  # entity words are fixed strings: learnable
+    record = json.loads((out / "predictions.jsonl").read_text().splitlines()[0])
+    assert len(record["tokens"]) == len(record["tags"])
+
+
+def test_question_answering_end_to_end_on_real_squad_slice(tokenizer_dir, tmp_path):
+    squad = shared_data("qa/xquad_en.json")
+    data = json.loads(squad.read_text())
+    data["data"] = data["data"][:1]
+    data["data"][0]["paragraphs"] = data["data"][0]["paragraphs"][:3]
+    small = tmp_path / "squad.json"
+    small.write_text(json.dumps(data))
+    out = tmp_path / "qa"
+    _finetune(["--task", "question-answering", "--model", "fnet-tiny", "--tokenizer", tokenizer_dir, "--train", small,
+               "--validation", small, "--output", out, "--epochs", 1, "--batch-size", 8, "--seq-len", 160,
+               "--stride", 32])
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert {"eval_exact_match", "eval_f1"} <= set(metrics)
+    preds = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    questions = sum(len(p["qas"]) for p in data["data"][0]["paragraphs"])
+    assert len(preds) == questions and all(isinstance(p["answer"], str) for p in preds)
+
+
+def test_multiple_choice_end_to_end(tokenizer_dir, tmp_path):
+    rng = random.Random(6)
+    path = tmp_path / "mc.csv"
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "context", "question", "answer0", "answer1", "answer2", "answer3", "label"])
+        for i in range(40):
+            answers = [" ".join(rng.choice(WORDS) for _ in range(3)) for _ in range(4)]
+            label = rng.randrange(4)
+            answers[label] += " good"
+            writer.writerow([i, " ".join(rng.choice(WORDS) for _ in range(8)), "which one?", *answers, label])
+    out = tmp_path / "mc"
+    _finetune(["--task", "multiple-choice", "--model", "fnet-tiny", "--tokenizer", tokenizer_dir, "--train", path,
+               "--validation", path, "--output", out, "--epochs", 1, "--batch-size", 8, "--seq-len", 32])
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert 0.0 <= metrics["eval_accuracy"] <= 1.0
+    record = json.loads((out / "predictions.jsonl").read_text().splitlines()[0])
+    assert len(record["probabilities"]) == 4
+
+
+def test_finetune_errors_are_one_line(tokenizer_dir, tmp_path, capsys):
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("sentence\tlabel\nfine text\t1\n\tno text\n")
+    code = fnet_main(["finetune", "--task", "classification", "--model", "fnet-tiny", "--tokenizer", str(tokenizer_dir),
+                      "--train", str(bad), "--output", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and "bad.tsv:3" in err and "Traceback" not in err
+    code = fnet_main(["finetune", "--task", "classification", "--model", "no-such-dir", "--tokenizer",
+                      str(tokenizer_dir), "--train", str(bad), "--output", str(tmp_path / "o")])
+    assert code == 2
+
