@@ -262,6 +262,16 @@ def test_null_score_threshold_v2():
     assert scores == sorted(scores, reverse=True)
 
 
+def test_null_score_is_the_smallest_over_windows():
+    # window 0: null 3+3=6, best span 1.5+1.5=3; window 1: null -1-1=-2, best span 2+2=4.
+    # The example's null score is the smallest (-2), so the span (4) wins; using the first or the
+    # largest window null score (6) would wrongly answer "".
+    meta = _meta([[0, 1], [2, 3]])
+    start = _logits(2, {(0, 0): 3.0, (0, 3): 1.5, (1, 0): -1.0, (1, 4): 2.0})
+    end = _logits(2, {(0, 0): 3.0, (0, 4): 1.5, (1, 0): -1.0, (1, 4): 2.0})
+    assert postprocess_qa_predictions(EX, meta, start, end, version_2_with_negative=True)["x"] == "delta"
+
+
 def test_decoding_rejects_mismatched_logits():
     meta = _meta([[0, 1]])
     with pytest.raises(ValueError):
