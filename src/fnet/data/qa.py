@@ -21,7 +21,7 @@ from typing import Any, Iterable, Sequence
 from fnet.data.features import Features
 from fnet.data.readers import QAExample, QAExamples
 
-__all__ = ["prepare_qa_features", "postprocess_qa_predictions", "answer_char_span"]
+__all__ = ["prepare_qa_features", "postprocess_qa_predictions", "answer_char_span", "gold_texts"]
 
 
 def answer_char_span(answer: dict[str, Any]) -> tuple[int, int]:

@@ -18,7 +18,7 @@ import collections
 import math
 import re
 import string
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
