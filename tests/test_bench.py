@@ -38,8 +38,10 @@ def test_a_mixer_stops_cleanly_at_the_memory_budget_and_skips_longer_lengths():
 
 
 def test_a_mixer_stops_cleanly_at_the_time_limit():
-    result = measure("fourier", 16, preset="fnet-tiny", threads=1, repeats=1, time_limit_s=0.05)
-    assert result.status == "time" and "--time-limit" in result.reason
+    result = measure("fourier", 16, preset="fnet-tiny", threads=1, repeats=1, time_limit_s=1e-6)
+    assert result.status == "time" and "more than --time-limit" in result.reason
+    killed = measure("fourier", 16, preset="fnet-tiny", threads=1, repeats=1, time_limit_s=1e-3, startup_allowance_s=0.01)
+    assert killed.status == "time" and killed.reason.startswith("killed")
 
 
 def test_reports_are_json_markdown_and_png(tmp_path):

@@ -97,15 +97,18 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
         if cuda:
             torch.cuda.synchronize()
 
+    class TooSlow(Exception):
+        pass
+
     def timed(step, repeats: int) -> list[float]:
         start = time.perf_counter()
         step()  # warm-up (allocator, kernels, DFT caches)
         sync()
         warm = time.perf_counter() - start
-        # a very slow step is timed once more only, so long lengths stay within the time limit
-        count = repeats if warm * (repeats + 1) < spec["time_limit_s"] / 2 else 1
+        if warm > spec["time_limit_s"]:
+            raise TooSlow(f"one step took {warm:.0f} s, more than --time-limit {spec['time_limit_s']:.0f} s")
         times = []
-        for _ in range(count):
+        for _ in range(repeats):
             start = time.perf_counter()
             step()
             sync()
@@ -124,7 +127,10 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
     model.eval()
     if cuda:
         torch.cuda.reset_peak_memory_stats(device)
-    forward_s = timed(forward, spec["repeats"])
+    try:
+        forward_s = timed(forward, spec["repeats"])
+    except TooSlow as err:
+        return dict(status="time", reason=f"forward: {err}")
     forward_peak = peak_mib()
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
@@ -136,8 +142,12 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
         optimizer.step()
 
     model.train()
-    train_s = timed(train_step, spec["repeats"])
     tokens = b * n
+    try:
+        train_s = timed(train_step, spec["repeats"])
+    except TooSlow as err:
+        return dict(status="time", reason=f"training step: {err}", forward_s=forward_s, forward_peak_mib=forward_peak,
+                    forward_tokens_per_s=tokens / statistics.median(forward_s))
     return dict(
         forward_s=forward_s, train_s=train_s, forward_peak_mib=forward_peak, train_peak_mib=peak_mib(),
         forward_tokens_per_s=tokens / statistics.median(forward_s),
@@ -160,8 +170,14 @@ def measure(
     max_memory_mib: float = 8192,
     time_limit_s: float = 120,
     config_overrides: dict[str, Any] | None = None,
+    startup_allowance_s: float = 120,
 ) -> Measurement:
-    """Measure one mixer at one length in a child process, enforcing the memory and time budgets."""
+    """Measure one mixer at one length in a child process, enforcing the memory and time budgets.
+
+    ``time_limit_s`` bounds one step (forward, or training step): the child stops after a warm-up
+    step that takes longer. The child is killed outright after ``startup_allowance_s`` (import and
+    model build) plus the time all its steps may take.
+    """
     result = Measurement(mixer, length, batch_size)
     spec = dict(mixer=mixer, length=length, preset=preset, batch_size=batch_size, threads=threads,
                 repeats=repeats, device=device, time_limit_s=time_limit_s, config=config_overrides or {})
@@ -178,10 +194,10 @@ def measure(
             child.wait()
             result.status, result.reason = "memory", f"resident set passed --max-memory {max_memory_mib:.0f} MiB"
             return result
-        if time.monotonic() - start > time_limit_s:
+        if time.monotonic() - start > startup_allowance_s + time_limit_s * 2 * (repeats + 1):
             child.kill()
             child.wait()
-            result.status, result.reason = "time", f"took longer than --time-limit {time_limit_s:.0f} s"
+            result.status, result.reason = "time", f"killed: steps took longer than --time-limit {time_limit_s:.0f} s"
             return result
         time.sleep(0.02)
     stdout, stderr = child.communicate()
@@ -247,7 +263,7 @@ def machine_description() -> dict[str, Any]:
         cpu = names[0] if names else cpu
     except OSError:
         pass
-    return dict(cpu=cpu, cpu_count=os.cpu_count(), python=platform.python_version(), torch=torch.__version__,
+    return dict(cpu=cpu, cpu_count=os.cpu_count(), load_average=[round(x, 1) for x in os.getloadavg()], python=platform.python_version(), torch=torch.__version__,
                 platform=platform.platform(), memory_gib=round(_meminfo_total_kib() / 2**20, 1))
 
 

@@ -41,14 +41,17 @@ def register(subparsers) -> None:
     parser.add_argument("--batch-tokens", type=int, default=None,
                         help="instead of --batch-size: max(1, N // length) sequences per step, so every length "
                              "processes about N tokens")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: all cores; use 1 on a machine shared with other jobs, "
+                             "where spinning OpenMP threads slow each other down)")
     parser.add_argument("--repeats", type=int, default=3, help="timed steps after one warm-up (median reported)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     parser.add_argument("--max-memory", type=float, default=8192,
                         help="MiB a measurement may use (CPU: the child's resident set); a mixer stops at the "
                              "first length that passes it (default 8192)")
-    parser.add_argument("--time-limit", type=float, default=120,
-                        help="seconds one measurement may take; a mixer stops at the first length that passes it")
+    parser.add_argument("--time-limit", type=float, default=60,
+                        help="seconds one step (forward or training step) may take; a mixer stops at the first "
+                             "length whose warm-up step passes it (default 60)")
     parser.add_argument("--heads", type=int, default=None, help="num_attention_heads (default: hidden_size / 64)")
     parser.add_argument("--output", required=True, help="directory for results.json, results.md, results.png")
     parser.set_defaults(func=run)
