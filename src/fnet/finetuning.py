@@ -118,12 +118,15 @@ def _slice(examples: Any, limit: int | None) -> Any:
     return type(examples)(**values)
 
 
-def _read(task: str, path: str, reader: dict[str, Any], limit: int | None, label_names=None):
+def _read(task: str, path: str, reader: dict[str, Any], limit: int | None, label_names=None,
+          problem_type: str | None = None):
+    """Read a split; later splits get the training split's label list and problem type, so that
+    e.g. a dev set whose regression targets happen to be whole numbers is not read as classes."""
     options = dict(reader)
-    if task == "classification" and label_names is not None:
+    if task in ("classification", "token_classification") and label_names:
         options.setdefault("label_names", label_names)
-    if task == "token_classification" and label_names is not None:
-        options.setdefault("label_names", label_names)
+    if task == "classification" and problem_type:
+        options.setdefault("problem_type", problem_type)
     examples = task_data.load_task_examples(task, path, **options)
     if len(examples) == 0:
         raise ValueError(f"{path} holds no examples for task {task}")
@@ -306,7 +309,8 @@ def finetune(options: FinetuneOptions) -> dict[str, Any]:
     val_ex = None
     if options.validation:
         val_ex = _read(task, options.validation, options.reader, options.max_eval_examples,
-                       label_names=label_names or None)
+                       label_names=getattr(train_ex, "label_names", None),
+                       problem_type=getattr(train_ex, "problem_type", None))
     train_feats = _features(task, train_ex, tokenizer, options.seq_len, options.stride)
     val_feats = _features(task, val_ex, tokenizer, options.seq_len, options.stride) if val_ex is not None else None
     model = _build_model(task, options, tokenizer, label_info)
@@ -406,7 +410,9 @@ def evaluate(model_dir: str, data: str, output: str | None = None, batch_size: i
     """Score a fine-tuned directory on a labelled file; writes metrics.json and predictions.jsonl."""
     model, tokenizer, info = _load_task_dir(model_dir)
     task = info["task"]
-    examples = _read(task, data, {**info["reader"], **(reader or {})}, max_examples, label_names=info["label_names"] or None)
+    examples = _read(task, data, {**info["reader"], **(reader or {})}, max_examples,
+                     label_names=info["label_names"] if model.config.problem_type != "regression" else None,
+                     problem_type=model.config.problem_type if task == "classification" else None)
     features = _features(task, examples, tokenizer, info["seq_len"], info["stride"])
     started = time.perf_counter()
     outputs = _logits(model, features, batch_size)
