@@ -213,3 +213,10 @@ def test_pretraining_objective_on_tiny_model():
     assert metrics["eval_mlm_acc"] == pytest.approx(float((full.argmax(-1) == ids[:, 2]).float().mean()))
     assert metrics["eval_loss"] == pytest.approx(float(reference.loss.detach()), abs=1e-5)
     assert 0.0 <= float(stats["nsp_acc"]) <= 1.0
+
+
+def test_prefetch_threads_change_nothing():
+    plain, prefetched = make(max_steps=6), make(max_steps=6, num_workers=2)
+    plain.train(), prefetched.train()
+    for (name, a), (_, b) in zip(plain.model.named_parameters(), prefetched.model.named_parameters()):
+        assert torch.equal(a, b), name

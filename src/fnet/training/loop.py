@@ -174,7 +174,8 @@ class Trainer:
     # ------------------------------------------------------------------ pieces
     @property
     def device(self) -> torch.device:
-        return self.dist.device
+        """Where batches go: the model's device (the caller moves the model)."""
+        return next(self.module.parameters()).device
 
     @property
     def module(self) -> torch.nn.Module:
