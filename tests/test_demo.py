@@ -24,7 +24,7 @@ def test_demo_on_a_generated_csv(tmp_path, capsys):
             writer.writerow([label, "1.0", text])
     out = tmp_path / "demo"
     code = fnet_main(["demo", "--data", str(path), "--output", str(out), "--pretrain-minutes", "0.1",
-                      "--epochs", "1", "--vocab-size", "60", "--no-progress"])
+                      "--epochs", "1", "--vocab-size", "40", "--no-progress"])
     assert code == 0
     printed = capsys.readouterr().out
     assert "test accuracy" in printed and "model saved to" in printed
