@@ -316,6 +316,59 @@ def bench_onnx(lengths_batches, rounds: int) -> list[dict]:
     return results
 
 
+ALLOCATOR_MODES = {  # name -> (environment, apply fnet.runtime.configure_allocator in the child)
+    "glibc default": ({"FNET_ALLOCATOR": "default"}, False),
+    "fnet configure_allocator (mallopt)": ({}, True),
+    "mallopt + GLIBC_TUNABLES hugetlb=1": ({"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}, True),
+    "GLIBC_TUNABLES hugetlb=1 alone": ({"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1", "FNET_ALLOCATOR": "default"}, False),
+}
+
+
+def allocator_child(apply: bool, size: str, length: int, batch: int, calls: int) -> dict:
+    """In a fresh process: fnet forward passes; wall, CPU and system seconds and page faults per call."""
+    import resource
+
+    if apply:
+        from fnet.runtime import configure_allocator
+
+        configure_allocator()
+    model = build("fnet", size, length).eval()
+    feed = inputs(batch, length)
+    with torch.inference_mode():
+        model(**feed)
+        before, walls = resource.getrusage(resource.RUSAGE_SELF), []
+        for _ in range(calls):
+            walls.append(timed(lambda: model(**feed)).wall)
+        after = resource.getrusage(resource.RUSAGE_SELF)
+    return {"tokens_per_s": batch * length / statistics.median(walls),
+            "cpu_s_per_call": (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) / calls,
+            "sys_s_per_call": (after.ru_stime - before.ru_stime) / calls,
+            "page_faults_per_call": (after.ru_minflt - before.ru_minflt) / calls}
+
+
+def bench_allocator(rounds: int, threads: int) -> list[dict]:
+    """Each allocator setting in its own process (glibc tunables are read at start), interleaved."""
+    size, length, batch, calls = "small", 512, 16, 3
+    samples: dict[str, list[dict]] = {name: [] for name in ALLOCATOR_MODES}
+    for _ in range(rounds):
+        for name, (env, apply) in ALLOCATOR_MODES.items():
+            code = (f"import json, sys, torch; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+                    f"torch.set_num_threads({threads}); from speed_vs_transformers import allocator_child; "
+                    f"print(json.dumps(allocator_child({apply}, {size!r}, {length}, {batch}, {calls})))")
+            done = subprocess.run([sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True,
+                                  text=True, check=True)
+            samples[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
+    results = []
+    for name, runs in samples.items():
+        row = {"setting": name, "size": size, "length": length, "batch": batch, "rounds": rounds}
+        for key in runs[0]:
+            row[key] = statistics.median(r[key] for r in runs)
+        results.append(row)
+        print(f"allocator {name}: {row['tokens_per_s']:,.0f} tok/s, CPU {row['cpu_s_per_call']:.2f} s/call, "
+              f"system {row['sys_s_per_call']:.2f} s/call, {row['page_faults_per_call']:,.0f} page faults/call", flush=True)
+    return results
+
+
 # ----------------------------------------------------------------------------- report
 
 
@@ -405,7 +458,13 @@ def markdown(report: dict) -> str:
         for row in report["fourier"]:
             lines.append(f"| {tuple(row['shape'])} | " + " | ".join(
                 f"{row['ms'][k]:.2f} ({row['x_memory_floor'][k]:.1f}x)" for k in names) + " |")
-    onnx_rows = [r for r in report["onnx"] if "length" in r]
+    if report.get("allocator_settings"):
+        lines += ["", "## Allocator settings (fnet small/512, batch 16; one process per setting, interleaved)", "",
+                  "| setting | tokens/s | CPU s/call | system s/call | page faults/call |", "|---|---|---|---|---|"]
+        for row in report["allocator_settings"]:
+            lines.append(f"| {row['setting']} | {row['tokens_per_s']:,.0f} | {row['cpu_s_per_call']:.2f} | "
+                         f"{row['sys_s_per_call']:.2f} | {row['page_faults_per_call']:,.0f} |")
+    onnx_rows = [r for r in report.get("onnx", []) if "length" in r]
     if onnx_rows:
         names = list(onnx_rows[0]["tokens_per_s"])
         lines += ["", "## ONNX (fnet small, onnxruntime CPU, same threads), tokens/s, median", "",
@@ -414,6 +473,8 @@ def markdown(report: dict) -> str:
         for row in onnx_rows:
             lines.append(f"| {row['length']} | {row['batch']} | " + " | ".join(
                 f"{row['tokens_per_s'][k]:,.0f}" for k in names) + f" | {row['max_abs_diff_vs_torch']:.1e} |")
+    if not report.get("targets"):
+        return "\n".join(lines) + "\n"
     lines += ["", "## Targets (issue 7)", "", "| check | target | measured (wall) | measured (CPU time) | met |", "|---|---|---|---|---|"]
     for c in report["targets"]:
         fmt = (lambda v: f"{v:.0%}") if "MFU" in c["what"] else (lambda v: f"{v:.2f}x")
@@ -427,7 +488,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds for training/fourier/onnx")
     parser.add_argument("--train-steps", type=int, default=3, help="timed training steps per model")
-    parser.add_argument("--sections", default="inference,training,fourier,onnx")
+    parser.add_argument("--sections", default="inference,training,fourier,onnx",
+                        help="comma-separated; 'allocator' (not in the default) compares allocator settings "
+                             "in separate processes and writes speed_allocator.{json,md}")
     parser.add_argument("--quick", action="store_true", help="tiny rows, for a smoke test of the script")
     parser.add_argument("--out", type=Path, default=OUT_DIR)
     args = parser.parse_args(argv)
@@ -457,10 +520,13 @@ def main(argv: list[str] | None = None) -> int:
         report["fourier"] = bench_fourier(shapes, max(args.rounds, 5))
     if "onnx" in sections:
         report["onnx"] = bench_onnx([(64, 2)] if args.quick else [(128, 16), (512, 4)], args.rounds)
+    if "allocator" in sections:
+        report["allocator_settings"] = bench_allocator(args.rounds, args.threads)
     report["targets"] = targets(report["inference"], report["training"])
     report["load_end"], report["seconds"] = load(), time.perf_counter() - start
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = "speed_vs_transformers_quick" if args.quick else "speed_vs_transformers"
+    stem = "speed_allocator" if sections == {"allocator"} else "speed_vs_transformers"
+    stem += "_quick" if args.quick else ""
     (args.out / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
     (args.out / f"{stem}.md").write_text(markdown(report))
     print(markdown(report))

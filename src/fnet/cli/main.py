@@ -48,7 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from fnet.runtime import configure_allocator
 
-    configure_allocator()
+    # as the `fnet` command (argv None): re-exec once with glibc's huge-page tunable; in-process
+    # calls (tests, scripts) only get the run-time part (runtime.py)
+    configure_allocator(reexec_argv=sys.argv if argv is None else None)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
