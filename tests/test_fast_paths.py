@@ -201,5 +201,11 @@ def test_entry_point_reexecs_once_with_the_tunable_and_library_calls_never_do():
     assert "'allocator': 'glibc-mallopt'" in marked.stdout and "'hugetlb': False" in marked.stdout, marked.stdout
     tuned = run({"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"})
     assert "'hugetlb': True" in tuned.stdout, tuned.stdout
+    # the re-executed process hides fnet's tunable again from its children
+    code = ("import os; from fnet.runtime import configure_allocator; "
+            "print(configure_allocator(reexec_argv=['fnet']), os.environ.get('GLIBC_TUNABLES'))")
+    after = run({"GLIBC_TUNABLES": "a=1:glibc.malloc.hugetlb=1", "FNET_ALLOCATOR_REEXEC": "1",
+                 "FNET_ALLOCATOR_ORIGINAL_TUNABLES": "a=1"})
+    assert "'hugetlb': True" in after.stdout and after.stdout.strip().endswith("a=1"), after.stdout
     off = run({"FNET_ALLOCATOR": "default"})
     assert "'allocator': 'default'" in off.stdout, off.stdout

@@ -11,7 +11,8 @@ heap for reuse: page faults drop to ~0 (BENCHMARKS.md, "Allocator"). ``mallopt``
 Transparent huge pages for the heap (``GLIBC_TUNABLES=glibc.malloc.hugetlb=1``) add fewer TLB misses
 on top (+20% tokens/s measured), but glibc reads tunables only at process start, so the ``fnet``
 command re-executes itself once with the tunable added (``reexec_argv``); a marker variable stops
-a second re-exec. Library users who want it set the variable themselves.
+a second re-exec, and the re-executed process then restores the user's ``GLIBC_TUNABLES``, so its
+child processes do not inherit fnet's setting. Library users who want it set the variable themselves.
 
 The price: the process keeps up to ``limit`` bytes of freed heap instead of returning them to the
 kernel. Set ``FNET_ALLOCATOR=default`` to skip both settings.
@@ -31,6 +32,7 @@ _M_MMAP_THRESHOLD = -3
 DEFAULT_LIMIT = 1 << 30  # bytes: allocations below this come from the reusable heap
 HUGETLB_TUNABLE = "glibc.malloc.hugetlb=1"
 _REEXEC_MARKER = "FNET_ALLOCATOR_REEXEC"  # set in the re-executed process: never re-exec twice
+_ORIGINAL = "FNET_ALLOCATOR_ORIGINAL_TUNABLES"  # the user's GLIBC_TUNABLES, restored after the re-exec
 
 _applied: dict[str, object] | None = None
 
@@ -57,9 +59,16 @@ def configure_allocator(limit: int = DEFAULT_LIMIT, reexec_argv: list[str] | Non
         _applied = {"allocator": "default", "reason": f"no glibc on {sys.platform}"}
         return _applied
     tunables = os.environ.get("GLIBC_TUNABLES", "")
-    if (reexec_argv is not None and sys.executable and "glibc.malloc.hugetlb" not in tunables
-            and not os.environ.get(_REEXEC_MARKER)):
-        env = {**os.environ, "GLIBC_TUNABLES": with_hugetlb(tunables), _REEXEC_MARKER: "1"}
+    if os.environ.pop(_REEXEC_MARKER, None):
+        # glibc has read the tunable; hide it again so that child processes (workers, benchmarks
+        # that measure memory) start with the user's environment, not fnet's
+        original = os.environ.pop(_ORIGINAL, "")
+        if original:
+            os.environ["GLIBC_TUNABLES"] = original
+        else:
+            os.environ.pop("GLIBC_TUNABLES", None)
+    elif reexec_argv is not None and sys.executable and "glibc.malloc.hugetlb" not in tunables:
+        env = {**os.environ, "GLIBC_TUNABLES": with_hugetlb(tunables), _REEXEC_MARKER: "1", _ORIGINAL: tunables}
         sys.stdout.flush()
         sys.stderr.flush()
         os.execve(sys.executable, [sys.executable, "-m", "fnet.cli.main", *reexec_argv[1:]], env)
