@@ -68,3 +68,6 @@ def test_export_errors_are_clear(saved, tmp_path):
     fft_model = FNetModel.from_pretrained(saved / "FNetModel")
     with pytest.raises(ValueError, match="fourier_transform='dft'"):
         export_onnx(fft_model, tmp_path / "x.onnx")
+    dft_model, task = load_for_export(saved / "FNetModel")
+    with pytest.raises(ValueError, match="opset 11 is outside the range fnet exports, 18..23"):
+        export_onnx(dft_model, tmp_path / "x.onnx", task, opset=11)

@@ -35,6 +35,7 @@ TASKS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 INPUT_NAMES = ("input_ids", "token_type_ids", "attention_mask")
 DEFAULT_OPSET = 18
+MIN_OPSET, MAX_OPSET = 18, 23  # torch's exporter writes 18 and converts upwards
 
 
 def resolve_task(model_dir: str | os.PathLike, task: str = "auto") -> str:
@@ -94,6 +95,9 @@ def export_onnx(
     """
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        raise ValueError(f"opset {opset} is outside the range fnet exports, {MIN_OPSET}..{MAX_OPSET} "
+                         f"(torch's exporter writes opset {MIN_OPSET} natively)")
     config = model.config
     if not config.uses_dft:
         raise ValueError("export needs the DFT-matrix mixing: load the model with fourier_transform='dft' "

@@ -11,16 +11,6 @@ from __future__ import annotations
 import argparse
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     from fnet.export import DEFAULT_OPSET, TASKS
 
@@ -34,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--output", required=True, metavar="FILE", help="file to write, e.g. model.onnx")
     parser.add_argument("--task", choices=["auto", *TASKS], default="auto",
                         help="which head to export; auto reads `architectures` from config.json (default)")
-    parser.add_argument("--opset", type=_positive_int, default=DEFAULT_OPSET, metavar="N",
+    parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, metavar="N",
                         help=f"ONNX opset version (default: {DEFAULT_OPSET})")
     parser.add_argument("--no-check", action="store_true",
                         help="skip running the exported file in onnxruntime against PyTorch")
