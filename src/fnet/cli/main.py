@@ -19,7 +19,6 @@ SUBCOMMAND_MODULES = [
     "fnet.cli.finetune",
     "fnet.cli.evaluate",
     "fnet.cli.predict",
-    "fnet.cli.convert",
     "fnet.cli.bench",
     "fnet.cli.export",
 ]
