@@ -177,6 +177,7 @@ def build_shards(
     (int64 (d+1,) sentence offsets of document starts). A shard is closed at a document boundary once
     it holds ``shard_tokens`` tokens. ``meta.json`` is written last, so a directory without it is an
     interrupted build and is redone. An existing complete cache for the same key is reused.
+    Memory: one shard and one document at a time (a single document must fit in RAM).
     """
     files = [str(f) for f in files]
     if not files:
