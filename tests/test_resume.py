@@ -126,3 +126,20 @@ def test_kill_9_then_resume_matches_the_uninterrupted_run(files, tmp_path):
     weights_b = FNetForPreTraining.from_pretrained(killed).state_dict()
     for key in weights_a:
         assert torch.allclose(weights_a[key], weights_b[key], atol=1e-6), key
+
+
+def test_half_written_checkpoints_are_ignored(tmp_path):
+    """A kill while a checkpoint is written leaves .tmp-step-N (or a step dir without its state file):
+    resume takes the newest complete one, and the next save clears the leftovers."""
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.AdamW(model.parameters())
+    good = checkpointing.save_checkpoint(tmp_path, 4, model, optimizer, None, {"data": {}})
+    (tmp_path / "checkpoints" / ".tmp-step-6").mkdir()
+    (tmp_path / "checkpoints" / ".tmp-step-6" / "model.pt").write_bytes(b"cut")
+    (tmp_path / "checkpoints" / "step-8").mkdir()
+    assert checkpointing.latest_checkpoint(tmp_path) == good
+    checkpointing.save_checkpoint(tmp_path, 6, model, optimizer, None, {"data": {}}, keep_last=1)
+    assert [s for s, _ in checkpointing.list_checkpoints(tmp_path)] == [6]
+    assert not (tmp_path / "checkpoints" / ".tmp-step-6").exists()
+    state = checkpointing.load_checkpoint(tmp_path / "checkpoints" / "step-6", torch.nn.Linear(2, 2))
+    assert state["step"] == 6
