@@ -275,6 +275,12 @@ def _meminfo_total_kib() -> int:
         return 0
 
 
+def load_results(path: str | os.PathLike) -> tuple[list[Measurement], dict[str, Any]]:
+    """Read a results.json back (to re-render its table and plot)."""
+    data = json.loads(Path(path).read_text())
+    return [Measurement(**row) for row in data["results"]], data["meta"]
+
+
 def write_reports(results: list[Measurement], meta: dict[str, Any], output: str | os.PathLike) -> dict[str, Path]:
     """results.json, results.md (a table per quantity) and results.png (three panels) in ``output``."""
     out = Path(output)
@@ -298,6 +304,7 @@ def markdown_table(results: list[Measurement], meta: dict[str, Any]) -> str:
     for title, attr, fmt in (
         ("Forward tokens/s (higher is better)", "forward_tokens_per_s", "{:,.0f}"),
         ("Training-step tokens/s (forward + backward + AdamW)", "train_tokens_per_s", "{:,.0f}"),
+        ("Peak memory of a forward pass (inference), MiB", "forward_peak_mib", "{:,.0f}"),
         ("Peak memory of a training step, MiB", "train_peak_mib", "{:,.0f}"),
     ):
         lines += ["", f"## {title}", "", "| mixer | " + " | ".join(f"{n:,}" for n in lengths) + " |",
@@ -308,7 +315,7 @@ def markdown_table(results: list[Measurement], meta: dict[str, Any]) -> str:
                 r = cell.get((mixer, n))
                 if r is None:
                     row.append("")
-                elif r.status == "ok":
+                elif getattr(r, attr) is not None:  # a forward that fit before the training step did not
                     row.append(fmt.format(getattr(r, attr)))
                 else:
                     row.append("-" if r.status == "skipped" else f"{r.status}")
@@ -330,7 +337,7 @@ def plot(results: list[Measurement], path: str | os.PathLike, title: str = "") -
               ("training-step peak memory (MiB)", "train_peak_mib"))
     for ax, (label, attr) in zip(axes, panels):
         for mixer in dict.fromkeys(r.mixer for r in results):
-            points = [(r.length, getattr(r, attr)) for r in results if r.mixer == mixer and r.status == "ok"]
+            points = [(r.length, getattr(r, attr)) for r in results if r.mixer == mixer and getattr(r, attr) is not None]
             if points:
                 xs, ys = zip(*points)
                 ax.plot(xs, ys, marker="o", label=mixer, linestyle="--" if mixer != "fourier" else "-")
