@@ -493,6 +493,7 @@ def main(argv: list[str] | None = None) -> int:
                              "in separate processes and writes speed_allocator.{json,md}")
     parser.add_argument("--quick", action="store_true", help="tiny rows, for a smoke test of the script")
     parser.add_argument("--out", type=Path, default=OUT_DIR)
+    parser.add_argument("--name", default=None, help="file stem of the results (default: from the sections)")
     args = parser.parse_args(argv)
 
     from fnet.runtime import configure_allocator
@@ -527,6 +528,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     stem = "speed_allocator" if sections == {"allocator"} else "speed_vs_transformers"
     stem += "_quick" if args.quick else ""
+    stem = args.name or stem
     (args.out / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
     (args.out / f"{stem}.md").write_text(markdown(report))
     print(markdown(report))
