@@ -230,6 +230,32 @@ def finetune(config: FNetConfig, pretrained, train, dev, args, pad: int, offset_
                 best_sst2_accuracy=max(c["accuracy"] for c in curve), curve=curve)
 
 
+def interleaved_throughput(configs: dict[str, FNetConfig], rows: torch.Tensor, args, specials: dict,
+                           steps: int) -> dict[str, float]:
+    """Pretraining tokens/s of each model, timed round-robin (one step of each model in turn, on the
+    same batches), so that a change in the machine's load affects every model alike. Median of steps."""
+    models = {}
+    for name, config in configs.items():
+        torch.manual_seed(args.seed)
+        model = FNetForMaskedLM(config).train()
+        models[name] = (model, torch.optim.AdamW(model.parameters(), lr=args.pretrain_lr))
+    generator = torch.Generator().manual_seed(args.seed)
+    times: dict[str, list[float]] = {name: [] for name in configs}
+    for step in range(steps + 1):  # step 0 is a warm-up
+        batch = rows[step * args.batch_size : (step + 1) * args.batch_size]
+        ids, labels = mask_rows(batch, specials, args.vocab, generator)
+        for name, (model, optimizer) in models.items():
+            start = time.perf_counter()
+            loss = masked_lm_loss(model, ids, labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if step:
+                times[name].append(time.perf_counter() - start)
+    tokens = args.batch_size * rows.shape[1]
+    return {name: tokens / sorted(t)[len(t) // 2] for name, t in times.items()}
+
+
 # ----------------------------------------------------------------------------- reports
 
 
@@ -245,19 +271,31 @@ def write_reports(results: dict, meta: dict, out: Path) -> None:
         f"{meta['pretrain_tokens']:,} pretraining tokens (MLM only, seq {meta['seq_len']}, batch {meta['batch_size']}) "
         f"in the same order, same SST-2 fine-tuning ({meta['finetune_steps']} steps x {meta['batch_size']}); "
         f"total run {meta['total_minutes']:.1f} min.", "",
-        "| model | mixer | params | pretrain tokens/s | pretrain time (s) | MLM acc | SST-2 dev acc | best dev acc "
-        "| % of BERT (SST-2) | speed vs BERT |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| model | mixer | params | pretrain tokens/s (in its run) | pretrain tokens/s (interleaved) "
+        "| pretrain time (s) | MLM acc | SST-2 dev acc | best dev acc | % of BERT (SST-2) | speed vs BERT (interleaved) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, r in results.items():
         rel = f"{100 * r['sst2_accuracy'] / bert['sst2_accuracy']:.1f}%" if bert else ""
-        speed = f"{r['pretrain_tokens_per_s'] / bert['pretrain_tokens_per_s']:.2f}x" if bert else ""
+        inter = r.get("interleaved_tokens_per_s")
+        speed = f"{inter / bert['interleaved_tokens_per_s']:.2f}x" if bert and inter and \
+            bert.get("interleaved_tokens_per_s") else ""
         lines.append(
-            f"| {name} | {r['mixer']} | {r['params']:,} | {r['pretrain_tokens_per_s']:,.0f} | {r['pretrain_s']:.0f} "
+            f"| {name} | {r['mixer']} | {r['params']:,} | {r['pretrain_tokens_per_s']:,.0f} | "
+            f"{f'{inter:,.0f}' if inter else ''} | {r['pretrain_s']:.0f} "
             f"| {r['mlm_accuracy']:.4f} | {r['sst2_accuracy']:.4f} | {r['best_sst2_accuracy']:.4f} | {rel} | {speed} |"
         )
     lines += ["", "SST-2 dev = GLUE dev (872 sentences), accuracy after the last fine-tuning step; majority class = "
-              f"{meta['sst2_majority']:.4f}.", "", "![accuracy against wall-clock](pareto.png)", ""]
+              f"{meta['sst2_majority']:.4f}. One seed per model.", "",
+              "*pretrain tokens/s (in its run)* is each model's own pretraining run; the models ran one after "
+              "another on a machine shared with other jobs whose load changed during the study, so these are not "
+              "comparable across models. *pretrain tokens/s (interleaved)* times all models round-robin, one "
+              "step each in turn on the same batches (median of "
+              f"{meta['args'].get('throughput_steps', 10)} steps), so load changes hit every model alike: use "
+              "that column to compare speed"
+              + (f" (`{meta['interleaved_command']}`, load average {meta.get('interleaved_load_average')})."
+                 if meta.get("interleaved_command") else "."),
+              "", "![accuracy against wall-clock](pareto.png)", ""]
     (out / "results.md").write_text("\n".join(lines))
     import matplotlib
 
@@ -309,14 +347,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vocab", type=int, default=8000)
     parser.add_argument("--seq-len", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--pretrain-tokens", type=int, default=1_000_000, help="token budget per model")
+    parser.add_argument("--pretrain-tokens", type=int, default=600_000, help="token budget per model")
     parser.add_argument("--pretrain-lr", type=float, default=1e-3)
     parser.add_argument("--finetune-steps", type=int, default=400)
-    parser.add_argument("--finetune-lr", type=float, default=2e-4)
-    parser.add_argument("--evals", type=int, default=8, help="SST-2 dev evaluations during fine-tuning")
+    parser.add_argument("--finetune-lr", type=float, default=1e-3)
+    parser.add_argument("--evals", type=int, default=10, help="SST-2 dev evaluations during fine-tuning")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (1 on a shared machine: spinning OpenMP threads slow each other down)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--throughput-steps", type=int, default=10,
+                        help="round-robin timed pretraining steps per model for the interleaved tokens/s")
+    parser.add_argument("--throughput-only", action="store_true",
+                        help="only (re)measure the interleaved tokens/s of the models in OUTPUT/results.json")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the other models' results already in OUTPUT/results.json (re-run some models only)")
     args = parser.parse_args(argv)
     names = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in names if m not in MODELS]
@@ -347,14 +391,33 @@ def main(argv: list[str] | None = None) -> int:
     log(f"data: {rows.shape[0]:,} rows x {args.seq_len} = {rows.numel():,} pretraining tokens; SST-2 "
         f"{len(train):,} train / {len(dev)} dev; setup {time.perf_counter() - began:.0f} s")
 
-    results = {}
-    for name in names:
-        config = FNetConfig(
+    def config_for(name: str) -> FNetConfig:
+        return FNetConfig(
             vocab_size=args.vocab, hidden_size=args.hidden, num_hidden_layers=args.layers,
             intermediate_size=args.intermediate, num_attention_heads=args.heads, max_position_embeddings=args.seq_len,
             type_vocab_size=2, pad_token_id=specials["pad"], bos_token_id=None, eos_token_id=None, num_labels=2,
             **MODELS[name],
         )
+
+    results = {}
+    previous = Path(args.output) / "results.json"
+    if args.throughput_only:
+        old = json.loads(previous.read_text())
+        speeds = interleaved_throughput({n: config_for(n) for n in old["results"]}, rows, args, specials,
+                                        args.throughput_steps)
+        for name, speed in speeds.items():
+            old["results"][name]["interleaved_tokens_per_s"] = speed
+            log(f"{name}: {speed:,.0f} tok/s interleaved")
+        old["meta"]["interleaved_command"] = "python " + " ".join(
+            shlex.quote(a) for a in [os.path.relpath(__file__, REPO)] + sys.argv[1:])
+        old["meta"]["interleaved_load_average"] = [round(x, 1) for x in os.getloadavg()]
+        write_reports(old["results"], old["meta"], Path(args.output))
+        return 0
+    if args.merge and previous.is_file():
+        old = json.loads(previous.read_text())
+        results = {k: v for k, v in old["results"].items() if k not in names}
+    for name in names:
+        config = config_for(name)
         log(f"{name}: {config.layer_mixers()}")
         pre = pretrain(config, rows, eval_batches, args, specials, log)
         model = pre.pop("model")
@@ -363,6 +426,9 @@ def main(argv: list[str] | None = None) -> int:
                              params=sum(p.numel() for p in model.fnet.parameters()), **pre, **fine)
         log(f"{name}: {pre['pretrain_tokens_per_s']:,.0f} tok/s, MLM acc {pre['mlm_accuracy']:.4f}, "
             f"SST-2 {fine['sst2_accuracy']:.4f}")
+    if args.merge and previous.is_file():
+        names = [n for n in MODELS if n in results]  # the table keeps the standard order
+        results = {n: results[n] for n in names}
     meta = dict(
         command="python " + " ".join(shlex.quote(a) for a in [os.path.relpath(__file__, REPO)] + sys.argv[1:]),
         machine=f"{cpu_name()}, {os.cpu_count()} cores, {args.threads} torch threads, torch {torch.__version__}, "
@@ -373,6 +439,9 @@ def main(argv: list[str] | None = None) -> int:
         finetune_steps=args.finetune_steps, sst2_majority=majority, total_minutes=(time.perf_counter() - began) / 60,
         args=vars(args),
     )
+    if args.merge and previous.is_file():  # both runs' commands, in order
+        meta["command"] = f"{old['meta']['command']}` then `{meta['command']}"
+        meta["total_minutes"] += old["meta"]["total_minutes"]
     write_reports(results, meta, Path(args.output))
     log(f"wrote {args.output} in {meta['total_minutes']:.1f} min")
     return 0
