@@ -295,6 +295,9 @@ def write_reports(results: dict, meta: dict, out: Path) -> None:
               "that column to compare speed"
               + (f" (`{meta['interleaved_command']}`, load average {meta.get('interleaved_load_average')})."
                  if meta.get("interleaved_command") else "."),
+              "", "The plot's wall-clock axis is each model's own run (fnet and bert ran under the heaviest load, "
+              "performer and hybrid under a lighter one), so it carries the same caveat; scale it by the "
+              "interleaved speeds for a like-for-like comparison.",
               "", "![accuracy against wall-clock](pareto.png)", ""]
     (out / "results.md").write_text("\n".join(lines))
     import matplotlib
