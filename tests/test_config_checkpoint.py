@@ -239,3 +239,11 @@ def test_default_config_round_trips_exactly(preset, tmp_path):
     config.save_pretrained(tmp_path)
     assert FNetConfig.from_pretrained(tmp_path) == config
     assert transformers.FNetConfig.from_pretrained(tmp_path).num_labels == 4
+
+
+@pytest.mark.parametrize("preset", ["fnet-base", "fnet-large", "fnet-small", "fnet-mini", "fnet-tiny"])
+def test_every_preset_also_builds_the_attention_and_hybrid_variants(preset):
+    attention = FNetConfig.from_preset(preset, token_mixer="attention")
+    hybrid = FNetConfig.from_preset(preset, hybrid_layout="top", hybrid_attention_layers=1)
+    assert attention.hidden_size % attention.num_attention_heads == 0
+    assert hybrid.layer_mixers()[-1] == "attention"

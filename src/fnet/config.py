@@ -328,9 +328,10 @@ class FNetConfig:
 
 # Named sizes. Base and large are the paper's; the small ones are for CPUs, tests and the demo.
 PRESETS: dict[str, dict[str, Any]] = {
-    "fnet-base": dict(hidden_size=768, num_hidden_layers=12, intermediate_size=3072),
-    "fnet-large": dict(hidden_size=1024, num_hidden_layers=24, intermediate_size=4096),
-    "fnet-small": dict(hidden_size=256, num_hidden_layers=4, intermediate_size=1024),
-    "fnet-mini": dict(hidden_size=256, num_hidden_layers=4, intermediate_size=512),
-    "fnet-tiny": dict(hidden_size=128, num_hidden_layers=2, intermediate_size=512),
+    # num_attention_heads only matters for the attention-family mixers; BERT's head counts per size
+    "fnet-base": dict(hidden_size=768, num_hidden_layers=12, intermediate_size=3072, num_attention_heads=12),
+    "fnet-large": dict(hidden_size=1024, num_hidden_layers=24, intermediate_size=4096, num_attention_heads=16),
+    "fnet-small": dict(hidden_size=256, num_hidden_layers=4, intermediate_size=1024, num_attention_heads=4),
+    "fnet-mini": dict(hidden_size=256, num_hidden_layers=4, intermediate_size=512, num_attention_heads=4),
+    "fnet-tiny": dict(hidden_size=128, num_hidden_layers=2, intermediate_size=512, num_attention_heads=2),
 }
