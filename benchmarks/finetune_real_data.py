@@ -92,7 +92,7 @@ def train_tokenizer(texts_file: Path, out_dir: Path, vocab_size: int, coverage: 
     return out_dir
 
 
-def run_task(name, options, test_file, results, reader=None):
+def run_task(name, options, test_file, results, reader=None, save=None):
     from fnet.finetuning import evaluate, finetune
 
     started = time.perf_counter()
@@ -105,6 +105,8 @@ def run_task(name, options, test_file, results, reader=None):
            **{k: v for k, v in test.items() if k.startswith("eval_")}, "test_examples": test["examples"]}
     results.append(row)
     print(json.dumps(row), flush=True)
+    if save is not None:
+        save()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", nargs="+", default=["sst2", "chnsenticorp", "wnut17", "covid_qa", "cosmosqa"])
     parser.add_argument("--quick", action="store_true", help="tiny slices, to check the script")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--append", action="store_true", help="add (or replace) these tasks' rows in OUTPUT/results.json")
     args = parser.parse_args(argv)
     if not DATA.is_dir():
         print(f"{DATA} is absent: these benchmarks need ../shared/data", file=sys.stderr)
@@ -127,15 +130,26 @@ def main(argv: list[str] | None = None) -> int:
     output.mkdir(parents=True, exist_ok=True)
     q = args.quick
     started = time.perf_counter()
-    results: list[dict] = []
+    command = "python benchmarks/finetune_real_data.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    report = {"commands": [command], "machine": [machine()], "results": []}
+    if args.append and (output / "results.json").is_file():  # add rows to an earlier run's report
+        earlier = json.loads((output / "results.json").read_text(encoding="utf-8"))
+        report = {"commands": earlier["commands"] + [command], "machine": earlier["machine"] + [machine()],
+                  "results": [r for r in earlier["results"] if r["task"] not in args.tasks]}
+    results: list[dict] = report["results"]
+
+    def save() -> None:  # after every task, so a crash keeps what was measured
+        (output / "results.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        (output / "README.md").write_text(render(report), encoding="utf-8")
+
     english = args.model or args.preset
 
-    def english_tokenizer(texts: list[str], name: str) -> str | None:
+    def english_tokenizer(texts: list[str], name: str, vocab: int = 8000) -> str | None:
         if args.model:
             return None  # the model directory holds its tokenizer
         corpus = work / f"{name}-text.txt"
         corpus.write_text("\n".join(texts) + "\n", encoding="utf-8")
-        return str(train_tokenizer(corpus, work / f"{name}-tokenizer", 2000 if q else 8000, 1.0))
+        return str(train_tokenizer(corpus, work / f"{name}-tokenizer", 2000 if q else vocab, 1.0))
 
     common = dict(model=english, seed=args.seed, progress=False, lr=2e-4 if args.model else 5e-4)
     if "sst2" in args.tasks:
@@ -145,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             task="classification", train=str(train), validation=str(DATA / "classification/sst2/dev.tsv"),
             output=str(work / "sst2"), tokenizer=english_tokenizer(texts, "sst2"), epochs=1,
             batch_size=32, seq_len=64, max_train_examples=2000 if q else 8000,
-            max_eval_examples=300 if q else 1000, **common), DATA / "classification/sst2/glue_dev.tsv", results)
+            max_eval_examples=300 if q else 1000, **common), DATA / "classification/sst2/glue_dev.tsv", results, save=save)
     if "chnsenticorp" in args.tasks:
         train, test = split_csv_rows(DATA / "classification/chnsenticorp/chnsenticorp_htl_all.csv", work,
                                      "chnsenticorp", 0.15, args.seed, 1500 if q else 4000)
@@ -158,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         run_task("chnsenticorp", FinetuneOptions(
             task="classification", model=args.preset, tokenizer=str(zh_tok), train=str(train), validation=str(test),
             output=str(work / "chnsenticorp"), epochs=1, batch_size=32, seq_len=128, lr=5e-4,
-            seed=args.seed, progress=False, reader={"skip_empty": True}), test, results, reader={"skip_empty": True})
+            seed=args.seed, progress=False, reader={"skip_empty": True}), test, results, reader={"skip_empty": True}, save=save)
     if "wnut17" in args.tasks:
         train = DATA / "ner/wnut17/train.conll"
         words = [line.split("\t")[0] for line in train.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -166,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
             task="token-classification", train=str(train), validation=str(DATA / "ner/wnut17/dev.conll"),
             output=str(work / "wnut17"), tokenizer=english_tokenizer([" ".join(words[i:i + 30]) for i in range(0, len(words), 30)], "wnut17"),
             epochs=1, batch_size=16, seq_len=64, max_train_examples=300 if q else None,
-            max_eval_examples=200 if q else None, **common), DATA / "ner/wnut17/test.conll", results)
+            max_eval_examples=200 if q else None, **common), DATA / "ner/wnut17/test.conll", results, save=save)
     if "covid_qa" in args.tasks:
         (train, n_train), (test, n_test) = split_squad_by_article(
             DATA / "qa/covid_qa.json", work, 0.2, args.seed, (60, 30) if q else (200, 60))
@@ -175,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
             task="question-answering", train=str(train), validation=str(test), output=str(work / "covid_qa"),
             tokenizer=english_tokenizer(contexts, "covid_qa"), epochs=1, batch_size=8,
             seq_len=512 if q else 2048, stride=128 if q else 256, reader={"on_mismatch": "fix"}, **common),
-            test, results, reader={"on_mismatch": "fix"})
+            test, results, reader={"on_mismatch": "fix"}, save=save)
     if "cosmosqa" in args.tasks:
         train, test = split_csv_rows(DATA / "multiple_choice/cosmosqa_valid.csv", work, "cosmosqa", 0.2, args.seed,
                                      400 if q else 1500)
@@ -183,21 +197,19 @@ def main(argv: list[str] | None = None) -> int:
             texts = [row["context"] for row in csv.DictReader(handle)]
         run_task("cosmosqa", FinetuneOptions(
             task="multiple-choice", train=str(train), validation=str(test), output=str(work / "cosmosqa"),
-            tokenizer=english_tokenizer(texts, "cosmosqa"), epochs=1, batch_size=8, seq_len=128,
-            **common), test, results)
+            tokenizer=english_tokenizer(texts, "cosmosqa", vocab=4000), epochs=1, batch_size=8, seq_len=128,
+            **common), test, results, save=save)
 
-    command = "python benchmarks/finetune_real_data.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    report = {"command": command, "machine": machine(), "total_minutes": round((time.perf_counter() - started) / 60, 1),
-              "results": results}
-    (output / "results.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    (output / "README.md").write_text(render(report), encoding="utf-8")
+    save()
     print(render(report))
+    print(f"total {(time.perf_counter() - started) / 60:.1f} min")
     return 0
 
 
 def render(report: dict) -> str:
-    lines = ["# Fine-tuning on real data", "", f"Command: `{report['command']}`", "",
-             f"Machine: {report['machine']}. Total: {report['total_minutes']} min.", "",
+    lines = ["# Fine-tuning on real data", "", "Commands (rows come from these runs, in order):", ""]
+    lines += [f"- `{c}` ({m})" for c, m in zip(report["commands"], report["machine"])]
+    lines += ["",
              "| task | model | train ex. | seq len | epochs | train s | test ex. | test metrics |",
              "|---|---|---:|---:|---:|---:|---:|---|"]
     for r in report["results"]:
