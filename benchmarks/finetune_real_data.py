@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         corpus.write_text("\n".join(texts) + "\n", encoding="utf-8")
         return str(train_tokenizer(corpus, work / f"{name}-tokenizer", 2000 if q else vocab, 1.0))
 
-    common = dict(model=english, seed=args.seed, progress=False, lr=2e-4 if args.model else 5e-4)
+    common = dict(model=english, seed=args.seed, progress=False, lr=5e-4)  # the same for pretrained and scratch runs
     if "sst2" in args.tasks:
         train = DATA / "classification/sst2/train.tsv"
         texts = [line.split("\t")[0] for line in train.read_text(encoding="utf-8").splitlines()[1:]]
