@@ -191,3 +191,27 @@ def test_finetune_errors_are_one_line(tokenizer_dir, tmp_path, capsys):
                       str(tokenizer_dir), "--train", str(bad), "--output", str(tmp_path / "o")])
     assert code == 2
 
+
+
+def test_qa_predicts_null_only_when_the_data_has_unanswerable_questions(tmp_path):
+    from fnet.data.features import Features
+    from fnet.data.readers import QAExample, QAExamples
+    from fnet.finetuning import _score
+    import numpy as np
+
+    context = "the cat sat on the mat"
+    ex = QAExample(id="q1", question="where?", context=context, answers=[{"text": "the mat", "answer_start": 15}],
+                   is_impossible=False)
+    # window: [CLS] where ? [SEP] the cat sat on the mat [SEP]; CLS scores highest, "mat" is the best span
+    offsets = [None, None, None, None, (0, 3), (4, 7), (8, 11), (12, 14), (15, 18), (19, 22), None]
+    features = Features({}, meta={"example_id": ["q1"], "example_index": [0], "offset_mapping": [offsets],
+                                  "cls_index": [0], "contexts": [context]})
+    start = np.full((1, 11), -5.0); end = np.full((1, 11), -5.0)
+    start[0, 0] = end[0, 0] = 3.0
+    start[0, 8], end[0, 9] = 1.0, 1.0
+    for impossible, expected in ((False, "the mat"), (True, "")):
+        other = QAExample(id="q2", question="?", context=context, answers=[], is_impossible=impossible)
+        examples = QAExamples(examples=[ex, other], version_2_with_negative=True)
+        _, records = _score("question_answering", None, examples, features,
+                            {"start_logits": start, "end_logits": end}, [], 30)
+        assert records[0]["answer"] == expected

@@ -237,8 +237,13 @@ def _score(task: str, problem_type: str | None, examples: Any, features: Feature
         gold = [list(t) for t in examples.tags] if getattr(examples, "tags", None) else None
         scores = M.compute_metrics("token_classification", tags, gold) if gold and any(gold) else {}
     elif task == "question_answering":
+        # null answers only where the data has unanswerable questions: COVID-QA carries SQuAD v2's
+        # is_impossible field but every question has an answer, and an undertrained model's CLS
+        # score (the target of most windows) would otherwise win everywhere
+        allow_null = bool(examples.version_2_with_negative) and any(ex.is_impossible for ex in examples)
         answers = task_data.postprocess_qa_predictions(
-            examples, features, outputs["start_logits"], outputs["end_logits"], max_answer_length=max_answer_length)
+            examples, features, outputs["start_logits"], outputs["end_logits"], max_answer_length=max_answer_length,
+            version_2_with_negative=allow_null)
         records = [{"id": ex.id, "question": ex.question, "answer": answers[ex.id]} for ex in examples]
         from fnet.data.qa import gold_texts
 
