@@ -4,12 +4,11 @@ when installed)."""
 from __future__ import annotations
 
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import SHARED_DATA
 from fnet.training.metrics import (
     accuracy,
     compute_metrics,
@@ -27,7 +26,7 @@ from fnet.training.metrics import (
     token_accuracy,
 )
 
-SHARED = Path(os.environ.get("FNET_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+SHARED = SHARED_DATA  # ../shared/data, or $FNET_SHARED_DATA (tests/conftest.py)
 
 
 # --------------------------------------------------------------------------------------------------

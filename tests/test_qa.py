@@ -21,8 +21,9 @@ import pytest
 from fnet.data.qa import answer_char_span, gold_texts, postprocess_qa_predictions, prepare_qa_features
 from fnet.data.readers import QAExample, QAExamples, read_squad
 from fnet.training.metrics import squad_scores
+from conftest import SHARED_DATA
 
-SHARED = Path(os.environ.get("FNET_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+SHARED = SHARED_DATA  # ../shared/data, or $FNET_SHARED_DATA (tests/conftest.py)
 
 CORPUS = [
     "The Denver Broncos defeated the Carolina Panthers in Super Bowl 50 to earn their third title.",

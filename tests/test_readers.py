@@ -9,7 +9,6 @@ punctuation split). Featurization only uses the tokenizer interface that ``FNetT
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -17,8 +16,9 @@ import pytest
 from fnet.data.features import token_predictions_to_tags, word_ids_from_offsets
 from fnet.data.readers import read_classification, read_conll, read_multiple_choice
 from fnet.data.tasks import featurize, load_task_examples
+from conftest import SHARED_DATA
 
-SHARED = Path(os.environ.get("FNET_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+SHARED = SHARED_DATA  # ../shared/data, or $FNET_SHARED_DATA (tests/conftest.py)
 
 CORPUS = [
     "The quick brown fox jumps over the lazy dog near the river bank.",

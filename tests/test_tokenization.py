@@ -9,7 +9,6 @@ skip with a reason; a model trained on generated text covers the same ground wit
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import random
 import unicodedata
@@ -24,8 +23,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fnet.tokenization import BatchEncoding, FNetTokenizer, TokenizerFileError
+from conftest import SHARED_DATA
 
-SHARED = Path(os.environ.get("FNET_SHARED_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data")
+SHARED = SHARED_DATA  # ../shared/data, or $FNET_SHARED_DATA (tests/conftest.py)
 EN_1K = SHARED / "tokenizers" / "sentencepiece_test_en_1k.model"
 JA_8K = SHARED / "tokenizers" / "sentencepiece_test_ja_8k.model"
 ZH_CORPUS = SHARED / "corpus" / "zh" / "peoples_daily_199801.txt"

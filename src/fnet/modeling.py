@@ -22,7 +22,7 @@ from torch import nn
 
 from fnet.config import FNetConfig
 from fnet.fourier import fourier_residual
-from fnet.mixers import FNetBasicFourierTransform, build_mixer
+from fnet.mixers import FNetBasicFourierTransform, build_mixer  # noqa: F401 (FNetBasicFourierTransform: public name, re-exported)
 
 # ----------------------------------------------------------------------------- outputs
 
