@@ -140,19 +140,23 @@ def test_token_classification_end_to_end(tokenizer_dir, tmp_path):
     assert len(record["tokens"]) == len(record["tags"])
 
 
-def test_question_answering_end_to_end_on_real_squad_slice(tokenizer_dir, tmp_path):
+def test_question_answering_end_to_end_on_real_squad_slice(tokenizer_dir, tmp_path, capsys):
     squad = shared_data("qa/xquad_en.json")
     data = json.loads(squad.read_text())
     data["data"] = data["data"][:1]
     paragraph = data["data"][0]["paragraphs"][0]
     paragraph["qas"] = paragraph["qas"][:4]
+    paragraph["qas"][0]["answers"][0]["answer_start"] += 2  # real files (COVID-QA) have such offsets
     data["data"][0]["paragraphs"] = [paragraph]
     small = tmp_path / "squad.json"
     small.write_text(json.dumps(data))
     out = tmp_path / "qa"
-    _finetune(["--task", "question-answering", "--model", "fnet-tiny", "--tokenizer", tokenizer_dir, "--train", small,
-               "--validation", small, "--output", out, "--epochs", 1, "--batch-size", 8, "--seq-len", 160,
-               "--stride", 32])
+    args = ["finetune", "--no-progress", "--task", "question-answering", "--model", "fnet-tiny", "--tokenizer",
+            str(tokenizer_dir), "--train", str(small), "--validation", str(small), "--output", str(out), "--epochs", "1",
+            "--batch-size", "8", "--seq-len", "160", "--stride", "32"]
+    assert fnet_main(args) == 2, "a misplaced answer is an error by default"
+    assert "does not match the context" in capsys.readouterr().err
+    assert fnet_main(args + ["--answer-mismatch", "fix"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert {"eval_exact_match", "eval_f1"} <= set(metrics)
     preds = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
@@ -190,6 +194,12 @@ def test_finetune_errors_are_one_line(tokenizer_dir, tmp_path, capsys):
     code = fnet_main(["finetune", "--task", "classification", "--model", "no-such-dir", "--tokenizer",
                       str(tokenizer_dir), "--train", str(bad), "--output", str(tmp_path / "o")])
     assert code == 2
+    capsys.readouterr()
+    code = fnet_main(["finetune", "--task", "classification", "--model", "fnet-tiny", "--tokenizer", str(tokenizer_dir),
+                      "--train", str(bad), "--output", str(tmp_path / "o"), "--batch-size", "10", "--grad-accum", "3"])
+    assert code == 2 and "multiple of grad_accum=3" in capsys.readouterr().err
+    code = fnet_main(["evaluate", "--model", str(tmp_path), "--data", str(bad)])
+    assert code == 2 and "not written by `fnet finetune`" in capsys.readouterr().err
 
 
 

@@ -88,6 +88,13 @@ class FinetuneOptions:
     def canonical_task(self) -> str:
         return task_data.canonical_task(self.task)
 
+    def validate(self) -> None:
+        if self.batch_size < 1 or self.grad_accum < 1 or self.batch_size % self.grad_accum:
+            raise ValueError(f"batch_size={self.batch_size} must be a positive multiple of grad_accum={self.grad_accum} "
+                             "(each optimizer step splits the batch into grad_accum equal micro-batches)")
+        if self.epochs <= 0 or self.seq_len < 8:
+            raise ValueError(f"epochs must be > 0 and seq_len >= 8, got {self.epochs} and {self.seq_len}")
+
 
 # ----------------------------------------------------------------------------- small helpers
 
@@ -302,6 +309,7 @@ def finetune(options: FinetuneOptions) -> dict[str, Any]:
     from fnet.training.optim import OptimConfig, build_optimizer, build_scheduler
 
     task = options.canonical_task()
+    options.validate()
     if options.threads:
         torch.set_num_threads(options.threads)
     output = Path(options.output)
@@ -320,7 +328,7 @@ def finetune(options: FinetuneOptions) -> dict[str, Any]:
     model = _build_model(task, options, tokenizer, label_info)
     problem_type = model.config.problem_type if task == "classification" else None
 
-    micro = max(1, options.batch_size // options.grad_accum)
+    micro = options.batch_size // options.grad_accum
     rows = list(range(train_feats.num_rows))
     dataset = ListDataset(rows, lambda idx: _batch(train_feats, idx))
     data = StepBatches(dataset, micro_batch_size=micro, grad_accum=options.grad_accum, seed=options.seed)
@@ -381,32 +389,25 @@ def _write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
 # ----------------------------------------------------------------------------- evaluate / predict
 
 
-def task_of(model_dir: str | os.PathLike) -> str:
-    """The task a directory written by `fnet finetune` was trained for."""
+def _task_info(model_dir: str | os.PathLike) -> dict[str, Any]:
+    """What `fnet finetune` recorded about a directory: task, input length, reader options, labels."""
     path = Path(model_dir) / TASK_INFO_NAME
     if not path.is_file():
         raise FileNotFoundError(f"{model_dir} has no {TASK_INFO_NAME}: it was not written by `fnet finetune`")
-    return json.loads(path.read_text(encoding="utf-8"))["task"]
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _load_task_dir(model_dir: str | os.PathLike, task: str | None = None):
-    directory = Path(model_dir)
-    info_path = directory / TASK_INFO_NAME
-    if not info_path.is_file():
-        if task is None:
-            raise FileNotFoundError(f"{directory} has no {TASK_INFO_NAME}; pass --task, or use a directory "
-                                    "written by `fnet finetune`")
-        info = {"task": task_data.canonical_task(task), "seq_len": 128, "stride": 128, "max_answer_length": 30,
-                "reader": {}, "label_names": []}
-    else:
-        info = json.loads(info_path.read_text(encoding="utf-8"))
-        if task is not None and task_data.canonical_task(task) != info["task"]:
-            raise ValueError(f"{directory} holds a {info['task']} model, not {task}")
-    model = _model_class(info["task"]).from_pretrained(directory)
+def task_of(model_dir: str | os.PathLike) -> str:
+    """The task a directory written by `fnet finetune` was trained for."""
+    return _task_info(model_dir)["task"]
+
+
+def _load_task_dir(model_dir: str | os.PathLike):
+    info = _task_info(model_dir)
+    model = _model_class(info["task"]).from_pretrained(model_dir)
     if not info["label_names"] and info["task"] in ("classification", "token_classification"):
         info["label_names"] = [model.config.labels()[i] for i in range(model.config.num_labels)]
-    tokenizer = _load_tokenizer(directory)
-    return model, tokenizer, info
+    return model, _load_tokenizer(model_dir), info
 
 
 def evaluate(model_dir: str, data: str, output: str | None = None, batch_size: int = 32,

@@ -17,6 +17,9 @@ def add_reader_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--label-delimiter", help="multi-label: separator inside the label cell (default '|')")
     group.add_argument("--skip-empty", action="store_true", help="classification: drop rows with an empty text instead of failing")
     group.add_argument("--layout", choices=["swag", "cosmosqa"], help="multiple choice: column layout (default: detected)")
+    group.add_argument("--answer-mismatch", choices=["error", "fix", "skip"],
+                       help="question answering: an answer whose text is not at its answer_start: fail (default), "
+                       "move answer_start to the nearest exact match, or drop the answer")
 
 
 def reader_options(args: argparse.Namespace, task: str) -> dict:
@@ -41,10 +44,10 @@ def reader_options(args: argparse.Namespace, task: str) -> dict:
             options["layout"] = args.layout
         if getattr(args, "label_column", None):
             options["label_column"] = args.label_column
-    elif task == "question_answering":
+    else:  # SQuAD JSON and CoNLL have one format each
         options.pop("format", None)
-    elif task == "token_classification":
-        options.pop("format", None)
+        if task == "question_answering" and getattr(args, "answer_mismatch", None):
+            options["on_mismatch"] = args.answer_mismatch
     return options
 
 
@@ -88,8 +91,6 @@ def run(args: argparse.Namespace) -> int:
     from fnet.data.tasks import canonical_task
     from fnet.finetuning import FinetuneOptions, finetune
 
-    if args.batch_size < 1 or args.seq_len < 8 or args.epochs <= 0:
-        raise ValueError("--batch-size must be >= 1, --seq-len >= 8 and --epochs > 0")
     task = canonical_task(args.task)
     options = FinetuneOptions(
         task=args.task, model=args.model, train=args.train, validation=args.validation, output=args.output,
