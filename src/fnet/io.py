@@ -1,0 +1,103 @@
+"""Atomic files and folders: the one implementation every writer in fnet uses.
+
+A reader never sees a half-written file or folder: content is written beside the target under a
+hidden temporary name, flushed to disk, then renamed over the target (``os.replace`` is atomic on
+POSIX). New files and folders get the permissions the process umask allows, as ``open`` would give
+them (``mkstemp`` alone would leave files at 0600).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, IO
+
+__all__ = ["umask", "fsync_dir", "atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_replace_dir",
+           "temporary_dir_beside"]
+
+
+def umask() -> int:
+    """The process umask (read without changing it for longer than one call)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def fsync_dir(path: str | os.PathLike) -> None:
+    """Flush a directory entry (a rename inside it) to disk; a no-op where directories cannot be opened."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> Path:
+    """Call ``write(handle)`` on a temporary file beside ``path``, fsync, then rename it over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o666 & ~umask())
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    fsync_dir(path.parent)
+    return path
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    return atomic_write(path, lambda handle: handle.write(data))
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def temporary_dir_beside(target: str | os.PathLike, tag: str = "tmp") -> Path:
+    """A fresh, empty hidden folder next to ``target`` (same filesystem, so it can be renamed onto it).
+
+    A leftover of a process killed while writing is removed first.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{tag}-{target.name}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(mode=0o777 & ~umask())
+    return tmp
+
+
+def atomic_replace_dir(tmp: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """Move the finished folder ``tmp`` onto ``target``, replacing any old ``target`` whole.
+
+    The old folder is first renamed aside (``.old-NAME``) and deleted only after the new one is in
+    place, so a crash leaves either the complete old folder or the complete new one on disk, never a
+    mixture.
+    """
+    tmp, target = Path(tmp), Path(target)
+    fsync_dir(tmp)
+    old = target.parent / f".old-{target.name}"
+    if old.exists():
+        shutil.rmtree(old)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(tmp, target)
+    fsync_dir(target.parent)
+    shutil.rmtree(old, ignore_errors=True)
+    return target

@@ -1,0 +1,159 @@
+"""Typed run options: a dataclass is the one place a default is written; the CLI is built from it.
+
+A run config (``PretrainConfig``, ``FinetuneConfig``, ...) is a dataclass whose fields are declared
+with :func:`option`. From it:
+
+* :func:`add_arguments` adds one ``--flag`` per field to an argparse parser, with the field's help
+  text and default (shown in ``--help``), its type taken from the annotation;
+* :func:`read_options_file` reads a ``run.toml`` / ``run.json`` whose keys are the field names
+  (dashes or underscores); unknown keys fail with the list of valid ones;
+* :func:`build` merges, later winning: the dataclass defaults, the options file, the command line.
+
+Types understood: ``str``, ``int``, ``float``, ``bool`` (``--flag`` when the default is False,
+``--flag/--no-flag`` when it is True), ``list[str]`` (``nargs="+"``) and ``X | None`` of those.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+__all__ = ["option", "add_arguments", "read_options_file", "build", "flag_name", "field_types"]
+
+
+def option(default: Any = None, help: str = "", *, choices: typing.Sequence[Any] | None = None,
+           metavar: str | None = None, cli: bool = True, flag: str | None = None,
+           default_factory: Any = dataclasses.MISSING) -> Any:
+    """A dataclass field carrying its CLI help (``cli=False``: not a flag, still a file/API option)."""
+    metadata = {"help": help, "choices": choices, "metavar": metavar, "cli": cli, "flag": flag}
+    if default_factory is not dataclasses.MISSING:
+        return dataclasses.field(default_factory=default_factory, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def flag_name(field: dataclasses.Field) -> str:
+    return field.metadata.get("flag") or "--" + field.name.replace("_", "-")
+
+
+def _unwrap(tp: Any) -> tuple[Any, bool]:
+    """(the base type, whether None is allowed) of an annotation."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return (args[0] if len(args) == 1 else str), True
+    return tp, False
+
+
+def field_types(cls: type) -> dict[str, Any]:
+    """Field name -> base type (``list`` for list fields) of a dataclass."""
+    hints = typing.get_type_hints(cls)
+    out = {}
+    for field in dataclasses.fields(cls):
+        base, _ = _unwrap(hints[field.name])
+        out[field.name] = list if typing.get_origin(base) is list or base is list else base
+    return out
+
+
+def _default_of(field: dataclasses.Field) -> Any:
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    if field.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+        return field.default_factory()  # type: ignore[misc]
+    return None
+
+
+def add_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: type,
+                  only: typing.Iterable[str] | None = None, exclude: typing.Iterable[str] = (),
+                  required: typing.Iterable[str] = ()) -> None:
+    """One flag per CLI field of ``cls``; every flag defaults to None so :func:`build` sees what was given."""
+    kinds = field_types(cls)
+    only = set(only) if only is not None else None
+    exclude, required = set(exclude), set(required)
+    for field in dataclasses.fields(cls):
+        if not field.metadata.get("cli", True) or field.name in exclude or (only is not None and field.name not in only):
+            continue
+        kind, default = kinds[field.name], _default_of(field)
+        text = field.metadata.get("help", "")
+        shown = "" if default is None or kind is bool or default == [] else f" (default: {default})"
+        kwargs: dict[str, Any] = {"default": None, "dest": field.name}
+        if field.name in required:
+            kwargs["required"] = True
+        if kind is bool:
+            action = argparse.BooleanOptionalAction if default else "store_true"
+            parser.add_argument(flag_name(field), action=action, help=text.replace("%", "%%"), **kwargs)
+            continue
+        if kind is list:
+            kwargs["nargs"] = "+"
+            kwargs["metavar"] = field.metadata.get("metavar") or "FILE"
+        else:
+            kwargs["type"] = kind if kind in (int, float) else str
+            if field.metadata.get("metavar"):
+                kwargs["metavar"] = field.metadata["metavar"]
+        if field.metadata.get("choices"):
+            kwargs["choices"] = list(field.metadata["choices"])
+        parser.add_argument(flag_name(field), help=(text + shown).replace("%", "%%"), **kwargs)
+
+
+def read_options_file(path: str | os.PathLike, cls: type, flag: str = "--config") -> dict[str, Any]:
+    """The options in a ``.toml`` or ``.json`` run config, keys checked against ``cls``'s fields."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{flag} file not found: {path}")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix == ".toml":
+            import tomllib
+
+            data = tomllib.loads(text)
+        else:
+            data = json.loads(text)
+    except ValueError as err:  # TOMLDecodeError and JSONDecodeError are ValueErrors
+        raise ValueError(f"{flag} {path} is not valid {'TOML' if path.suffix == '.toml' else 'JSON'} ({err})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{flag} {path} must hold a table/object of options")
+    return check_keys({k.replace("-", "_"): v for k, v in data.items()}, cls, where=f"{flag} {path}")
+
+
+def check_keys(options: dict[str, Any], cls: type, where: str, exclude: typing.Iterable[str] = ()) -> dict[str, Any]:
+    valid = {f.name for f in dataclasses.fields(cls)} - set(exclude)
+    unknown = sorted(k for k in options if k not in valid)
+    if unknown:
+        raise ValueError(f"{where}: unknown option(s) {unknown}; valid options are {sorted(valid)}")
+    return options
+
+
+def _coerce(name: str, value: Any, kind: Any) -> Any:
+    if value is None:
+        return None
+    if kind is list:
+        return [value] if isinstance(value, str) else [str(v) for v in value]
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        raise ValueError(f"option {name} must be true or false, got {value!r}")
+    if kind in (int, float):
+        try:
+            if kind is int and isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return kind(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"option {name} must be {kind.__name__}, got {value!r}") from None
+    return value if kind is not str else str(value)
+
+
+def build(cls: type, args: argparse.Namespace | None = None, file_options: dict[str, Any] | None = None,
+          **overrides: Any) -> Any:
+    """``cls`` from its defaults <- ``file_options`` <- the flags given in ``args`` <- ``overrides``."""
+    kinds = field_types(cls)
+    values: dict[str, Any] = {}
+    for source in (file_options or {}, {k: v for k, v in vars(args or argparse.Namespace()).items()
+                                         if k in kinds and v is not None}, overrides):
+        for key, value in source.items():
+            values[key] = _coerce(key, value, kinds[key])
+    return cls(**values)
