@@ -1,0 +1,95 @@
+"""Names of models and tokenizers: a local folder, or a Hugging Face Hub id through ``huggingface_hub``.
+
+Everything in fnet that takes a model or tokenizer (``from_pretrained``, ``--model``, ``--tokenizer``,
+``--teacher``) passes the name through :func:`resolve`, which returns a local folder:
+
+* an existing folder is used as it is;
+* anything else that is a valid Hub id (``owner/name`` or ``name``) is looked up with
+  ``huggingface_hub.snapshot_download``, which keeps its own cache (``HF_HUB_CACHE`` / ``HF_HOME``, or
+  ``cache_dir``) and honours ``HF_HUB_OFFLINE=1`` and ``local_files_only`` (the cache only, no network).
+
+Only what fnet reads is fetched: configs, tokenizer files and the weights; ``model.safetensors`` is
+preferred, and ``pytorch_model.bin`` (read later with ``weights_only=True``) is fetched only for a
+repository without safetensors.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+__all__ = ["resolve", "is_hub_id"]
+
+# everything fnet can read from a model or tokenizer folder, except the weights
+_METADATA = ["*.json", "*.model", "vocab.txt", "merges.txt", "*.toml", "modules.json", "1_Pooling/*"]
+_SAFETENSORS = ["*.safetensors", "*.safetensors.index.json"]
+_TORCH = ["pytorch_model.bin", "pytorch_model.bin.index.json", "pytorch_model-*.bin"]
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?$")
+
+
+def is_hub_id(name: str) -> bool:
+    return bool(_ID.match(name)) and ".." not in name and not name.endswith((".", "-"))
+
+
+def _offline() -> bool:
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE) or os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+
+
+def resolve(name_or_path: str | os.PathLike, *, what: str = "model", flag: str = "--model",
+            revision: str | None = None, cache_dir: str | os.PathLike | None = None,
+            local_files_only: bool | None = None, token: str | bool | None = None,
+            weights: bool = True) -> Path:
+    """A local folder holding ``name_or_path``'s files (``weights=False``: configs and tokenizer only).
+
+    Raises FileNotFoundError with one line naming the id, the flag and whether this machine is offline.
+    """
+    path = Path(name_or_path)
+    if path.is_dir():
+        return path
+    name = str(name_or_path)
+    if path.exists():
+        raise FileNotFoundError(f"{flag} {name} is a file; expected a {what} folder or a Hugging Face Hub id")
+    if not is_hub_id(name) or name.startswith((".", "/", "~")):
+        raise FileNotFoundError(f"{flag} {name}: no such {what} folder (and not a Hugging Face Hub id)")
+    try:
+        from huggingface_hub import snapshot_download
+        from huggingface_hub import errors as hub_errors
+    except ImportError:  # pragma: no cover - a dependency of fnet, present unless uninstalled
+        raise FileNotFoundError(f"{flag} {name}: no such folder, and huggingface_hub is not installed to look it up "
+                                "as a Hub id (pip install huggingface_hub)") from None
+    offline = _offline() or bool(local_files_only)
+    kwargs = dict(revision=revision, cache_dir=str(cache_dir) if cache_dir else None, token=token,
+                  local_files_only=offline)
+    where = f" at revision {revision}" if revision else ""
+    try:
+        folder = Path(snapshot_download(name, allow_patterns=_METADATA + (_SAFETENSORS if weights else []), **kwargs))
+        if weights and not any(folder.glob("*.safetensors")):
+            folder = Path(snapshot_download(name, allow_patterns=_METADATA + _TORCH, **kwargs))
+    except (hub_errors.LocalEntryNotFoundError, hub_errors.CachedRepoTreeNotFoundError) as err:
+        state = ("this machine is offline (HF_HUB_OFFLINE=1 or local_files_only)" if offline
+                 else "the Hub could not be reached")
+        raise FileNotFoundError(f"{flag} {name}{where}: not in the Hugging Face cache "
+                                f"({cache_dir or _cache_root()}) and {state}; download it once where the Hub is "
+                                f"reachable, or pass a local {what} folder") from None
+    except hub_errors.RevisionNotFoundError:
+        raise FileNotFoundError(f"{flag} {name}: no revision {revision!r} on the Hugging Face Hub; "
+                                "change --revision") from None
+    except hub_errors.RepositoryNotFoundError:
+        raise FileNotFoundError(f"{flag} {name}: no such {what} folder, and no such repository on the Hugging Face "
+                                "Hub (or it is private: log in with `hf auth login`)") from None
+    except hub_errors.HFValidationError:
+        raise FileNotFoundError(f"{flag} {name}: no such {what} folder (and not a valid Hub id)") from None
+    except (OSError, hub_errors.HfHubHTTPError) as err:
+        raise FileNotFoundError(f"{flag} {name}: could not be fetched from the Hugging Face Hub "
+                                f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); "
+                                "set HF_HUB_OFFLINE=1 to use the cache only, or pass a local folder") from None
+    return folder
+
+
+def _cache_root() -> str:
+    from huggingface_hub import constants
+
+    return str(constants.HF_HUB_CACHE)
