@@ -2,8 +2,9 @@
 
     python benchmarks/parity_report.py
 
-Uses the configurations of tests/test_modeling_parity.py (odd sizes with 1 layer, 3 layers, exact
+Uses the configurations of tests/model/test_modeling_parity.py (odd sizes with 1 layer, 3 layers, exact
 GELU) on both Fourier paths (fft, dft): weights saved by transformers, loaded by fnet, same inputs.
+fnet's models run after ``fnet.optimize_for_inference``, as ``fnet predict`` and ``fnet evaluate`` do.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import transformers
 import fnet
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "model"))
 from conftest import tiny_config_kwargs  # noqa: E402
 from test_modeling_parity import CLASSES, CONFIGS, OUTPUT_FIELDS, _inputs  # noqa: E402
 
@@ -33,6 +35,7 @@ def main() -> int:
                 with tempfile.TemporaryDirectory() as directory:
                     reference.save_pretrained(directory)
                     ours = getattr(fnet, name).from_pretrained(directory, fourier_transform=fourier)
+                fnet.optimize_for_inference(ours)  # fnet's inference path, as the CLI runs it
                 inputs = _inputs(name, 3, 13, kwargs["vocab_size"], torch.Generator().manual_seed(2))
                 with torch.no_grad():
                     a, b = reference(**inputs), ours(**inputs)

@@ -127,6 +127,7 @@ def build(kind: str, size: str, max_len: int, task: str = "base"):
             if kind == "fnet-attention" else {}
         config = fnet.FNetConfig(**common, **extra)
         model = fnet.FNetForPreTraining(config) if task == "pretraining" else fnet.FNetModel(config)
+        fnet.optimize_for_inference(model)  # fused CPU kernels for eval + no-grad calls; training is unchanged
     elif kind == "hf-fnet":
         config = transformers.FNetConfig(**common)
         model = transformers.FNetForPreTraining(config) if task == "pretraining" else transformers.FNetModel(config)
@@ -287,7 +288,8 @@ def bench_onnx(lengths_batches, rounds: int) -> list[dict]:
         opts.intra_op_num_threads = torch.get_num_threads()
         opts.inter_op_num_threads = 1
         session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        eager = fnet.FNetModel.from_pretrained(tmp).eval()
+        fnet.optimize_for_inference(dft_model)  # after the export, like `fnet predict` on the same weights
+        eager = fnet.optimize_for_inference(fnet.FNetModel.from_pretrained(tmp).eval())
         for length, batch in lengths_batches:
             feed = inputs(batch, length)
             feed["attention_mask"] = torch.ones_like(feed["input_ids"])

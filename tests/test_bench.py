@@ -21,6 +21,17 @@ def test_child_measures_speed_and_memory(mixer):
     assert result["train_peak_mib"] >= result["forward_peak_mib"] >= 0
 
 
+def test_child_measures_the_optimized_inference_path(monkeypatch):
+    import fnet.optimize
+
+    optimized = []
+    real = fnet.optimize.optimize_for_inference
+    monkeypatch.setattr(fnet.optimize, "optimize_for_inference", lambda model: optimized.append(model) or real(model))
+    result = _child({**SPEC, "repeats": 1})
+    assert len(optimized) == 1 and type(optimized[0]).__name__ == "FNetModel"
+    assert result["forward_tokens_per_s"] > 0 and result["train_tokens_per_s"] > 0
+
+
 def test_measurement_in_a_child_process():
     result = measure("identity", 16, preset="fnet-tiny", batch_size=1, threads=1, repeats=1,
                      config_overrides={"num_attention_heads": 2})

@@ -9,7 +9,8 @@ without taking the benchmark down. Per length, the mixers are measured one after
 
 What is measured, on an ``FNetModel`` (embeddings + encoder + pooler, no task head):
 
-* forward: ``model(ids)`` under ``torch.no_grad()`` in eval mode -> tokens/s = b*n / median time;
+* forward: ``model(ids)`` under ``torch.no_grad()`` in eval mode, after ``fnet.optimize_for_inference``
+  (as ``fnet predict`` runs) -> tokens/s = b*n / median time;
 * training step: forward, a stand-in loss (mean square of the last hidden state), backward and one
   AdamW step in train mode -> tokens/s = b*n / median time;
 * peak memory: on CPU the child's peak resident set (``VmHWM`` in /proc/self/status) minus its
@@ -79,6 +80,7 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
 
     from fnet.config import FNetConfig
     from fnet.modeling import FNetModel
+    from fnet.optimize import optimize_for_inference
 
     torch.set_num_threads(spec["threads"])
     device = torch.device(spec["device"])
@@ -90,7 +92,7 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
         hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, **spec.get("config", {}),
     )
     torch.manual_seed(0)
-    model = FNetModel(config).to(device)
+    model = optimize_for_inference(FNetModel(config).to(device))  # the training step runs the reference path
     ids = torch.randint(4, config.vocab_size, (b, n), device=device)
 
     def sync() -> None:
@@ -273,12 +275,6 @@ def _meminfo_total_kib() -> int:
             return int(handle.readline().split()[1])
     except (OSError, ValueError, IndexError):
         return 0
-
-
-def load_results(path: str | os.PathLike) -> tuple[list[Measurement], dict[str, Any]]:
-    """Read a results.json back (to re-render its table and plot)."""
-    data = json.loads(Path(path).read_text())
-    return [Measurement(**row) for row in data["results"]], data["meta"]
 
 
 def write_reports(results: list[Measurement], meta: dict[str, Any], output: str | os.PathLike) -> dict[str, Path]:

@@ -8,8 +8,14 @@ The contract every mixer keeps::
     mixer(hidden_states (b, n, d), padding_mask (b, n) or None) -> (b, n, d)
 
 ``padding_mask`` is nonzero at real tokens and 0 at pads (the model's ``attention_mask``). A mixer
-does the mixing only: the residual connection, the optional output projection and the norm belong
-to the sublayer around it (``modeling.FNetMixingSublayer``). Mixers that ignore the mask say so.
+does the mixing only: the optional output projection and the norm belong to the sublayer around it
+(``modeling.FNetMixingSublayer``). Mixers that ignore the mask say so. Every mixer is a
+``TokenMixer``, which also gives the residual form the post-norm sublayer calls::
+
+    mixer.residual(hidden_states, padding_mask) == hidden_states + mixer(hidden_states, padding_mask)
+
+A mixer with a faster exact form of the sum overrides it: ``fourier`` writes x + Re(F_n x F_d) in one
+pass from the half spectrum (``fourier.fourier_residual``).
 
 | name               | mixes with                                  | parameters        | cost          |
 |--------------------|---------------------------------------------|-------------------|---------------|
@@ -33,11 +39,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from fnet.config import ATTENTION_FAMILY, TOKEN_MIXERS, FNetConfig
-from fnet.fourier import fourier_transform
+from fnet.fourier import fourier_residual, fourier_transform
 
 __all__ = [
     "MIXERS",
     "build_mixer",
+    "TokenMixer",
     "FNetBasicFourierTransform",
     "SelfAttentionMixer",
     "LinearAttentionMixer",
@@ -49,10 +56,29 @@ __all__ = [
 ]
 
 
+# ----------------------------------------------------------------------------- the contract
+
+
+class TokenMixer(nn.Module):
+    """Base of every mixer. ``forward(hidden_states (b, n, d), padding_mask (b, n) | None) -> (b, n, d)``.
+
+    Class attributes tell the sublayer how to hold the mixer: ``sublayer_name`` is its state-dict
+    prefix (``fourier``, ``attention`` or ``mixing``) and ``has_output_dense`` adds BERT's output
+    projection + dropout after it.
+    """
+
+    sublayer_name = "mixing"
+    has_output_dense = False
+
+    def residual(self, hidden_states: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x + mix(x), the post-norm sublayer's sum before its norm. (b, n, d) -> (b, n, d)."""
+        return hidden_states + self(hidden_states, padding_mask)
+
+
 # ----------------------------------------------------------------------------- fourier
 
 
-class FNetBasicFourierTransform(nn.Module):
+class FNetBasicFourierTransform(TokenMixer):
     """The parameter-free mixing: Re(F_n x F_d), by FFT or DFT matrices. (b, n, d) -> (b, n, d).
 
     With a padding mask each example is transformed over its own real tokens (pads get zeros).
@@ -68,6 +94,10 @@ class FNetBasicFourierTransform(nn.Module):
 
     def forward(self, hidden_states: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
         return fourier_transform(hidden_states, padding_mask, self.method, self.dft_max_length)
+
+    def residual(self, hidden_states: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x + Re(F_n x F_d), fused: one pass from the half spectrum on the FFT path without a mask."""
+        return fourier_residual(hidden_states, padding_mask, self.method, self.dft_max_length)
 
 
 # ----------------------------------------------------------------------------- attention family
@@ -88,7 +118,7 @@ def apply_rotary(x: torch.Tensor, base: float = 10000.0) -> torch.Tensor:
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
 
 
-class _AttentionBase(nn.Module):
+class _AttentionBase(TokenMixer):
     """Query/key/value projections and head bookkeeping shared by the attention family.
 
     Key names are BERT's (``attention.self.{query,key,value}``), so BERT weights load 1:1. The
@@ -256,16 +286,13 @@ def _zero_pads(hidden_states: torch.Tensor, padding_mask: torch.Tensor | None) -
     return hidden_states * padding_mask.to(hidden_states.dtype)[..., None]
 
 
-class LinearMixer(nn.Module):
+class LinearMixer(TokenMixer):
     """Learned dense mixing along the sequence and the hidden dimension: W_n[:n, :n] x W_d.
 
     ``seq_weight`` is (N, N) for N = max_position_embeddings and is cut to the input length n.
     With a padding mask, pads are zeroed before mixing, so a right-padded example's outputs equal
     its outputs alone (where the matrix is cut to its real length).
     """
-
-    sublayer_name = "mixing"
-    has_output_dense = False
 
     def __init__(self, config: FNetConfig, layer_index: int = 0):
         super().__init__()
@@ -283,15 +310,12 @@ class LinearMixer(nn.Module):
         return torch.matmul(self.seq_weight[:n, :n], mixed)  # (n, n) @ (b, n, d) -> (b, n, d)
 
 
-class RandomMixer(nn.Module):
+class RandomMixer(TokenMixer):
     """Fixed random mixing R_n[:n, :n] x R_d: like ``linear`` but the matrices are frozen buffers.
 
     Drawn N(0, 1/dim) from a generator seeded with the layer index, so every build of the same
     config has the same matrices; they are saved with the weights. Pads are zeroed as in ``linear``.
     """
-
-    sublayer_name = "mixing"
-    has_output_dense = False
 
     def __init__(self, config: FNetConfig, layer_index: int = 0):
         super().__init__()
@@ -307,15 +331,12 @@ class RandomMixer(nn.Module):
         return torch.matmul(self.seq_matrix[:n, :n].to(x.dtype), mixed)  # (b, n, d)
 
 
-class IdentityMixer(nn.Module):
+class IdentityMixer(TokenMixer):
     """No mixing (the paper's feed-forward-only baseline): returns its input.
 
     The sublayer then computes norm(x + x), which equals norm(x) up to the norm's epsilon, so each
     position is processed independently by the feed-forward layers.
     """
-
-    sublayer_name = "mixing"
-    has_output_dense = False
 
     def __init__(self, config: FNetConfig, layer_index: int = 0):
         super().__init__()
@@ -327,7 +348,7 @@ class IdentityMixer(nn.Module):
 
 # ----------------------------------------------------------------------------- registry
 
-MIXERS: dict[str, type[nn.Module]] = {
+MIXERS: dict[str, type[TokenMixer]] = {
     "fourier": FNetBasicFourierTransform,
     "attention": SelfAttentionMixer,
     "linear-attention": LinearAttentionMixer,
@@ -340,7 +361,7 @@ assert tuple(MIXERS) == TOKEN_MIXERS, "config.TOKEN_MIXERS and mixers.MIXERS mus
 assert all(MIXERS[name].sublayer_name == "attention" for name in ATTENTION_FAMILY)
 
 
-def build_mixer(name: str, config: FNetConfig, layer_index: int = 0) -> nn.Module:
+def build_mixer(name: str, config: FNetConfig, layer_index: int = 0) -> TokenMixer:
     """The mixer called ``name`` for layer ``layer_index``; ValueError lists the valid names."""
     if name not in MIXERS:
         raise ValueError(f"unknown token mixer {name!r}; use one of {list(MIXERS)}")

@@ -21,8 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fnet.config import FNetConfig
-from fnet.fourier import fourier_residual
-from fnet.mixers import FNetBasicFourierTransform, build_mixer  # noqa: F401 (FNetBasicFourierTransform: public name, re-exported)
+from fnet.mixers import FNetBasicFourierTransform, TokenMixer, build_mixer  # noqa: F401 (FNetBasicFourierTransform: public name, re-exported)
 
 # ----------------------------------------------------------------------------- outputs
 
@@ -122,21 +121,6 @@ def _is_exporting() -> bool:
     )
 
 
-# oneDNN's matmul with a fused post-op (GELU, or the residual add): one pass over the (b, n, f)
-# activations instead of two or three, and its float32 GEMM beats the default one on this CPU
-# (BENCHMARKS.md). Inference only (no autograd formula), CPU float32, outside autocast and export.
-_ONEDNN_LINEAR = getattr(torch.ops.mkldnn, "_linear_pointwise", None) if torch.backends.mkldnn.is_available() else None
-_ONEDNN_ACTIVATIONS = {"gelu_new": "tanh", "gelu_fast": "tanh", "gelu_pytorch_tanh": "tanh", "gelu": "none"}
-
-
-def _use_onednn(x: torch.Tensor, module: nn.Module) -> bool:
-    return (
-        _ONEDNN_LINEAR is not None and not module.training and not torch.is_grad_enabled()
-        and x.device.type == "cpu" and x.dtype == torch.float32 and module.dense.weight.dtype == torch.float32
-        and not torch.is_autocast_enabled("cpu") and not _is_exporting()
-    )
-
-
 # ----------------------------------------------------------------------------- embeddings
 
 
@@ -214,36 +198,35 @@ class FNetBasicOutput(nn.Module):
 
 
 class FNetMixingSublayer(nn.Module):
-    """A token mixer (``self``, any of fnet.mixers) in its residual sublayer (``output``).
+    """A token mixer (``self``: any of fnet.mixers, built by ``build_mixer``) in its residual
+    sublayer (``output``). (b, n, d), padding mask (b, n) | None -> (b, n, d).
 
-    post-norm (reference): norm(x + mix(x)); pre-norm: x + mix(norm(x)). The layer holds it under
+    post-norm (reference): norm(x + mix(x)), or norm(x + dropout(dense(mix(x)))) for the attention
+    family (BERT's output projection); pre-norm: x + project(mix(norm(x))). The layer holds it under
     the mixer's ``sublayer_name``: ``fourier`` (FNet keys), ``attention`` (BERT keys) or ``mixing``.
     """
 
     def __init__(self, config: FNetConfig, mixer: str = "fourier", layer_index: int = 0):
         super().__init__()
-        self.self = build_mixer(mixer, config, layer_index)
+        self.self: TokenMixer = build_mixer(mixer, config, layer_index)
         self.output = FNetBasicOutput(config, with_dense=self.self.has_output_dense)
         self.pre_norm = config.norm_position == "pre"
 
     def forward(self, hidden_states: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
         if self.pre_norm:
             return hidden_states + self.output.project(self.self(self.output.LayerNorm(hidden_states), padding_mask))
-        return self.output(self.self(hidden_states, padding_mask), hidden_states)
+        if self.output.with_dense:
+            return self.output(self.self(hidden_states, padding_mask), hidden_states)
+        # x + mix(x) in the mixer's own residual form (the Fourier mixer's is one fused pass)
+        return self.output.LayerNorm(self.self.residual(hidden_states, padding_mask))
 
 
 class FNetFourierTransform(FNetMixingSublayer):
-    """The reference mixing sublayer: Fourier transform, residual add, LayerNorm (key prefix ``fourier``)."""
+    """transformers' name for the reference mixing sublayer: Fourier transform, residual add,
+    LayerNorm (key prefix ``fourier``); the same module as ``FNetMixingSublayer(config, "fourier")``."""
 
     def __init__(self, config: FNetConfig, layer_index: int = 0):
         super().__init__(config, "fourier", layer_index)
-
-    def forward(self, hidden_states: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
-        if self.pre_norm:
-            return super().forward(hidden_states, padding_mask)
-        # fast path (issue 7): x + Re(F x) written in one pass from the half spectrum, then the norm
-        mixed = fourier_residual(hidden_states, padding_mask, self.self.method, self.self.dft_max_length)
-        return self.output.LayerNorm(mixed)
 
 
 # ----------------------------------------------------------------------------- feed-forward
@@ -265,11 +248,8 @@ class FNetIntermediate(nn.Module):
         else:
             self.intermediate_act_fn = _GATE_ACTIVATIONS[config.feed_forward]
             self.gate = nn.Linear(config.hidden_size, config.intermediate_size)
-        self.fused_gelu = _ONEDNN_ACTIVATIONS.get(config.hidden_act) if self.gate is None else None
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        if self.fused_gelu is not None and _use_onednn(hidden_states, self):
-            return _ONEDNN_LINEAR(hidden_states, self.dense.weight, self.dense.bias, "gelu", [], self.fused_gelu)
         if self.gate is not None:
             return self.intermediate_act_fn(self.gate(hidden_states)) * self.dense(hidden_states)
         return self.intermediate_act_fn(self.dense(hidden_states))
@@ -288,9 +268,6 @@ class FNetOutput(nn.Module):
         return self.dropout(self.dense(hidden_states))  # (b, n, f) -> (b, n, d)
 
     def forward(self, hidden_states: torch.Tensor, input_tensor: torch.Tensor) -> torch.Tensor:
-        if _use_onednn(hidden_states, self):  # dense + residual add in one oneDNN call
-            summed = _ONEDNN_LINEAR.binary(hidden_states, input_tensor, self.dense.weight, self.dense.bias, "add")
-            return self.LayerNorm(summed)
         return self.LayerNorm(input_tensor + self.project(hidden_states))
 
 
@@ -304,9 +281,7 @@ class FNetLayer(nn.Module):
 
     def __init__(self, config: FNetConfig, layer_index: int = 0):
         super().__init__()
-        mixer = config.layer_mixers()[layer_index]
-        sublayer = FNetFourierTransform(config, layer_index) if mixer == "fourier" else \
-            FNetMixingSublayer(config, mixer, layer_index)
+        sublayer = FNetMixingSublayer(config, config.layer_mixers()[layer_index], layer_index)
         self.mixing_name = sublayer.self.sublayer_name
         self.add_module(self.mixing_name, sublayer)
         self.intermediate = FNetIntermediate(config)
@@ -337,7 +312,6 @@ class FNetEncoder(nn.Module):
         self.layer = nn.ModuleList([FNetLayer(config, i) for i in range(built)])
         self.depth = config.num_hidden_layers
         self.final_norm = make_norm(config) if config.norm_position == "pre" else None
-        self.gradient_checkpointing = False
 
     def forward(
         self,
@@ -347,13 +321,7 @@ class FNetEncoder(nn.Module):
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
         all_hidden = (hidden_states,) if output_hidden_states else None
         for index in range(self.depth):
-            layer = self.layer[index % len(self.layer)]
-            if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
-                from torch.utils.checkpoint import checkpoint
-
-                hidden_states = checkpoint(layer, hidden_states, padding_mask, use_reentrant=False)
-            else:
-                hidden_states = layer(hidden_states, padding_mask)
+            hidden_states = self.layer[index % len(self.layer)](hidden_states, padding_mask)
             if output_hidden_states:
                 all_hidden = all_hidden + (hidden_states,)
         if self.final_norm is not None:  # the last hidden state is reported after it (as GPT-2's ln_f)
@@ -549,10 +517,17 @@ class FNetPreTrainedModel(nn.Module):
         return new
 
     def gradient_checkpointing_enable(self) -> None:
-        self.base_model.encoder.gradient_checkpointing = True
+        """Recompute each layer's activations in the backward pass instead of keeping them
+        (transformers' name for ``fnet.training.activation_checkpointing.apply(model)``)."""
+        from fnet.training.activation_checkpointing import apply
+
+        apply(self)
 
     def gradient_checkpointing_disable(self) -> None:
-        self.base_model.encoder.gradient_checkpointing = False
+        """Undo ``gradient_checkpointing_enable`` (``activation_checkpointing.remove(model)``)."""
+        from fnet.training.activation_checkpointing import remove
+
+        remove(self)
 
     def num_parameters(self, trainable_only: bool = False) -> int:
         params = {id(p): p for p in self.parameters() if p.requires_grad or not trainable_only}
@@ -986,13 +961,3 @@ class FNetForQuestionAnswering(_FNetTaskModel):
         result = QuestionAnsweringModelOutput(loss, start_logits, end_logits, out.hidden_states)
         return self._finish(result, return_dict)
 
-
-# the classes `from_pretrained` may need to name in errors and `architectures` lists
-MODEL_CLASSES = {
-    cls.__name__: cls
-    for cls in (
-        FNetModel, FNetForPreTraining, FNetForMaskedLM, FNetForNextSentencePrediction,
-        FNetForSequenceClassification, FNetForMultipleChoice, FNetForTokenClassification,
-        FNetForQuestionAnswering,
-    )
-}

@@ -1,4 +1,5 @@
-"""Every fast path of the Fourier sublayer equals the reference (issue 7).
+"""Every fast path equals the reference (issue 7): the fused Fourier residual, and the oneDNN
+feed-forward kernels that ``fnet.optimize_for_inference`` swaps in (and nothing else does).
 
 The oracles are independent of fnet: ``torch.fft.fftn(x, dim=(1, 2)).real`` for the transform and
 ``transformers.FNetModel`` (weights copied) for the whole encoder. Float32 results must match to
@@ -7,13 +8,17 @@ The oracles are independent of fnet: ``torch.fft.fftn(x, dim=(1, 2)).real`` for 
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
+import fnet
+import fnet.optimize as fast
 from conftest import tiny_config_kwargs
 from fnet.config import FNetConfig
 from fnet.fourier import fft_fourier_transform, fourier_residual, fourier_transform
-from fnet.modeling import FNetModel
+from fnet.modeling import FNetForMaskedLM, FNetIntermediate, FNetModel
 
 # (n, d): even/even, odd/odd, prime/prime, prime/even, length 1 and 2, d = 1 and 2
 SHAPES = [(8, 6), (9, 7), (13, 11), (31, 16), (1, 5), (2, 3), (17, 1), (4, 2), (100, 24)]
@@ -162,50 +167,105 @@ def test_half_precision_models_run_at_any_length(dtype, length):
     assert err < 0.25, f"{dtype} model drifts from float32 by {err:.3g} at length {length}"
 
 
+# ----------------------------------------------------------------------------- optimize_for_inference
+
+
+@pytest.fixture
+def onednn_calls(monkeypatch):
+    """Counts calls of the private oneDNN op (both entry points) made through fnet.optimize."""
+    if fast._ONEDNN_LINEAR is None:
+        pytest.skip("this PyTorch has no torch.ops.mkldnn._linear_pointwise")
+    calls = []
+    real = fast._ONEDNN_LINEAR
+
+    class Counting:
+        def __call__(self, *args):
+            calls.append("gelu")
+            return real(*args)
+
+        def binary(self, *args):
+            calls.append("add")
+            return real.binary(*args)
+
+    monkeypatch.setattr(fast, "_ONEDNN_LINEAR", Counting())
+    return calls
+
+
+def _fused_modules(model: torch.nn.Module) -> list[str]:
+    return [name for name, m in model.named_modules() if isinstance(m, (fast.OneDNNIntermediate, fast.OneDNNOutput))]
+
+
 @pytest.mark.parametrize("hidden_act", ["gelu_new", "gelu"])
-def test_inference_fast_path_equals_the_autograd_path(hidden_act):
-    # under inference_mode the feed-forward runs oneDNN's fused matmul + GELU / + residual kernels
-    model = FNetModel(FNetConfig(**tiny_config_kwargs(hidden_act=hidden_act, num_hidden_layers=3))).eval()
+def test_optimized_model_equals_the_reference_model(hidden_act, onednn_calls):
+    config = FNetConfig(**tiny_config_kwargs(hidden_act=hidden_act, num_hidden_layers=3))
+    reference = FNetModel(config).eval()
+    optimized = copy.deepcopy(reference)
+    assert fnet.optimize_for_inference(optimized) is optimized
     ids = torch.randint(0, 61, (3, 29))
     with torch.inference_mode():
-        fast = model(ids).last_hidden_state
-    slow = model(ids).last_hidden_state.detach()  # grad enabled: the plain PyTorch ops
-    _assert_close(fast, slow, f"inference fast path vs autograd path ({hidden_act})")
+        slow = reference(ids).last_hidden_state
+    assert onednn_calls == [], "an un-optimized model ran the private op"
+    with torch.inference_mode():
+        fast_out = optimized(ids).last_hidden_state
+    assert onednn_calls == ["gelu", "add"] * 3, onednn_calls  # dense + GELU and dense + residual, per layer
+    _assert_close(fast_out, slow, f"optimized vs reference model ({hidden_act})")
 
 
-# ----------------------------------------------------------------------------- allocator (runtime.py)
+def test_only_optimize_for_inference_swaps_modules_and_keys_stay(onednn_calls):
+    model = FNetForMaskedLM(FNetConfig(**tiny_config_kwargs(num_hidden_layers=2))).eval()
+    keys = list(model.state_dict())
+    assert _fused_modules(model) == []  # the model classes hold no kernel
+    fnet.optimize_for_inference(model)
+    fnet.optimize_for_inference(model)  # idempotent
+    assert _fused_modules(model) == [f"fnet.encoder.layer.{i}.{part}" for i in range(2) for part in ("intermediate", "output")]
+    assert list(model.state_dict()) == keys
 
 
-def test_hugetlb_tunable_is_added_once():
-    from fnet.runtime import with_hugetlb
+def test_optimized_model_trains_exactly_like_the_reference(onednn_calls):
+    # back in train mode (or with autograd on) the swapped modules run the reference forward
+    torch.manual_seed(0)
+    reference = FNetForMaskedLM(FNetConfig(**tiny_config_kwargs(num_hidden_layers=2))).train()
+    optimized = fnet.optimize_for_inference(copy.deepcopy(reference).eval()).train()
+    ids = torch.randint(4, 61, (2, 9))
+    for model in (reference, optimized):
+        torch.manual_seed(1)  # same dropout masks
+        model(input_ids=ids, labels=ids).loss.backward()
+    assert onednn_calls == []
+    for (name, a), b in zip(reference.named_parameters(), optimized.parameters()):
+        assert (a.grad is None) == (b.grad is None), name
+        if a.grad is not None:
+            assert torch.equal(a.grad, b.grad), f"gradient of {name} differs after optimize_for_inference"
+    optimized.eval()(ids)  # eval mode with autograd on: the op has no gradient, so the reference path
+    assert onednn_calls == []
+    with torch.no_grad():
+        optimized(ids)
+    assert onednn_calls, "the kernels engage again in eval mode without autograd"
 
-    assert with_hugetlb("") == "glibc.malloc.hugetlb=1"
-    assert with_hugetlb("glibc.malloc.arena_max=2") == "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1"
-    assert with_hugetlb("glibc.malloc.hugetlb=0:a=1") == "a=1:glibc.malloc.hugetlb=1"
+
+def test_optimize_keeps_reference_paths_it_cannot_fuse(onednn_calls):
+    gated = fnet.optimize_for_inference(FNetModel(FNetConfig(**tiny_config_kwargs(feed_forward="swiglu"))).eval())
+    relu = fnet.optimize_for_inference(FNetModel(FNetConfig(**tiny_config_kwargs(hidden_act="relu"))).eval())
+    for model in (gated, relu):
+        assert all(type(layer.intermediate) is FNetIntermediate for layer in model.encoder.layer)
+        assert all(type(layer.output) is fast.OneDNNOutput for layer in model.encoder.layer)
+    ids = torch.randint(0, 61, (2, 11))
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        relu(ids)
+    assert onednn_calls == [], "autocast must keep the reference path"
+    with torch.inference_mode():
+        relu.to(torch.float64)(ids)
+    assert onednn_calls == [], "float64 must keep the reference path"
 
 
-@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="glibc settings are Linux-only")
-def test_entry_point_reexecs_once_with_the_tunable_and_library_calls_never_do():
-    import os
-    import subprocess
-    import sys
+def test_optimize_for_inference_rejects_other_modules():
+    with pytest.raises(TypeError, match="expects an fnet model"):
+        fnet.optimize_for_inference(torch.nn.Linear(2, 2))
 
-    code = ("from fnet.runtime import configure_allocator; "
-            "print(configure_allocator(reexec_argv=['fnet', '--version']))")
-    env = {k: v for k, v in os.environ.items() if k not in ("GLIBC_TUNABLES", "FNET_ALLOCATOR_REEXEC", "FNET_ALLOCATOR")}
-    run = lambda extra: subprocess.run([sys.executable, "-c", code], env={**env, **extra}, capture_output=True,
-                                       text=True, timeout=120)
-    reexec = run({})
-    assert reexec.returncode == 0 and reexec.stdout.startswith("fnet "), reexec.stdout + reexec.stderr  # the CLI ran
-    marked = run({"FNET_ALLOCATOR_REEXEC": "1"})  # already re-executed: configure in place, no loop
-    assert "'allocator': 'glibc-mallopt'" in marked.stdout and "'hugetlb': False" in marked.stdout, marked.stdout
-    tuned = run({"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"})
-    assert "'hugetlb': True" in tuned.stdout, tuned.stdout
-    # the re-executed process hides fnet's tunable again from its children
-    code = ("import os; from fnet.runtime import configure_allocator; "
-            "print(configure_allocator(reexec_argv=['fnet']), os.environ.get('GLIBC_TUNABLES'))")
-    after = run({"GLIBC_TUNABLES": "a=1:glibc.malloc.hugetlb=1", "FNET_ALLOCATOR_REEXEC": "1",
-                 "FNET_ALLOCATOR_ORIGINAL_TUNABLES": "a=1"})
-    assert "'hugetlb': True" in after.stdout and after.stdout.strip().endswith("a=1"), after.stdout
-    off = run({"FNET_ALLOCATOR": "default"})
-    assert "'allocator': 'default'" in off.stdout, off.stdout
+
+def test_modeling_names_no_kernel():
+    import inspect
+
+    import fnet.modeling
+
+    source = inspect.getsource(fnet.modeling)
+    assert "mkldnn" not in source and "_linear_pointwise" not in source

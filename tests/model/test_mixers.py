@@ -95,6 +95,41 @@ def test_mixer_contract_shape_and_dtype(mixer):
     assert out.shape == (3, 11, 24) and out.dtype == x.dtype and torch.isfinite(out).all()
 
 
+@pytest.mark.parametrize("mixer", ALL_MIXERS)
+def test_residual_form_equals_input_plus_mixed(mixer):
+    module = build_mixer(mixer, tiny()).eval()
+    x = torch.randn(3, 11, 24)
+    mask = torch.ones(3, 11, dtype=torch.long)
+    mask[1, 7:] = 0
+    for padding in (None, mask):
+        with torch.no_grad():
+            fused, plain = module.residual(x, padding), x + module(x, padding)
+        torch.testing.assert_close(fused, plain, atol=1e-5, rtol=1e-5, msg=lambda m: f"{mixer}, mask={padding is not None}: {m}")
+
+
+@pytest.mark.parametrize("mixer", ALL_MIXERS)
+def test_every_block_calls_its_mixer_through_the_registry(mixer, monkeypatch):
+    # one dispatch: each layer's sublayer is the registry's class, and the post-norm sublayer reaches it
+    # through the mixer's own methods (the Fourier mixer's fused residual included)
+    model = FNetModel(tiny(token_mixer=mixer, num_hidden_layers=2)).eval()
+    for layer in model.encoder.layer:
+        assert type(layer.mixing_sublayer) is modeling.FNetMixingSublayer
+        assert type(layer.mixing_sublayer.self) is MIXERS[mixer]
+    calls = []
+    cls = MIXERS[mixer]
+    for method in ("forward", "residual"):
+        original = getattr(cls, method)
+        monkeypatch.setattr(cls, method, lambda self, *a, _o=original, _m=method, **k: calls.append(_m) or _o(self, *a, **k))
+    with torch.no_grad():
+        model(_ids(2, 9))
+    if MIXERS[mixer].has_output_dense:  # norm(x + dense(mix(x))): the plain form, once per layer
+        assert calls == ["forward"] * 2, calls
+    elif mixer == "fourier":  # its own fused x + Re(F x)
+        assert calls == ["residual"] * 2, calls
+    else:  # the default residual form, x + mix(x)
+        assert calls == ["residual", "forward"] * 2, calls
+
+
 def test_unknown_mixer_lists_the_valid_names():
     with pytest.raises(ValueError, match="unknown token mixer 'conv'; use one of .*'fourier'.*'performer'"):
         build_mixer("conv", tiny())

@@ -9,6 +9,8 @@ import torch
 import fnet
 from conftest import tiny_config_kwargs
 from fnet import FNetConfig
+from fnet.training import activation_checkpointing
+from fnet.training.activation_checkpointing import CheckpointedFNetLayer
 
 
 def _model(cls=fnet.FNetModel, **kw):
@@ -217,7 +219,10 @@ def test_gradient_checkpointing_gives_same_gradients():
     model(input_ids=ids, labels=ids).loss.backward()
     plain = [None if p.grad is None else p.grad.clone() for p in model.parameters()]  # the pooler is unused
     model.zero_grad()
+    keys = list(model.state_dict())
     model.gradient_checkpointing_enable()
+    assert all(type(layer) is CheckpointedFNetLayer for layer in model.fnet.encoder.layer)
+    assert list(model.state_dict()) == keys  # the checkpoint keys do not change
     model(input_ids=ids, labels=ids).loss.backward()
     assert sum(a is not None for a in plain) > 10
     for a, p in zip(plain, model.parameters()):
@@ -225,3 +230,19 @@ def test_gradient_checkpointing_gives_same_gradients():
             assert p.grad is None
         else:
             torch.testing.assert_close(p.grad, a)
+    model.gradient_checkpointing_disable()
+    assert all(type(layer) is fnet.FNetLayer for layer in model.fnet.encoder.layer)
+
+
+def test_activation_checkpointing_recomputes_in_training_only(monkeypatch):
+    model = activation_checkpointing.apply(_model(fnet.FNetForMaskedLM, share_layers=True, num_hidden_layers=3))
+    recomputed = []
+    real = activation_checkpointing.checkpoint
+    monkeypatch.setattr(activation_checkpointing, "checkpoint", lambda *a, **k: recomputed.append(1) or real(*a, **k))
+    ids = torch.randint(0, 61, (2, 9))
+    model.train()(input_ids=ids, labels=ids).loss.backward()
+    assert len(recomputed) == 3  # the one shared layer, applied three times
+    with torch.no_grad():
+        model(input_ids=ids)
+    model.eval()(input_ids=ids)
+    assert len(recomputed) == 3, "no recomputation without training and autograd"
