@@ -13,7 +13,8 @@ import transformers
 import fnet
 from conftest import tiny_config_kwargs
 from fnet import FNetConfig
-from fnet.checkpoint import atomic_write_text, read_state_dict
+from fnet.checkpoint import read_state_dict
+from fnet.io import atomic_write, atomic_write_text
 
 
 def test_defaults_equal_transformers_fnet_config():
@@ -204,14 +205,12 @@ def test_atomic_write_leaves_old_file_when_write_fails(tmp_path):
     class Boom(Exception):
         pass
 
-    from fnet.checkpoint import _atomic_write
-
     def failing(handle):
         handle.write(b"partial")
         raise Boom()
 
     with pytest.raises(Boom):
-        _atomic_write(path, failing)
+        atomic_write(path, failing)
     assert path.read_text() == "old"
     assert os.listdir(tmp_path) == ["config.json"], "temp files must be cleaned up"
 

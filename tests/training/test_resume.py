@@ -18,10 +18,11 @@ import torch
 from fnet.cli.main import main
 from fnet.config import FNetConfig
 from fnet.data.collate import StepBatches
-from fnet.data.pretraining import PretrainingBatches, ShardedCorpus, build_shards, pretraining_loss
+from fnet.data.pretraining import PretrainingBatches, ShardedCorpus, build_shards
 from fnet.modeling import FNetForPreTraining
-from fnet.training import checkpointing
+from fnet.training import resume
 from fnet.training.loop import Callback, Trainer, TrainerConfig
+from fnet.training.objectives import pretraining_loss
 from fnet.training.optim import OptimConfig, build_optimizer, build_scheduler
 
 from pretraining_helpers import one_thread, read_metrics, tiny_model_config, train_tokenizer, write_corpus  # noqa: F401
@@ -72,7 +73,7 @@ def test_resume_after_a_crash_matches_the_uninterrupted_run(files, tmp_path):
     crashed.callbacks.append(Crash(at=8))
     with pytest.raises(KeyboardInterrupt):
         crashed.train()
-    assert [s for s, _ in checkpointing.list_checkpoints(tmp_path / "crashed")] == [3, 6]
+    assert [s for s, _ in resume.list_checkpoints(tmp_path / "crashed")] == [3, 6]
     # step 7 was logged after the last checkpoint (the crash came before step 8's line): resuming rewrites it
     assert max(losses(tmp_path / "crashed" / "metrics.jsonl")) == 7
 
@@ -106,7 +107,7 @@ def test_kill_9_then_resume_matches_the_uninterrupted_run(files, tmp_path):
     deadline = time.time() + 50
     try:
         while time.time() < deadline and process.poll() is None:
-            if len(checkpointing.list_checkpoints(killed)) >= 1 and checkpointing.list_checkpoints(killed)[-1][0] >= 2:
+            if len(resume.list_checkpoints(killed)) >= 1 and resume.list_checkpoints(killed)[-1][0] >= 2:
                 break
             time.sleep(0.01)
         os.kill(process.pid, signal.SIGKILL)
@@ -114,7 +115,7 @@ def test_kill_9_then_resume_matches_the_uninterrupted_run(files, tmp_path):
         process.wait()
     if process.returncode != -signal.SIGKILL:
         pytest.fail(f"the run ended before it could be killed (rc {process.returncode}): {process.stderr.read()[-2000:]}")
-    killed_at = checkpointing.list_checkpoints(killed)[-1][0]
+    killed_at = resume.list_checkpoints(killed)[-1][0]
     assert killed_at < 40
 
     assert main(cli_args(files, killed, "--resume")) == 0
@@ -133,13 +134,13 @@ def test_half_written_checkpoints_are_ignored(tmp_path):
     resume takes the newest complete one, and the next save clears the leftovers."""
     model = torch.nn.Linear(2, 2)
     optimizer = torch.optim.AdamW(model.parameters())
-    good = checkpointing.save_checkpoint(tmp_path, 4, model, optimizer, None, {"data": {}})
+    good = resume.save_checkpoint(tmp_path, 4, model, optimizer, None, {"data": {}})
     (tmp_path / "checkpoints" / ".tmp-step-6").mkdir()
     (tmp_path / "checkpoints" / ".tmp-step-6" / "model.pt").write_bytes(b"cut")
     (tmp_path / "checkpoints" / "step-8").mkdir()
-    assert checkpointing.latest_checkpoint(tmp_path) == good
-    checkpointing.save_checkpoint(tmp_path, 6, model, optimizer, None, {"data": {}}, keep_last=1)
-    assert [s for s, _ in checkpointing.list_checkpoints(tmp_path)] == [6]
+    assert resume.latest_checkpoint(tmp_path) == good
+    resume.save_checkpoint(tmp_path, 6, model, optimizer, None, {"data": {}}, keep_last=1)
+    assert [s for s, _ in resume.list_checkpoints(tmp_path)] == [6]
     assert not (tmp_path / "checkpoints" / ".tmp-step-6").exists()
-    state = checkpointing.load_checkpoint(tmp_path / "checkpoints" / "step-6", torch.nn.Linear(2, 2))
+    state = resume.load_checkpoint(tmp_path / "checkpoints" / "step-6", torch.nn.Linear(2, 2))
     assert state["step"] == 6
