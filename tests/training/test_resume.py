@@ -6,11 +6,14 @@ Two interruptions: an exception inside the loop (in-process), and ``kill -9`` of
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -144,3 +147,44 @@ def test_half_written_checkpoints_are_ignored(tmp_path):
     assert not (tmp_path / "checkpoints" / ".tmp-step-6").exists()
     state = resume.load_checkpoint(tmp_path / "checkpoints" / "step-6", torch.nn.Linear(2, 2))
     assert state["step"] == 6
+
+
+LEGACY = Path(__file__).resolve().parents[1] / "fixtures" / "legacy-0.1"
+
+
+def legacy_args(output, cache, *extra):
+    """The options fnet 0.1 ran the fixture with (its run_config.json), tokenizer from the run folder."""
+    return ["pretrain", "--train-files", str(LEGACY / "corpus.txt"), "--tokenizer", str(LEGACY / "pretrain-run"),
+            "--output", str(output), "--config", str(LEGACY / "tiny.json"), "--seq-len", "32", "--batch-size", "4",
+            "--save-every", "2", "--keep-last", "1", "--threads", "1", "--data-cache", str(cache), "--no-progress",
+            *extra]
+
+
+def test_checkpoint_written_by_fnet_0_1_loads_and_resumes(tmp_path):
+    checkpoint = LEGACY / "pretrain-run" / "checkpoints" / "step-4"
+    written = json.loads((checkpoint / "trainer_state.json").read_text())
+    model = FNetForPreTraining.from_pretrained(checkpoint)
+    optimizer = build_optimizer(model, OptimConfig())
+    state = resume.load_checkpoint(checkpoint, model, optimizer, restore_rng=False)
+    assert resume.Progress.from_state(state) == resume.Progress(step=4, elapsed_s=written["elapsed_s"], world_size=1)
+    assert set(state) >= {"step", "optimizer", "scheduler", "rng", "data", "trainer_config", "extra"}
+    assert int(optimizer.state_dict()["state"][0]["step"]) == 4
+
+    # a run saved today writes the same trainer_state keys as fnet 0.1 did
+    fresh = tmp_path / "fresh"
+    assert main(legacy_args(fresh, tmp_path / "cache", "--max-steps", "4")) == 0
+    today = resume.read_trainer_state(fresh / "checkpoints" / "step-4")
+    assert set(today) == set(state) and set(today["data"]) == set(state["data"])
+    assert set(today["trainer_config"]) == set(state["trainer_config"])
+    # ... and the same weights (the pretraining numerics did not change)
+    old, new = FNetForPreTraining.from_pretrained(checkpoint).state_dict(), \
+        FNetForPreTraining.from_pretrained(fresh).state_dict()
+    worst = max((old[k] - new[k]).abs().max().item() for k in old)
+    assert worst <= 1e-5, f"step-4 weights differ from fnet 0.1's by {worst:.3g}"
+
+    run = tmp_path / "legacy-run"
+    shutil.copytree(LEGACY / "pretrain-run", run)
+    assert main(legacy_args(run, tmp_path / "cache", "--max-steps", "6", "--resume")) == 0
+    summary = json.loads((run / "train_summary.json").read_text())
+    assert summary["resumed_from"] == 4 and summary["steps"] == 6
+    assert [s for s, _ in resume.list_checkpoints(run)] == [6]
