@@ -24,7 +24,8 @@ import typing
 from pathlib import Path
 from typing import Any
 
-__all__ = ["option", "add_arguments", "read_file", "read_options_file", "check_keys", "build", "flag_name", "field_types"]
+__all__ = ["option", "add_arguments", "read_file", "read_options_file", "check_keys", "build", "flag_name",
+           "field_types"]
 
 
 def option(default: Any = None, help: str = "", *, choices: typing.Sequence[Any] | None = None,
