@@ -13,7 +13,8 @@ import transformers
 import fnet
 from conftest import tiny_config_kwargs
 from fnet import FNetConfig
-from fnet.checkpoint import atomic_write_text, read_state_dict
+from fnet.checkpoint import read_state_dict
+from fnet.io import atomic_write, atomic_write_text
 
 
 def test_defaults_equal_transformers_fnet_config():
@@ -204,14 +205,12 @@ def test_atomic_write_leaves_old_file_when_write_fails(tmp_path):
     class Boom(Exception):
         pass
 
-    from fnet.checkpoint import _atomic_write
-
     def failing(handle):
         handle.write(b"partial")
         raise Boom()
 
     with pytest.raises(Boom):
-        _atomic_write(path, failing)
+        atomic_write(path, failing)
     assert path.read_text() == "old"
     assert os.listdir(tmp_path) == ["config.json"], "temp files must be cleaned up"
 
@@ -247,3 +246,24 @@ def test_every_preset_also_builds_the_attention_and_hybrid_variants(preset):
     hybrid = FNetConfig.from_preset(preset, hybrid_layout="top", hybrid_attention_layers=1)
     assert attention.hidden_size % attention.num_attention_heads == 0
     assert hybrid.layer_mixers()[-1] == "attention"
+
+
+def test_config_checkpoint_and_convert_bert_import_no_circle():
+    """config is a leaf (io only); convert_bert and checkpoint import it, never the other way round."""
+    import ast
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = "import sys, fnet.config; print(sorted(m for m in sys.modules if m.startswith('fnet')), 'torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "['fnet', 'fnet.config', 'fnet.io'] False", out
+    source = Path(fnet.__file__).parent
+
+    def imported(module):
+        tree = ast.parse((source / f"{module}.py").read_text())
+        names = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        return {n.split(".", 1)[1] for n in names if n.startswith("fnet.")}
+
+    assert imported("config") == {"io"}
+    assert "checkpoint" not in imported("convert_bert") and "config" in imported("convert_bert")

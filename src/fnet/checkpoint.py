@@ -1,4 +1,4 @@
-"""Checkpoint io: atomic writes, transformers-compatible save/load, key maps and loading reports.
+"""Model weights in and out: transformers-compatible save/load, key maps and loading reports.
 
 A model directory holds ``config.json`` and ``model.safetensors`` (what ``transformers`` writes and
 reads), optionally the tokenizer files beside them. Loading also accepts ``pytorch_model.bin`` (read
@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import torch
 
 from fnet.config import CONFIG_NAME, PRESETS, FNetConfig
+from fnet.io import atomic_write_bytes, atomic_write_text
 
 logger = logging.getLogger("fnet")
 
@@ -30,39 +30,6 @@ _IGNORED_KEYS = ("fnet.embeddings.position_ids", "fnet.embeddings.token_type_ids
                  "embeddings.position_ids", "embeddings.token_type_ids")
 # heads of other FNet task models: present in a checkpoint, simply unused by this model
 _HEAD_PREFIXES = ("cls.", "classifier.", "qa_outputs.")
-
-
-# ----------------------------------------------------------------------------- atomic writes
-
-
-def _atomic_write(path: Path, write) -> Path:
-    """Write via a temp file in the same directory, fsync, then rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    return _atomic_write(Path(path), lambda handle: handle.write(data))
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    return atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
-    return _atomic_write(Path(path), lambda handle: torch.save(obj, handle))
 
 
 # ----------------------------------------------------------------------------- saving

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fnet.io import atomic_write_text
+
 CONFIG_NAME = "config.json"
 
 # Keys that transformers writes into every config.json; they carry no architecture information, so
@@ -270,8 +272,6 @@ class FNetConfig:
         data = {**data, **overrides}
         model_type = data.pop("model_type", "fnet")
         if model_type == "bert":  # a transformers BERT directory runs as the attention configuration
-            from fnet.convert_bert import config_from_bert
-
             return dataclasses.replace(config_from_bert({**data, **overrides}), **overrides) if overrides \
                 else config_from_bert(data)
         if model_type != "fnet":
@@ -286,8 +286,6 @@ class FNetConfig:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
 
     def save_pretrained(self, save_directory: str | os.PathLike) -> Path:
-        from fnet.checkpoint import atomic_write_text
-
         path = Path(save_directory)
         path.mkdir(parents=True, exist_ok=True)
         return atomic_write_text(path / CONFIG_NAME, self.to_json_string())
@@ -335,3 +333,37 @@ PRESETS: dict[str, dict[str, Any]] = {
     "fnet-mini": dict(hidden_size=256, num_hidden_layers=4, intermediate_size=512, num_attention_heads=4),
     "fnet-tiny": dict(hidden_size=128, num_hidden_layers=2, intermediate_size=512, num_attention_heads=2),
 }
+
+
+# BERT config.json keys that map to FNetConfig fields of the same name
+_BERT_SAME_NAME = (
+    "vocab_size", "hidden_size", "num_hidden_layers", "intermediate_size", "hidden_act", "hidden_dropout_prob",
+    "attention_probs_dropout_prob", "max_position_embeddings", "type_vocab_size", "initializer_range",
+    "layer_norm_eps", "num_attention_heads", "num_labels", "id2label", "label2id", "problem_type",
+)
+
+
+def config_from_bert(bert: dict[str, Any]) -> FNetConfig:
+    """FNetConfig of the attention encoder that computes what ``transformers.BertModel`` computes."""
+    embedding_type = bert.get("position_embedding_type", "absolute")
+    if embedding_type not in (None, "absolute"):
+        raise ValueError(f"BERT position_embedding_type={embedding_type!r} is not supported; only 'absolute' maps "
+                         "to fnet (use rotary=True for relative positions in new models)")
+    if bert.get("is_decoder") or bert.get("add_cross_attention"):
+        raise ValueError("BERT decoders (is_decoder / add_cross_attention) are not encoders; they do not map to fnet")
+    fields = {k: bert[k] for k in _BERT_SAME_NAME if k in bert}
+    fields.setdefault("hidden_act", "gelu")  # BERT's default: the exact erf GELU
+    fields.setdefault("attention_probs_dropout_prob", 0.1)
+    fields.setdefault("hidden_dropout_prob", 0.1)
+    fields.setdefault("type_vocab_size", 2)
+    fields.setdefault("layer_norm_eps", 1e-12)
+    pad = bert.get("pad_token_id", 0)
+    return FNetConfig(
+        **fields,
+        token_mixer="attention",
+        embedding_projection=False,
+        tie_word_embeddings=bert.get("tie_word_embeddings", True),
+        pad_token_id=pad,
+        bos_token_id=bert.get("bos_token_id"),
+        eos_token_id=bert.get("eos_token_id"),
+    )

@@ -5,50 +5,16 @@ projection: fnet's attention sublayer uses BERT's key names (``attention.self.{q
 ``attention.output.{dense,LayerNorm}``), so the weights map 1:1 once the ``bert.`` prefix becomes
 ``fnet.``. BERT's embeddings have no projection (``embedding_projection=False``).
 
-``FNetConfig.from_pretrained`` / ``FNetModel.from_pretrained`` call these when a directory's
+``FNetConfig.from_pretrained`` (via :func:`fnet.config.config_from_bert`) and
+``FNetModel.from_pretrained`` (via :func:`state_dict_from_bert`) use these when a directory's
 config.json says ``"model_type": "bert"``.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
-from fnet.config import FNetConfig
-
-# BERT config.json keys that map to FNetConfig fields of the same name
-_SAME_NAME = (
-    "vocab_size", "hidden_size", "num_hidden_layers", "intermediate_size", "hidden_act", "hidden_dropout_prob",
-    "attention_probs_dropout_prob", "max_position_embeddings", "type_vocab_size", "initializer_range",
-    "layer_norm_eps", "num_attention_heads", "num_labels", "id2label", "label2id", "problem_type",
-)
-
-
-def config_from_bert(bert: dict[str, Any]) -> FNetConfig:
-    """FNetConfig of the attention encoder that computes what ``transformers.BertModel`` computes."""
-    embedding_type = bert.get("position_embedding_type", "absolute")
-    if embedding_type not in (None, "absolute"):
-        raise ValueError(f"BERT position_embedding_type={embedding_type!r} is not supported; only 'absolute' maps "
-                         "to fnet (use rotary=True for relative positions in new models)")
-    if bert.get("is_decoder") or bert.get("add_cross_attention"):
-        raise ValueError("BERT decoders (is_decoder / add_cross_attention) are not encoders; they do not map to fnet")
-    fields = {k: bert[k] for k in _SAME_NAME if k in bert}
-    fields.setdefault("hidden_act", "gelu")  # BERT's default: the exact erf GELU
-    fields.setdefault("attention_probs_dropout_prob", 0.1)
-    fields.setdefault("hidden_dropout_prob", 0.1)
-    fields.setdefault("type_vocab_size", 2)
-    fields.setdefault("layer_norm_eps", 1e-12)
-    pad = bert.get("pad_token_id", 0)
-    return FNetConfig(
-        **fields,
-        token_mixer="attention",
-        embedding_projection=False,
-        tie_word_embeddings=bert.get("tie_word_embeddings", True),
-        pad_token_id=pad,
-        bos_token_id=bert.get("bos_token_id"),
-        eos_token_id=bert.get("eos_token_id"),
-    )
+from fnet.config import config_from_bert  # noqa: F401 (the config half of the conversion lives with FNetConfig)
 
 
 def state_dict_from_bert(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

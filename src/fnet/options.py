@@ -24,7 +24,8 @@ import typing
 from pathlib import Path
 from typing import Any
 
-__all__ = ["option", "add_arguments", "read_options_file", "build", "flag_name", "field_types"]
+__all__ = ["option", "add_arguments", "read_file", "read_options_file", "check_keys", "build", "flag_name",
+           "field_types"]
 
 
 def option(default: Any = None, help: str = "", *, choices: typing.Sequence[Any] | None = None,
@@ -100,8 +101,8 @@ def add_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls
         parser.add_argument(flag_name(field), help=(text + shown).replace("%", "%%"), **kwargs)
 
 
-def read_options_file(path: str | os.PathLike, cls: type, flag: str = "--config") -> dict[str, Any]:
-    """The options in a ``.toml`` or ``.json`` run config, keys checked against ``cls``'s fields."""
+def read_file(path: str | os.PathLike, flag: str = "--config") -> dict[str, Any]:
+    """The table in a ``.toml`` or ``.json`` file, keys as written (errors name ``flag`` and the path)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{flag} file not found: {path}")
@@ -117,7 +118,15 @@ def read_options_file(path: str | os.PathLike, cls: type, flag: str = "--config"
         raise ValueError(f"{flag} {path} is not valid {'TOML' if path.suffix == '.toml' else 'JSON'} ({err})") from None
     if not isinstance(data, dict):
         raise ValueError(f"{flag} {path} must hold a table/object of options")
-    return check_keys({k.replace("-", "_"): v for k, v in data.items()}, cls, where=f"{flag} {path}")
+    return data
+
+
+def read_options_file(path: str | os.PathLike, cls: type, flag: str = "--config",
+                      exclude: typing.Iterable[str] = ()) -> dict[str, Any]:
+    """The options in a ``.toml`` or ``.json`` run config, keys checked against ``cls``'s fields
+    (``exclude``: fields that a file may not set)."""
+    data = read_file(path, flag)
+    return check_keys({k.replace("-", "_"): v for k, v in data.items()}, cls, where=f"{flag} {path}", exclude=exclude)
 
 
 def check_keys(options: dict[str, Any], cls: type, where: str, exclude: typing.Iterable[str] = ()) -> dict[str, Any]:

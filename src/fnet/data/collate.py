@@ -2,8 +2,9 @@
 
 The batches of a step are a pure function of (seed, step, rank, world size): every epoch is a seeded
 permutation of the dataset, consecutive global batches are cut from it, and each rank takes its own
-contiguous slice of the global batch. Resuming at step ``k`` therefore needs no iterator state, and
-``N`` ranks see exactly the examples one process would see with ``N`` times the accumulation.
+contiguous slice of the global batch. Resuming at step ``k`` therefore needs no iterator state
+(:func:`fnet.training.resume.data_position` records where the data stood, for reading), and ``N``
+ranks see exactly the examples one process would see with ``N`` times the accumulation.
 """
 
 from __future__ import annotations
@@ -92,12 +93,6 @@ class StepBatches:
     def micro_batches(self, step: int) -> list[dict[str, torch.Tensor]]:
         epoch, _ = self.locate(step)
         return [self.dataset.collate(epoch, idx) for idx in self.indices(step)]
-
-    def state_dict(self, step: int) -> dict[str, Any]:
-        """The data position after ``step`` steps (informational: batches are a function of the step)."""
-        epoch, within = self.locate(step)
-        return {"step": step, "epoch": epoch, "step_in_epoch": within, "seed": self.seed,
-                "global_batch": self.global_batch, "world_size": self.world_size}
 
 
 class ListDataset:

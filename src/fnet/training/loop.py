@@ -17,16 +17,16 @@ from (seed, step, rank) at every step, so a run resumed from ``checkpoints/step-
 steps ``k+1...`` as a run that was never stopped.
 
 Files under ``output_dir`` (rank 0 only): ``metrics.jsonl`` (one JSON object per log or evaluation,
-each with ``step``), ``checkpoints/step-N/`` (see :mod:`fnet.training.checkpointing`) and ``best/`` (the
+each with ``step``), ``checkpoints/step-N/`` (see :mod:`fnet.training.resume`) and ``best/`` (the
 model with the best ``best_metric``).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -38,8 +38,12 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from fnet.training import checkpointing
+from fnet.io import atomic_write_text
 from fnet.training.distributed import DistContext, unwrap_model
+from fnet.training.resume import (Progress, data_position, latest_checkpoint, load_checkpoint, save_checkpoint,
+                                  save_model_folder, trainer_state)
+
+logger = logging.getLogger(__name__)
 
 METRICS_NAME = "metrics.jsonl"
 BEST_DIR = "best"
@@ -52,8 +56,6 @@ class StepData(Protocol):
     """Step-indexed training data (:class:`fnet.data.collate.StepBatches` implements it)."""
 
     def micro_batches(self, step: int) -> list[dict[str, torch.Tensor]]: ...
-
-    def state_dict(self, step: int) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -210,27 +212,18 @@ class Trainer:
                         kept.append(line)
                 except json.JSONDecodeError:  # a line cut by a kill
                     continue
-        from fnet.checkpoint import atomic_write_text
-
         atomic_write_text(path, "".join(line + "\n" for line in kept))
 
     def _trainer_state(self) -> dict[str, Any]:
-        return {
-            "data": self.data.state_dict(self.step),
-            "best_metric": self.best_metric,
-            "best_step": self.best_step,
-            "bad_evals": self.bad_evals,
-            "elapsed_s": self.elapsed,
-            "world_size": self.dist.world_size,
-            "trainer_config": asdict(self.config),
-            "extra": self.extra_state,
-        }
+        progress = Progress(step=self.step, best_metric=self.best_metric, best_step=self.best_step,
+                            bad_evals=self.bad_evals, elapsed_s=self.elapsed, world_size=self.dist.world_size)
+        return trainer_state(progress, data_position(self.data, self.step), asdict(self.config), self.extra_state)
 
     def save_checkpoint(self) -> Path | None:
         """Write ``checkpoints/step-{step}`` (rank 0) and wait for it on every rank."""
         path = None
         if self.dist.is_main and self.output_dir is not None:
-            path = checkpointing.save_checkpoint(self.output_dir, self.step, self.module, self.optimizer,
+            path = save_checkpoint(self.output_dir, self.step, self.module, self.optimizer,
                                                  self.scheduler, self._trainer_state(), self.config.keep_last)
             for cb in self.callbacks:
                 cb.on_save(self, self.step, path)
@@ -245,18 +238,16 @@ class Trainer:
         if checkpoint is True:
             if self.output_dir is None:
                 raise ValueError("resume=True needs config.output_dir")
-            found = checkpointing.latest_checkpoint(self.output_dir)
+            found = latest_checkpoint(self.output_dir)
             if found is None:
                 return None
             checkpoint = found
-        state = checkpointing.load_checkpoint(Path(checkpoint), self.module, self.optimizer, self.scheduler)
-        if state.get("world_size", 1) != self.dist.world_size and self.dist.is_main:
-            print(f"note: the checkpoint was written by {state['world_size']} process(es), this run has "
-                  f"{self.dist.world_size}; later steps see the same data only if the global batch is unchanged")
-        self.step = int(state["step"])
-        self.best_metric, self.best_step = state.get("best_metric"), state.get("best_step")
-        self.bad_evals = int(state.get("bad_evals", 0))
-        self.elapsed = float(state.get("elapsed_s", 0.0))
+        progress = Progress.from_state(load_checkpoint(Path(checkpoint), self.module, self.optimizer, self.scheduler))
+        if progress.world_size != self.dist.world_size and self.dist.is_main:
+            logger.warning("the checkpoint was written by %d process(es), this run has %d; later steps see the same "
+                           "data only if the global batch is unchanged", progress.world_size, self.dist.world_size)
+        self.step, self.best_metric, self.best_step = progress.step, progress.best_metric, progress.best_step
+        self.bad_evals, self.elapsed = progress.bad_evals, progress.elapsed_s
         self.resumed_from = self.step
         return self.step
 
@@ -298,22 +289,9 @@ class Trainer:
             self.bad_evals += 1
 
     def _save_best(self) -> None:
-        """Replace ``best/`` by the current model (write beside it, then swap)."""
-        target = self.output_dir / BEST_DIR
-        tmp = self.output_dir / f".tmp-{BEST_DIR}"
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        checkpointing.save_model_files(self.module, tmp)
-        from fnet.checkpoint import atomic_write_text
-
-        atomic_write_text(tmp / "best.json", json.dumps({"step": self.step, self.config.best_metric: self.best_metric}) + "\n")
-        old = self.output_dir / f".old-{BEST_DIR}"
-        if target.exists():
-            if old.exists():
-                shutil.rmtree(old)
-            os.replace(target, old)
-        os.replace(tmp, target)
-        shutil.rmtree(old, ignore_errors=True)
+        """Replace ``best/`` by the current model (written beside it, then swapped in)."""
+        best = json.dumps({"step": self.step, self.config.best_metric: self.best_metric}) + "\n"
+        save_model_folder(self.module, self.output_dir / BEST_DIR, {"best.json": best})
 
     def _check_time(self) -> None:
         """Rank 0 decides whether the time budget is spent; every rank learns it (a collective)."""

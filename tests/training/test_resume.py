@@ -6,11 +6,14 @@ Two interruptions: an exception inside the loop (in-process), and ``kill -9`` of
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -18,10 +21,11 @@ import torch
 from fnet.cli.main import main
 from fnet.config import FNetConfig
 from fnet.data.collate import StepBatches
-from fnet.data.pretraining import PretrainingBatches, ShardedCorpus, build_shards, pretraining_loss
+from fnet.data.pretraining import PretrainingBatches, ShardedCorpus, build_shards
 from fnet.modeling import FNetForPreTraining
-from fnet.training import checkpointing
+from fnet.training import resume
 from fnet.training.loop import Callback, Trainer, TrainerConfig
+from fnet.training.objectives import pretraining_loss
 from fnet.training.optim import OptimConfig, build_optimizer, build_scheduler
 
 from pretraining_helpers import one_thread, read_metrics, tiny_model_config, train_tokenizer, write_corpus  # noqa: F401
@@ -72,7 +76,7 @@ def test_resume_after_a_crash_matches_the_uninterrupted_run(files, tmp_path):
     crashed.callbacks.append(Crash(at=8))
     with pytest.raises(KeyboardInterrupt):
         crashed.train()
-    assert [s for s, _ in checkpointing.list_checkpoints(tmp_path / "crashed")] == [3, 6]
+    assert [s for s, _ in resume.list_checkpoints(tmp_path / "crashed")] == [3, 6]
     # step 7 was logged after the last checkpoint (the crash came before step 8's line): resuming rewrites it
     assert max(losses(tmp_path / "crashed" / "metrics.jsonl")) == 7
 
@@ -106,7 +110,7 @@ def test_kill_9_then_resume_matches_the_uninterrupted_run(files, tmp_path):
     deadline = time.time() + 50
     try:
         while time.time() < deadline and process.poll() is None:
-            if len(checkpointing.list_checkpoints(killed)) >= 1 and checkpointing.list_checkpoints(killed)[-1][0] >= 2:
+            if len(resume.list_checkpoints(killed)) >= 1 and resume.list_checkpoints(killed)[-1][0] >= 2:
                 break
             time.sleep(0.01)
         os.kill(process.pid, signal.SIGKILL)
@@ -114,7 +118,7 @@ def test_kill_9_then_resume_matches_the_uninterrupted_run(files, tmp_path):
         process.wait()
     if process.returncode != -signal.SIGKILL:
         pytest.fail(f"the run ended before it could be killed (rc {process.returncode}): {process.stderr.read()[-2000:]}")
-    killed_at = checkpointing.list_checkpoints(killed)[-1][0]
+    killed_at = resume.list_checkpoints(killed)[-1][0]
     assert killed_at < 40
 
     assert main(cli_args(files, killed, "--resume")) == 0
@@ -133,13 +137,54 @@ def test_half_written_checkpoints_are_ignored(tmp_path):
     resume takes the newest complete one, and the next save clears the leftovers."""
     model = torch.nn.Linear(2, 2)
     optimizer = torch.optim.AdamW(model.parameters())
-    good = checkpointing.save_checkpoint(tmp_path, 4, model, optimizer, None, {"data": {}})
+    good = resume.save_checkpoint(tmp_path, 4, model, optimizer, None, {"data": {}})
     (tmp_path / "checkpoints" / ".tmp-step-6").mkdir()
     (tmp_path / "checkpoints" / ".tmp-step-6" / "model.pt").write_bytes(b"cut")
     (tmp_path / "checkpoints" / "step-8").mkdir()
-    assert checkpointing.latest_checkpoint(tmp_path) == good
-    checkpointing.save_checkpoint(tmp_path, 6, model, optimizer, None, {"data": {}}, keep_last=1)
-    assert [s for s, _ in checkpointing.list_checkpoints(tmp_path)] == [6]
+    assert resume.latest_checkpoint(tmp_path) == good
+    resume.save_checkpoint(tmp_path, 6, model, optimizer, None, {"data": {}}, keep_last=1)
+    assert [s for s, _ in resume.list_checkpoints(tmp_path)] == [6]
     assert not (tmp_path / "checkpoints" / ".tmp-step-6").exists()
-    state = checkpointing.load_checkpoint(tmp_path / "checkpoints" / "step-6", torch.nn.Linear(2, 2))
+    state = resume.load_checkpoint(tmp_path / "checkpoints" / "step-6", torch.nn.Linear(2, 2))
     assert state["step"] == 6
+
+
+LEGACY = Path(__file__).resolve().parents[1] / "fixtures" / "legacy-0.1"
+
+
+def legacy_args(output, cache, *extra):
+    """The options fnet 0.1 ran the fixture with (its run_config.json), tokenizer from the run folder."""
+    return ["pretrain", "--train-files", str(LEGACY / "corpus.txt"), "--tokenizer", str(LEGACY / "pretrain-run"),
+            "--output", str(output), "--config", str(LEGACY / "tiny.json"), "--seq-len", "32", "--batch-size", "4",
+            "--save-every", "2", "--keep-last", "1", "--threads", "1", "--data-cache", str(cache), "--no-progress",
+            *extra]
+
+
+def test_checkpoint_written_by_fnet_0_1_loads_and_resumes(tmp_path):
+    checkpoint = LEGACY / "pretrain-run" / "checkpoints" / "step-4"
+    written = json.loads((checkpoint / "trainer_state.json").read_text())
+    model = FNetForPreTraining.from_pretrained(checkpoint)
+    optimizer = build_optimizer(model, OptimConfig())
+    state = resume.load_checkpoint(checkpoint, model, optimizer, restore_rng=False)
+    assert resume.Progress.from_state(state) == resume.Progress(step=4, elapsed_s=written["elapsed_s"], world_size=1)
+    assert set(state) >= {"step", "optimizer", "scheduler", "rng", "data", "trainer_config", "extra"}
+    assert int(optimizer.state_dict()["state"][0]["step"]) == 4
+
+    # a run saved today writes the same trainer_state keys as fnet 0.1 did
+    fresh = tmp_path / "fresh"
+    assert main(legacy_args(fresh, tmp_path / "cache", "--max-steps", "4")) == 0
+    today = resume.read_trainer_state(fresh / "checkpoints" / "step-4")
+    assert set(today) == set(state) and set(today["data"]) == set(state["data"])
+    assert set(today["trainer_config"]) == set(state["trainer_config"])
+    # ... and the same weights (the pretraining numerics did not change)
+    old, new = FNetForPreTraining.from_pretrained(checkpoint).state_dict(), \
+        FNetForPreTraining.from_pretrained(fresh).state_dict()
+    worst = max((old[k] - new[k]).abs().max().item() for k in old)
+    assert worst <= 1e-5, f"step-4 weights differ from fnet 0.1's by {worst:.3g}"
+
+    run = tmp_path / "legacy-run"
+    shutil.copytree(LEGACY / "pretrain-run", run)
+    assert main(legacy_args(run, tmp_path / "cache", "--max-steps", "6", "--resume")) == 0
+    summary = json.loads((run / "train_summary.json").read_text())
+    assert summary["resumed_from"] == 4 and summary["steps"] == 6
+    assert [s for s, _ in resume.list_checkpoints(run)] == [6]

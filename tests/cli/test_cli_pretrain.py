@@ -41,7 +41,9 @@ def test_few_steps_make_a_model_directory(files, tmp_path, capsys):
     output = tmp_path / "run"
     code = main(base_args(files, output, "--max-steps", "6", "--eval-files", str(files["eval"]), "--eval-every", "3",
                           "--eval-batches", "2", "--save-every", "3", "--log-every", "2", "--whole-word-mask"))
-    assert code == 0, capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "fnet pretrain: " in err and " parameters, " in err, "the start line (logged by the library) reaches stderr"
     from fnet.modeling import FNetForPreTraining
     from fnet.tokenization import FNetTokenizer
 

@@ -11,7 +11,7 @@ import torch
 from fnet.config import FNetConfig
 from fnet.data.collate import ListDataset, StepBatches
 from fnet.modeling import FNetForPreTraining, FNetForSequenceClassification
-from fnet.training import checkpointing
+from fnet.training import resume
 from fnet.training.loop import Callback, Trainer, TrainerConfig, train
 from fnet.training.optim import OptimConfig, build_optimizer, build_scheduler, lr_factor, param_groups
 
@@ -166,8 +166,8 @@ def test_best_checkpoint_and_early_stopping(tmp_path):
     assert result.best_metric == 0.7 and result.best_step == 4
     best = FNetForSequenceClassification.from_pretrained(tmp_path / "best")
     assert (tmp_path / "best" / "best.json").is_file()
-    assert [s for s, _ in checkpointing.list_checkpoints(tmp_path)] == [6, 8], "keep_last=2"
-    saved = checkpointing.load_checkpoint(tmp_path / "checkpoints" / "step-8", rerun_model(), restore_rng=False)
+    assert [s for s, _ in resume.list_checkpoints(tmp_path)] == [6, 8], "keep_last=2"
+    saved = resume.load_checkpoint(tmp_path / "checkpoints" / "step-8", rerun_model(), restore_rng=False)
     assert saved["best_step"] == 4 and saved["bad_evals"] == 2
     # best/ holds the weights of step 4 (its checkpoint was pruned): compare with a re-run stopped there
 
@@ -196,7 +196,7 @@ def test_epoch_evaluation_and_functional_train(tmp_path):
 
 
 def test_pretraining_objective_on_tiny_model():
-    from fnet.data.pretraining import evaluate_pretraining, pretraining_loss
+    from fnet.training.objectives import evaluate_pretraining, pretraining_loss
 
     torch.manual_seed(0)
     model = FNetForPreTraining(tiny_config())
