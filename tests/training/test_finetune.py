@@ -82,19 +82,19 @@ def test_classification_learns_and_round_trips_through_the_cli(tokenizer_dir, tm
 
 
 def test_predict_rejects_meaningless_sample_counts(tokenizer_dir, tmp_path):
-    from fnet.finetuning import FinetuneOptions, finetune, predict
+    from fnet.training.finetune import FinetuneConfig, PredictConfig, finetune, predict
 
     train = _write_tsv(tmp_path / "train.tsv", _sentiment_rows(40, 3))
-    finetune(FinetuneOptions(task="classification", model="fnet-tiny", tokenizer=str(tokenizer_dir), train=str(train),
-                             output=str(tmp_path / "m"), epochs=1, batch_size=8, seq_len=16, progress=False))
+    finetune(FinetuneConfig(task="classification", model="fnet-tiny", tokenizer=str(tokenizer_dir), train=str(train),
+                            output=str(tmp_path / "m"), epochs=1, batch_size=8, seq_len=16, progress=False))
     with pytest.raises(ValueError, match="no spread"):
-        predict(str(tmp_path / "m"), texts=["x"], mc_samples=1)
+        predict(PredictConfig(model=str(tmp_path / "m"), texts=["x"], mc_samples=1))
     with pytest.raises(ValueError, match="give texts"):
-        predict(str(tmp_path / "m"), texts=[])
+        predict(PredictConfig(model=str(tmp_path / "m"), texts=[]))
 
 
 def test_regression_and_multi_label(tokenizer_dir, tmp_path):
-    from fnet.finetuning import FinetuneOptions, finetune
+    from fnet.training.finetune import FinetuneConfig, finetune
 
     rng = random.Random(4)
     reg = tmp_path / "reg.csv"
@@ -108,11 +108,11 @@ def test_regression_and_multi_label(tokenizer_dir, tmp_path):
         for _ in range(48):
             labels = sorted(rng.sample(["x", "y", "z"], rng.randint(1, 2)))
             handle.write(json.dumps({"text": " ".join(rng.choice(WORDS) for _ in range(5)), "label": labels}) + "\n")
-    r = finetune(FinetuneOptions(task="classification", model="fnet-tiny", tokenizer=str(tokenizer_dir),
+    r = finetune(FinetuneConfig(task="classification", model="fnet-tiny", tokenizer=str(tokenizer_dir),
                                  train=str(reg), validation=str(reg), output=str(tmp_path / "r"), epochs=1,
                                  batch_size=8, seq_len=16, progress=False))
     assert {"eval_pearson", "eval_spearman", "eval_mse"} <= set(r)
-    m = finetune(FinetuneOptions(task="classification", model="fnet-tiny", tokenizer=str(tokenizer_dir),
+    m = finetune(FinetuneConfig(task="classification", model="fnet-tiny", tokenizer=str(tokenizer_dir),
                                  train=str(ml), validation=str(ml), output=str(tmp_path / "m"), epochs=1,
                                  batch_size=8, seq_len=16, progress=False))
     assert "eval_f1_micro" in m
@@ -197,7 +197,7 @@ def test_finetune_errors_are_one_line(tokenizer_dir, tmp_path, capsys):
     capsys.readouterr()
     code = fnet_main(["finetune", "--task", "classification", "--model", "fnet-tiny", "--tokenizer", str(tokenizer_dir),
                       "--train", str(bad), "--output", str(tmp_path / "o"), "--batch-size", "10", "--grad-accum", "3"])
-    assert code == 2 and "multiple of grad_accum=3" in capsys.readouterr().err
+    assert code == 2 and "multiple of --grad-accum 3" in capsys.readouterr().err
     code = fnet_main(["evaluate", "--model", str(tmp_path), "--data", str(bad)])
     assert code == 2 and "not written by `fnet finetune`" in capsys.readouterr().err
 
@@ -205,8 +205,8 @@ def test_finetune_errors_are_one_line(tokenizer_dir, tmp_path, capsys):
 
 def test_qa_predicts_null_only_when_the_data_has_unanswerable_questions(tmp_path):
     from fnet.data.features import Features
-    from fnet.data.readers import QAExample, QAExamples
-    from fnet.finetuning import _score
+    from fnet.tasks import get_family
+    from fnet.tasks.question_answering import QAExample, QAExamples
     import numpy as np
 
     context = "the cat sat on the mat"
@@ -222,6 +222,6 @@ def test_qa_predicts_null_only_when_the_data_has_unanswerable_questions(tmp_path
     for impossible, expected in ((False, "the mat"), (True, "")):
         other = QAExample(id="q2", question="?", context=context, answers=[], is_impossible=impossible)
         examples = QAExamples(examples=[ex, other], version_2_with_negative=True)
-        _, records = _score("question_answering", None, examples, features,
-                            {"start_logits": start, "end_logits": end}, [], 30)
+        _, records = get_family("question_answering").score(
+            examples, features, {"start_logits": start, "end_logits": end}, [], max_answer_length=30)
         assert records[0]["answer"] == expected
