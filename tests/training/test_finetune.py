@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import random
+from pathlib import Path
 
 import pytest
 
@@ -225,3 +226,44 @@ def test_qa_predicts_null_only_when_the_data_has_unanswerable_questions(tmp_path
         _, records = get_family("question_answering").score(
             examples, features, {"start_logits": start, "end_logits": end}, [], max_answer_length=30)
         assert records[0]["answer"] == expected
+
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "finetuned_classification_v0"
+
+
+def test_directory_written_before_the_registry_still_evaluates_and_predicts(tmp_path, capsys):
+    """fnet_task.json (and the model, tokenizer) written by the code before fnet.tasks, with the
+    outputs that code gave: evaluate and predict must read it and give the same numbers."""
+    expected = [json.loads(line) for line in (FIXTURE / "expected_predict.jsonl").read_text().splitlines()]
+    assert fnet_main(["predict", "--model", str(FIXTURE), *[r["text"] for r in expected]]) == 0
+    got = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    for g, e in zip(got, expected, strict=True):
+        assert g["label"] == e["label"] and g["text"] == e["text"]
+        worst = max(abs(g["probabilities"][k] - e["probabilities"][k]) for k in e["probabilities"])
+        assert worst < 1e-5, f"probabilities differ by {worst}"
+    assert fnet_main(["evaluate", "--model", str(FIXTURE), "--data", str(FIXTURE / "data.tsv"),
+                      "--output", str(tmp_path)]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    reference = json.loads((FIXTURE / "expected_metrics.json").read_text())
+    for key in ("examples", "eval_accuracy", "eval_f1_macro", "eval_f1", "eval_matthews_correlation"):
+        assert metrics[key] == pytest.approx(reference[key]), key
+
+
+def test_run_config_file(tokenizer_dir, tmp_path, capsys):
+    train = _write_tsv(tmp_path / "train.tsv", _sentiment_rows(24, 7))
+    bad = tmp_path / "bad.toml"
+    bad.write_text('task = "classification"\nlearning_rate = 0.1\n')
+    assert fnet_main(["finetune", "--config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown option(s) ['learning_rate']" in err and "'lr'" in err
+    run = tmp_path / "run.toml"
+    run.write_text(f'task = "classification"\nmodel = "fnet-tiny"\ntokenizer = "{tokenizer_dir}"\n'
+                   f'train = "{train}"\noutput = "{tmp_path / "out"}"\nepochs = 1\nbatch-size = 8\nseq_len = 16\n'
+                   'progress = false\n[reader]\ntext_column = "sentence"\n')
+    assert fnet_main(["finetune", "--config", str(run), "--seq-len", "12"]) == 0  # the flag wins over the file
+    info = json.loads((tmp_path / "out" / "fnet_task.json").read_text())
+    assert info["seq_len"] == 12 and info["reader"] == {"text_column": "sentence"}
+    missing = tmp_path / "missing.json"
+    missing.write_text(json.dumps({"task": "classification"}))
+    assert fnet_main(["finetune", "--config", str(missing)]) == 2
+    assert "--model is required" in capsys.readouterr().err
