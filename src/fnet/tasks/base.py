@@ -24,7 +24,7 @@ import numpy as np
 from fnet.data.features import Features
 from fnet.options import option
 
-__all__ = ["TaskFamily", "ReaderOptions", "ExportHead", "format_option", "softmax", "sigmoid"]
+__all__ = ["TaskFamily", "ReaderOptions", "ExportHead", "format_option", "eval_scores", "softmax", "sigmoid"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +72,11 @@ class ReaderOptions:
 def format_option() -> Any:
     """The ``--format`` option of the readers of delimited / JSON-lines files."""
     return option(None, "file format (default: from the extension)", choices=("csv", "tsv", "jsonl", "json"))
+
+
+def eval_scores(scores: dict[str, Any]) -> dict[str, float]:
+    """Metrics as a run reports them: ``eval_`` names, float values."""
+    return {f"eval_{k}": float(v) for k, v in scores.items()}
 
 
 def softmax(x: np.ndarray) -> np.ndarray:

@@ -30,7 +30,7 @@ from fnet.data.rows import (
     sort_label_names,
 )
 from fnet.options import option
-from fnet.tasks.base import ExportHead, ReaderOptions, TaskFamily, format_option, sigmoid, softmax
+from fnet.tasks.base import ExportHead, ReaderOptions, TaskFamily, eval_scores, format_option, sigmoid, softmax
 from fnet.training import metrics as M
 
 __all__ = ["ClassificationExamples", "ClassificationReaderOptions", "read_classification",
@@ -523,7 +523,7 @@ class Classification(TaskFamily):
                                           num_labels=len(label_names)) if gold is not None else {})
         for record, text in zip(records, examples.texts):
             record["text"] = text
-        return {f"eval_{k}": float(v) for k, v in scores.items()}, records
+        return eval_scores(scores), records
 
     def add_spread(self, record: dict[str, Any], mean: np.ndarray, std: np.ndarray, label_names: list[str]) -> None:
         record["probabilities"] = {label_names[j]: float(mean[j]) for j in range(mean.shape[-1])}

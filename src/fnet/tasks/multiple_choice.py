@@ -19,7 +19,7 @@ import numpy as np
 from fnet.data.features import Features, model_inputs
 from fnet.data.rows import detect_format, file_error, is_int_string, label_to_str, read_rows
 from fnet.options import option
-from fnet.tasks.base import ReaderOptions, TaskFamily, format_option, softmax
+from fnet.tasks.base import ReaderOptions, TaskFamily, eval_scores, format_option, softmax
 from fnet.training import metrics as M
 
 __all__ = ["MultipleChoiceExamples", "MultipleChoiceReaderOptions", "read_multiple_choice",
@@ -267,7 +267,7 @@ class MultipleChoice(TaskFamily):
                                          for p, row in zip(pred, probs)]
         gold = features.get("labels")
         scores = self.metrics(pred, gold.numpy()) if gold is not None else {}
-        return {f"eval_{k}": float(v) for k, v in scores.items()}, records
+        return eval_scores(scores), records
 
     def add_spread(self, record: dict[str, Any], mean: np.ndarray, std: np.ndarray, label_names: list[str]) -> None:
         del label_names  # choices are indices

@@ -35,7 +35,7 @@ import numpy as np
 from fnet.data.features import Features, model_inputs
 from fnet.data.rows import file_error
 from fnet.options import option
-from fnet.tasks.base import ExportHead, ReaderOptions, TaskFamily
+from fnet.tasks.base import ExportHead, ReaderOptions, TaskFamily, eval_scores
 
 __all__ = ["QAExample", "QAExamples", "QAReaderOptions", "read_squad", "prepare_qa_features",
            "postprocess_qa_predictions", "answer_char_span", "gold_texts", "normalize_answer",
@@ -640,4 +640,4 @@ class QuestionAnswering(TaskFamily):
                                          for ex in examples]
         golds = gold_texts(examples)
         scores = squad_scores(answers, golds) if golds else {}
-        return {f"eval_{k}": float(v) for k, v in scores.items()}, records
+        return eval_scores(scores), records

@@ -22,7 +22,7 @@ import numpy as np
 from fnet.data.features import IGNORE_INDEX, Features, model_inputs
 from fnet.data.rows import file_error
 from fnet.options import option
-from fnet.tasks.base import ExportHead, ReaderOptions, TaskFamily
+from fnet.tasks.base import ExportHead, ReaderOptions, TaskFamily, eval_scores
 from fnet.training import metrics as M
 
 __all__ = ["TokenClassificationExamples", "TokenClassificationReaderOptions", "read_conll",
@@ -427,4 +427,4 @@ class TokenClassification(TaskFamily):
         records: list[dict[str, Any]] = [{"tokens": toks, "tags": t} for toks, t in zip(examples.sentences, tags)]
         gold = [list(t) for t in examples.tags] if getattr(examples, "tags", None) else None
         scores = token_classification_metrics(tags, gold) if gold and any(gold) else {}
-        return {f"eval_{k}": float(v) for k, v in scores.items()}, records
+        return eval_scores(scores), records
