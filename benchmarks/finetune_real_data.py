@@ -93,11 +93,12 @@ def train_tokenizer(texts_file: Path, out_dir: Path, vocab_size: int, coverage: 
 
 
 def run_task(name, options, test_file, results, reader=None, save=None):
-    from fnet.finetuning import evaluate, finetune
+    from fnet.training.finetune import EvaluateConfig, evaluate, finetune
 
     started = time.perf_counter()
     summary = finetune(options)
-    test = evaluate(options.output, str(test_file), output=str(Path(options.output) / "test"), reader=reader)
+    test = evaluate(EvaluateConfig(model=options.output, data=str(test_file), output=str(Path(options.output) / "test"),
+                                   reader=reader or {}))
     row = {"task": name, "train_examples": summary["train_examples"], "steps": summary["steps"],
            "train_seconds": summary["train_seconds"], "wall_seconds": round(time.perf_counter() - started, 1),
            "seq_len": options.seq_len, "epochs": options.epochs, "model": options.model,
@@ -110,7 +111,7 @@ def run_task(name, options, test_file, results, reader=None, save=None):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from fnet.finetuning import FinetuneOptions
+    from fnet.training.finetune import FinetuneConfig
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="pretrained English model directory (with its tokenizer)")
@@ -155,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     if "sst2" in args.tasks:
         train = DATA / "classification/sst2/train.tsv"
         texts = [line.split("\t")[0] for line in train.read_text(encoding="utf-8").splitlines()[1:]]
-        run_task("sst2", FinetuneOptions(
+        run_task("sst2", FinetuneConfig(
             task="classification", train=str(train), validation=str(DATA / "classification/sst2/dev.tsv"),
             output=str(work / "sst2"), tokenizer=english_tokenizer(texts, "sst2"), epochs=1,
             batch_size=32, seq_len=64, max_train_examples=2000 if q else 8000,
@@ -169,14 +170,14 @@ def main(argv: list[str] | None = None) -> int:
             lines += [row["review"] for row in csv.DictReader(handle) if row["review"]]
         zh_text.write_text("\n".join(lines) + "\n", encoding="utf-8")
         zh_tok = train_tokenizer(zh_text, work / "zh-tokenizer", 4000 if q else 8000, 0.9995)
-        run_task("chnsenticorp", FinetuneOptions(
+        run_task("chnsenticorp", FinetuneConfig(
             task="classification", model=args.preset, tokenizer=str(zh_tok), train=str(train), validation=str(test),
             output=str(work / "chnsenticorp"), epochs=1, batch_size=32, seq_len=128, lr=5e-4,
             seed=args.seed, progress=False, reader={"skip_empty": True}), test, results, reader={"skip_empty": True}, save=save)
     if "wnut17" in args.tasks:
         train = DATA / "ner/wnut17/train.conll"
         words = [line.split("\t")[0] for line in train.read_text(encoding="utf-8").splitlines() if line.strip()]
-        run_task("wnut17", FinetuneOptions(
+        run_task("wnut17", FinetuneConfig(
             task="token-classification", train=str(train), validation=str(DATA / "ner/wnut17/dev.conll"),
             output=str(work / "wnut17"), tokenizer=english_tokenizer([" ".join(words[i:i + 30]) for i in range(0, len(words), 30)], "wnut17"),
             epochs=1, batch_size=16, seq_len=64, max_train_examples=300 if q else None,
@@ -185,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         (train, n_train), (test, n_test) = split_squad_by_article(
             DATA / "qa/covid_qa.json", work, 0.2, args.seed, (60, 30) if q else (200, 60))
         contexts = [p["context"] for a in json.loads(train.read_text())["data"] for p in a["paragraphs"]]
-        run_task("covid_qa", FinetuneOptions(
+        run_task("covid_qa", FinetuneConfig(
             task="question-answering", train=str(train), validation=str(test), output=str(work / "covid_qa"),
             tokenizer=english_tokenizer(contexts, "covid_qa"), epochs=1, batch_size=8,
             seq_len=512 if q else 2048, stride=128 if q else 256, reader={"on_mismatch": "fix"}, **common),
@@ -195,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
                                      400 if q else 1500)
         with open(train, encoding="utf-8") as handle:
             texts = [row["context"] for row in csv.DictReader(handle)]
-        run_task("cosmosqa", FinetuneOptions(
+        run_task("cosmosqa", FinetuneConfig(
             task="multiple-choice", train=str(train), validation=str(test), output=str(work / "cosmosqa"),
             tokenizer=english_tokenizer(texts, "cosmosqa", vocab=4000), epochs=1, batch_size=8, seq_len=128,
             **common), test, results, save=save)

@@ -25,14 +25,22 @@ from torch import nn
 
 from fnet.config import CONFIG_NAME
 
+
+
+def _export_tasks() -> dict[str, tuple[str, tuple[str, ...]]]:
+    """The encoder, each task family's head (from the registry, fnet.tasks), and the MLM head."""
+    from fnet.tasks import FAMILIES
+
+    tasks = {"feature-extraction": ("FNetModel", ("last_hidden_state", "pooler_output"))}
+    for family in FAMILIES.values():
+        if family.export is not None:
+            tasks[family.export.name] = (family.model_class_name, family.export.outputs)
+    tasks["masked-lm"] = ("FNetForMaskedLM", ("logits",))
+    return tasks
+
+
 # task name -> (model class name, output fields in graph order)
-TASKS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "feature-extraction": ("FNetModel", ("last_hidden_state", "pooler_output")),
-    "sequence-classification": ("FNetForSequenceClassification", ("logits",)),
-    "token-classification": ("FNetForTokenClassification", ("logits",)),
-    "question-answering": ("FNetForQuestionAnswering", ("start_logits", "end_logits")),
-    "masked-lm": ("FNetForMaskedLM", ("logits",)),
-}
+TASKS: dict[str, tuple[str, tuple[str, ...]]] = _export_tasks()
 INPUT_NAMES = ("input_ids", "token_type_ids", "attention_mask")
 DEFAULT_OPSET = 18
 MIN_OPSET, MAX_OPSET = 18, 23  # torch's exporter writes 18 and converts upwards

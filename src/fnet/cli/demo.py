@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from fnet.cli.main import main as fnet_main
-    from fnet.finetuning import FinetuneOptions, evaluate, finetune, predict
+    from fnet.training.finetune import EvaluateConfig, FinetuneConfig, PredictConfig, evaluate, finetune, predict
     from fnet.tokenization import FNetTokenizer
 
     started = time.perf_counter()
@@ -132,17 +132,17 @@ def run(args: argparse.Namespace) -> int:
 
     print("\n[3/5] fine-tuning for 3-way sentiment")
     ft_dir = out / "sentiment"
-    summary = finetune(FinetuneOptions(
+    summary = finetune(FinetuneConfig(
         task="classification", model=str(pre_dir), train=str(paths["train"]), validation=str(paths["dev"]),
         output=str(ft_dir), epochs=args.epochs, lr=5e-4, batch_size=32, seq_len=64, seed=args.seed,
         progress=not args.no_progress,
     ))
 
     print("\n[4/5] evaluating on held-out tweets")
-    test = evaluate(str(ft_dir), str(paths["test"]), output=str(out / "test"))
+    test = evaluate(EvaluateConfig(model=str(ft_dir), data=str(paths["test"]), output=str(out / "test")))
 
     print("\n[5/5] predicting (mean and std over 20 Monte-Carlo dropout passes)")
-    for record in predict(str(ft_dir), texts=EXAMPLES, mc_samples=20):
+    for record in predict(PredictConfig(model=str(ft_dir), texts=list(EXAMPLES), mc_samples=20)):
         best = record["label"]
         print(f"  {record['text'][:70]!r}\n    -> {best} p={record['probabilities'][best]:.2f} "
               f"± {record['std'][best]:.2f}")

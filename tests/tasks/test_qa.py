@@ -18,9 +18,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fnet.data.qa import answer_char_span, gold_texts, postprocess_qa_predictions, prepare_qa_features
-from fnet.data.readers import QAExample, QAExamples, read_squad
-from fnet.training.metrics import squad_scores
+from fnet.tasks.question_answering import (
+    QAExample,
+    QAExamples,
+    answer_char_span,
+    gold_texts,
+    postprocess_qa_predictions,
+    prepare_qa_features,
+    read_squad,
+    squad_scores,
+)
 from conftest import SHARED_DATA
 
 SHARED = SHARED_DATA  # ../shared/data, or $FNET_SHARED_DATA (tests/conftest.py)

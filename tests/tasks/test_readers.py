@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from fnet.data.features import token_predictions_to_tags, word_ids_from_offsets
-from fnet.data.readers import read_classification, read_conll, read_multiple_choice
-from fnet.data.tasks import featurize, load_task_examples
+from fnet.tasks import featurize, load_task_examples
+from fnet.tasks.classification import read_classification
+from fnet.tasks.multiple_choice import read_multiple_choice
+from fnet.tasks.token_classification import read_conll, token_predictions_to_tags, word_ids_from_offsets
 from conftest import SHARED_DATA
 
 SHARED = SHARED_DATA  # ../shared/data, or $FNET_SHARED_DATA (tests/conftest.py)
@@ -307,7 +308,7 @@ def test_token_classification_alignment_round_trip(tmp_path, tokenizer):
 
 
 def test_words_without_subtokens_and_truncation():
-    from fnet.data.readers import TokenClassificationExamples
+    from fnet.tasks.token_classification import TokenClassificationExamples
 
     wp = make_tokenizer("wordpiece")
     # U+0301 alone is stripped by the BERT normaliser: the word produces no token at all

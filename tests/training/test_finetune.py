@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import random
+from pathlib import Path
 
 import pytest
 
@@ -82,19 +83,19 @@ def test_classification_learns_and_round_trips_through_the_cli(tokenizer_dir, tm
 
 
 def test_predict_rejects_meaningless_sample_counts(tokenizer_dir, tmp_path):
-    from fnet.finetuning import FinetuneOptions, finetune, predict
+    from fnet.training.finetune import FinetuneConfig, PredictConfig, finetune, predict
 
     train = _write_tsv(tmp_path / "train.tsv", _sentiment_rows(40, 3))
-    finetune(FinetuneOptions(task="classification", model="fnet-tiny", tokenizer=str(tokenizer_dir), train=str(train),
-                             output=str(tmp_path / "m"), epochs=1, batch_size=8, seq_len=16, progress=False))
+    finetune(FinetuneConfig(task="classification", model="fnet-tiny", tokenizer=str(tokenizer_dir), train=str(train),
+                            output=str(tmp_path / "m"), epochs=1, batch_size=8, seq_len=16, progress=False))
     with pytest.raises(ValueError, match="no spread"):
-        predict(str(tmp_path / "m"), texts=["x"], mc_samples=1)
+        predict(PredictConfig(model=str(tmp_path / "m"), texts=["x"], mc_samples=1))
     with pytest.raises(ValueError, match="give texts"):
-        predict(str(tmp_path / "m"), texts=[])
+        predict(PredictConfig(model=str(tmp_path / "m"), texts=[]))
 
 
 def test_regression_and_multi_label(tokenizer_dir, tmp_path):
-    from fnet.finetuning import FinetuneOptions, finetune
+    from fnet.training.finetune import FinetuneConfig, finetune
 
     rng = random.Random(4)
     reg = tmp_path / "reg.csv"
@@ -108,11 +109,11 @@ def test_regression_and_multi_label(tokenizer_dir, tmp_path):
         for _ in range(48):
             labels = sorted(rng.sample(["x", "y", "z"], rng.randint(1, 2)))
             handle.write(json.dumps({"text": " ".join(rng.choice(WORDS) for _ in range(5)), "label": labels}) + "\n")
-    r = finetune(FinetuneOptions(task="classification", model="fnet-tiny", tokenizer=str(tokenizer_dir),
+    r = finetune(FinetuneConfig(task="classification", model="fnet-tiny", tokenizer=str(tokenizer_dir),
                                  train=str(reg), validation=str(reg), output=str(tmp_path / "r"), epochs=1,
                                  batch_size=8, seq_len=16, progress=False))
     assert {"eval_pearson", "eval_spearman", "eval_mse"} <= set(r)
-    m = finetune(FinetuneOptions(task="classification", model="fnet-tiny", tokenizer=str(tokenizer_dir),
+    m = finetune(FinetuneConfig(task="classification", model="fnet-tiny", tokenizer=str(tokenizer_dir),
                                  train=str(ml), validation=str(ml), output=str(tmp_path / "m"), epochs=1,
                                  batch_size=8, seq_len=16, progress=False))
     assert "eval_f1_micro" in m
@@ -197,7 +198,7 @@ def test_finetune_errors_are_one_line(tokenizer_dir, tmp_path, capsys):
     capsys.readouterr()
     code = fnet_main(["finetune", "--task", "classification", "--model", "fnet-tiny", "--tokenizer", str(tokenizer_dir),
                       "--train", str(bad), "--output", str(tmp_path / "o"), "--batch-size", "10", "--grad-accum", "3"])
-    assert code == 2 and "multiple of grad_accum=3" in capsys.readouterr().err
+    assert code == 2 and "multiple of --grad-accum 3" in capsys.readouterr().err
     code = fnet_main(["evaluate", "--model", str(tmp_path), "--data", str(bad)])
     assert code == 2 and "not written by `fnet finetune`" in capsys.readouterr().err
 
@@ -205,8 +206,8 @@ def test_finetune_errors_are_one_line(tokenizer_dir, tmp_path, capsys):
 
 def test_qa_predicts_null_only_when_the_data_has_unanswerable_questions(tmp_path):
     from fnet.data.features import Features
-    from fnet.data.readers import QAExample, QAExamples
-    from fnet.finetuning import _score
+    from fnet.tasks import get_family
+    from fnet.tasks.question_answering import QAExample, QAExamples
     import numpy as np
 
     context = "the cat sat on the mat"
@@ -222,6 +223,47 @@ def test_qa_predicts_null_only_when_the_data_has_unanswerable_questions(tmp_path
     for impossible, expected in ((False, "the mat"), (True, "")):
         other = QAExample(id="q2", question="?", context=context, answers=[], is_impossible=impossible)
         examples = QAExamples(examples=[ex, other], version_2_with_negative=True)
-        _, records = _score("question_answering", None, examples, features,
-                            {"start_logits": start, "end_logits": end}, [], 30)
+        _, records = get_family("question_answering").score(
+            examples, features, {"start_logits": start, "end_logits": end}, [], max_answer_length=30)
         assert records[0]["answer"] == expected
+
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "finetuned_classification_v0"
+
+
+def test_directory_written_before_the_registry_still_evaluates_and_predicts(tmp_path, capsys):
+    """fnet_task.json (and the model, tokenizer) written by the code before fnet.tasks, with the
+    outputs that code gave: evaluate and predict must read it and give the same numbers."""
+    expected = [json.loads(line) for line in (FIXTURE / "expected_predict.jsonl").read_text().splitlines()]
+    assert fnet_main(["predict", "--model", str(FIXTURE), *[r["text"] for r in expected]]) == 0
+    got = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    for g, e in zip(got, expected, strict=True):
+        assert g["label"] == e["label"] and g["text"] == e["text"]
+        worst = max(abs(g["probabilities"][k] - e["probabilities"][k]) for k in e["probabilities"])
+        assert worst < 1e-5, f"probabilities differ by {worst}"
+    assert fnet_main(["evaluate", "--model", str(FIXTURE), "--data", str(FIXTURE / "data.tsv"),
+                      "--output", str(tmp_path)]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    reference = json.loads((FIXTURE / "expected_metrics.json").read_text())
+    for key in ("examples", "eval_accuracy", "eval_f1_macro", "eval_f1", "eval_matthews_correlation"):
+        assert metrics[key] == pytest.approx(reference[key]), key
+
+
+def test_run_config_file(tokenizer_dir, tmp_path, capsys):
+    train = _write_tsv(tmp_path / "train.tsv", _sentiment_rows(24, 7))
+    bad = tmp_path / "bad.toml"
+    bad.write_text('task = "classification"\nlearning_rate = 0.1\n')
+    assert fnet_main(["finetune", "--config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown option(s) ['learning_rate']" in err and "'lr'" in err
+    run = tmp_path / "run.toml"
+    run.write_text(f'task = "classification"\nmodel = "fnet-tiny"\ntokenizer = "{tokenizer_dir}"\n'
+                   f'train = "{train}"\noutput = "{tmp_path / "out"}"\nepochs = 1\nbatch-size = 8\nseq_len = 16\n'
+                   'progress = false\n[reader]\ntext_column = "sentence"\n')
+    assert fnet_main(["finetune", "--config", str(run), "--seq-len", "12"]) == 0  # the flag wins over the file
+    info = json.loads((tmp_path / "out" / "fnet_task.json").read_text())
+    assert info["seq_len"] == 12 and info["reader"] == {"text_column": "sentence"}
+    missing = tmp_path / "missing.json"
+    missing.write_text(json.dumps({"task": "classification"}))
+    assert fnet_main(["finetune", "--config", str(missing)]) == 2
+    assert "--model is required" in capsys.readouterr().err

@@ -9,21 +9,17 @@ import numpy as np
 import pytest
 
 from conftest import SHARED_DATA
+from fnet.tasks import compute_metrics
+from fnet.tasks.question_answering import normalize_answer, squad_f1, squad_scores
+from fnet.tasks.token_classification import entity_scores, get_entities, token_accuracy
 from fnet.training.metrics import (
     accuracy,
-    compute_metrics,
-    entity_scores,
     f1_score,
-    get_entities,
     matthews_corrcoef,
     multi_label_scores,
-    normalize_answer,
     pearson,
     rankdata,
     spearman,
-    squad_f1,
-    squad_scores,
-    token_accuracy,
 )
 
 SHARED = SHARED_DATA  # ../shared/data, or $FNET_SHARED_DATA (tests/conftest.py)
@@ -205,7 +201,7 @@ def test_entity_scores_equal_seqeval_on_wnut17():
     path = SHARED / "ner" / "wnut17" / "dev.conll"
     if not path.exists():
         pytest.skip(f"shared data not found at {path}")
-    from fnet.data.readers import read_conll
+    from fnet.tasks.token_classification import read_conll
 
     gold = read_conll(path).tags
     vocab = sorted({t for s in gold for t in s}) + ["I-person", "B-group"]
