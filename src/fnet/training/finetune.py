@@ -33,6 +33,7 @@ import torch
 from fnet.config import PRESETS, FNetConfig
 from fnet.data.features import LABEL_KEYS, MODEL_KEYS, Features
 from fnet.io import atomic_write_text
+from fnet.optimize import optimize_for_inference
 from fnet.options import flag_name, option
 from fnet.tasks import TaskFamily, cli_choices, get_family
 
@@ -321,7 +322,8 @@ def finetune(config: FinetuneConfig) -> dict[str, Any]:
         val_ex = _read(family, config.validation, config.reader, config.max_eval_examples, inherited)
     train_feats = family.featurize(train_ex, tokenizer, config.seq_len, stride=config.stride)
     val_feats = family.featurize(val_ex, tokenizer, config.seq_len, stride=config.stride) if val_ex is not None else None
-    model = _build_model(family, config, tokenizer, label_info)
+    # fused inference kernels for the evaluations; training steps keep the reference path
+    model = optimize_for_inference(_build_model(family, config, tokenizer, label_info))
     problem_type = model.config.problem_type
 
     micro = config.batch_size // config.grad_accum
@@ -353,7 +355,7 @@ def finetune(config: FinetuneConfig) -> dict[str, Any]:
 
     best_dir = output / "training" / "best"
     if validating and (best_dir / "model.safetensors").is_file():
-        model = family.model_class().from_pretrained(best_dir)
+        model = optimize_for_inference(family.model_class().from_pretrained(best_dir))
     model.save_pretrained(output)
     tokenizer.save_pretrained(output)
     TaskInfo(task=family.name, seq_len=config.seq_len, stride=config.stride,
@@ -375,7 +377,7 @@ def finetune(config: FinetuneConfig) -> dict[str, Any]:
 def _load_task_dir(model_dir: str | os.PathLike):
     info = task_info(model_dir)
     family = info.family()
-    model = family.model_class().from_pretrained(model_dir)
+    model = optimize_for_inference(family.model_class().from_pretrained(model_dir))
     if not info.label_names:  # an fnet_task.json without labels: the model config's (unused by span/choice tasks)
         info.label_names = [model.config.labels()[i] for i in range(model.config.num_labels)]
     return family, model, _load_tokenizer(model_dir), info

@@ -151,6 +151,7 @@ def pretrain(config: PretrainConfig) -> PretrainResult:
     from fnet.data.pretraining import MaskingConfig, PretrainingBatches, ShardedCorpus, build_shards
     from fnet.io import atomic_write_text
     from fnet.modeling import FNetForPreTraining
+    from fnet.optimize import optimize_for_inference
     from fnet.tokenization import FNetTokenizer
     from fnet.training.distributed import cleanup, default_threads, init_distributed, wrap_model
     from fnet.training.loop import Trainer, TrainerConfig
@@ -195,7 +196,8 @@ def pretrain(config: PretrainConfig) -> PretrainResult:
                 return evaluate_pretraining(model, eval_batches, ctx.device)
 
         torch.manual_seed(config.seed)
-        model = FNetForPreTraining(model_config).to(ctx.device)
+        # fused inference kernels for the evaluations; training steps keep the reference path
+        model = optimize_for_inference(FNetForPreTraining(model_config).to(ctx.device))
         optim_config = OptimConfig(lr=config.lr, weight_decay=config.weight_decay, warmup_steps=config.warmup_steps,
                                    schedule=config.schedule)
         optimizer = build_optimizer(model, optim_config)
