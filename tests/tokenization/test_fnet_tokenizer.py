@@ -1,17 +1,15 @@
-"""Tests for fnet.tokenization.FNetTokenizer (issue 3).
+"""Tests for fnet.tokenization.FNetTokenizer (issue 3): exactness, special tokens, layout, offsets, words,
+decoding, padding, truncation, tensors, save/load, bad input.
 
 The segmentation oracle is ``sentencepiece.SentencePieceProcessor`` itself, applied to the text after
-the reference preprocessing (re-implemented here, independently of the tokenizer) and with the ALBERT
-digit-comma rule.  Shared data (../shared/data or $FNET_SHARED_DATA) is optional: tests that need it
-skip with a reason; a model trained on generated text covers the same ground without it.
+the reference preprocessing (re-implemented in tokenizer_oracle.py, independently of the tokenizer) and
+with the ALBERT digit-comma rule.
 """
 
 from __future__ import annotations
 
 import json
 import pickle
-import random
-import unicodedata
 import warnings
 from pathlib import Path
 
@@ -23,162 +21,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fnet.tokenization import BatchEncoding, FNetTokenizer, TokenizerFileError
-from conftest import SHARED_DATA
-
-SHARED = SHARED_DATA  # ../shared/data, or $FNET_SHARED_DATA (tests/conftest.py)
-EN_1K = SHARED / "tokenizers" / "sentencepiece_test_en_1k.model"
-JA_8K = SHARED / "tokenizers" / "sentencepiece_test_ja_8k.model"
-ZH_CORPUS = SHARED / "corpus" / "zh" / "peoples_daily_199801.txt"
-SST2 = SHARED / "classification" / "sst2" / "train.tsv"
-U = "\u2581"
+from fnet.tokenization.normalization import normalize_aligned
+from fnet.tokenization.offsets import map_offsets
+from tokenizer_oracle import (  # noqa: F401 (corpus_file, trained_dir: fixtures that `trained` needs)
+    EN_1K, LONG, OPTIONS, SST2, STRINGS, U, corpus_file, en1k, generate_lines, model_path, ref_encode, ref_preprocess,
+    trained, trained_dir,
+)
 
 
-def generate_lines(n: int = 3000, seed: int = 0) -> list[str]:
-    """Deterministic pseudo-English: syllable words, accents, numbers with commas, punctuation."""
-    rng = random.Random(seed)
-    syllables = [c + v for c in "bcdfghjklmnprstvwz" for v in "aeiou"] + ["é", "ö", "ñ", "ç"]
-    words = ["".join(rng.choice(syllables) for _ in range(rng.randint(1, 4))) for _ in range(2000)]
-    words += "the a man woman worked as is his her work wife job story name this that".split() * 20
-    lines = []
-    for _ in range(n):
-        tokens = []
-        for _ in range(rng.randint(3, 18)):
-            r = rng.random()
-            if r < 0.08:
-                tokens.append(f"{rng.randint(1, 999)},{rng.randint(0, 999):03d}")
-            elif r < 0.14:
-                tokens.append(rng.choice([",", ".", "!", "?", "(", ")", '"', "'s", "2,", "12,"]))
-            else:
-                w = rng.choice(words)
-                tokens.append(w.capitalize() if rng.random() < 0.1 else w)
-        lines.append(" ".join(tokens))
-    return lines
-
-
-# ------------------------------------------------------------------------------------------------
-# fixtures
-
-
-@pytest.fixture(scope="session")
-def corpus_file(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("corpus") / "generated.txt"
-    path.write_text("\n".join(generate_lines()) + "\n", encoding="utf-8")
-    return path
-
-
-@pytest.fixture(scope="session")
-def trained_dir(tmp_path_factory, corpus_file) -> Path:
-    out = tmp_path_factory.mktemp("trained")
-    FNetTokenizer.train([corpus_file], vocab_size=600, output_dir=out, character_coverage=1.0, num_threads=1)
-    return out
-
-
-@pytest.fixture(scope="session")
-def trained(trained_dir) -> FNetTokenizer:
-    return FNetTokenizer.from_pretrained(trained_dir)
-
-
-@pytest.fixture(scope="session")
-def en1k() -> FNetTokenizer:
-    if not EN_1K.is_file():
-        pytest.skip(f"shared data not found: {EN_1K} (set FNET_SHARED_DATA)")
-    return FNetTokenizer(EN_1K)
-
-
-def _model_path(name: str, request) -> Path:
-    if name == "trained":
-        return Path(request.getfixturevalue("trained_dir")) / "spiece.model"
-    path = {"en1k": EN_1K, "ja8k": JA_8K}[name]
-    if not path.is_file():
-        pytest.skip(f"shared data not found: {path} (set FNET_SHARED_DATA)")
-    return path
-
-
-# ------------------------------------------------------------------------------------------------
-# the oracle
-
-
-def ref_preprocess(text: str, remove_space=True, keep_accents=True, do_lower_case=False) -> str:
-    if remove_space:
-        text = " ".join(text.strip().split())
-    text = text.replace("``", '"').replace("''", '"')
-    if not keep_accents:
-        text = unicodedata.normalize("NFKD", text)
-        text = "".join(c for c in text if not unicodedata.combining(c))
-    if do_lower_case:
-        text = text.lower()
-    return text
-
-
-def ref_encode(sp: spm.SentencePieceProcessor, text: str, **options) -> tuple[list[str], list[int]]:
-    """SentencePiece on the preprocessed text, plus the ALBERT digit-comma rule."""
-    pre = ref_preprocess(text, **options)
-    pieces = sp.encode(pre, out_type=str)
-    out: list[str] = []
-    changed = False
-    for piece in pieces:
-        if len(piece) > 1 and piece[-1] == "," and piece[-2].isdigit():
-            changed = True
-            sub = sp.encode(piece[:-1].replace(U, ""), out_type=str)
-            if piece[0] != U and sub[0][0] == U:
-                sub = sub[1:] if len(sub[0]) == 1 else [sub[0][1:]] + sub[1:]
-            out += sub + [","]
-        else:
-            out.append(piece)
-    if not changed:  # then the ids are exactly sentencepiece's own
-        return out, sp.encode(pre, out_type=int)
-    return out, [sp.piece_to_id(p) for p in out]
-
-
-LONG = " ".join(generate_lines(400, seed=7))[:20000]
-STRINGS = [
-    "",
-    " ",
-    "   \t\n ",
-    "Hello world",
-    "the man worked as a teacher.",
-    "  leading and trailing spaces  ",
-    "tabs\tand\nnewlines\r\nhere",
-    "multiple     spaces    between",
-    "accents: café naïve résumé Ångström façade",
-    "1,000,000 and 12,345.67 and 3, 4",
-    "digits 2, 3, 42, 999,",
-    "x12,y 7,8, 0,",
-    "CJK 日本語のテキスト 中文测试 한국어",
-    "日本語だけの文です。",
-    "emoji 😀👍🏽 family 👨\u200d👩\u200d👧 !",
-    "mixed Ελληνικά Русский עברית العربية हिन्दी",
-    "``quoted'' text and ``more''",
-    "'''''` odd quotes ``",
-    "full-width ＡＢＣ１２３，",
-    "ligature ﬁne and ½",
-    "zero\u200bwidth\u200c joiners",
-    "control \x00\x01\x7f chars",
-    "ΣΊΣΥΦΟΣ ΟΔΟΣ σίσυφος",
-    "İstanbul DİYARBAKIR",
-    "non-breaking\u00a0space and\u2003em\u3000ideographic",
-    "e\u0301 combining a\u0308",
-    "!!!???...,,,;;;",
-    "a" * 300,
-    "Ḁ̴̛̗͔̓̈́ z̸͍̓a̷̼͝l̵̮̊g̶͚̈ő̸̠",
-    LONG,
-]
-OPTIONS = [
-    {},
-    {"remove_space": False},
-    {"keep_accents": False},
-    {"do_lower_case": True, "keep_accents": False},
-]
-
-
-# ------------------------------------------------------------------------------------------------
-# exactness against sentencepiece
 
 
 @pytest.mark.parametrize("model", ["en1k", "ja8k", "trained"])
 @pytest.mark.parametrize("options", OPTIONS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "defaults")
 def test_pieces_and_ids_equal_sentencepiece(model, options, request):
-    path = _model_path(model, request)
+    path = model_path(model, request)
     tok = FNetTokenizer(path, **options)
     sp = spm.SentencePieceProcessor(model_file=str(path))
     for text in STRINGS:
@@ -607,12 +463,12 @@ def test_property_offsets(trained, text, options):
             assert s >= prev_s and e >= prev_e
             prev_s, prev_e = s, e
     # aligned preprocessing builds the same string as the fast one
-    pre, starts, ends = tok._preprocess_aligned(text)
+    pre, starts, ends = normalize_aligned(text, tok.remove_space, tok.keep_accents, tok.do_lower_case)
     assert pre == tok.preprocess_text(text)
     # the shortcut for identity alignments gives the same spans as the general mapping
     res = tok.sp_model.encode(pre, out_type="offset_mapping")
-    fast = tok._map_offsets(res["pieces"], res["offsets"], pre, (starts, ends))
-    general = tok._map_offsets(res["pieces"], res["offsets"], pre, (list(starts), list(ends)))
+    fast = map_offsets(res["pieces"], res["offsets"], pre, (starts, ends))
+    general = map_offsets(res["pieces"], res["offsets"], pre, (list(starts), list(ends)))
     assert fast == general
     if not any(t in text for t in tok.all_special_tokens):
         assert tok.encode(text, add_special_tokens=False) == ref_encode(tok.sp_model, text, **options)[1]
@@ -679,70 +535,6 @@ def test_pickle(trained):
     assert isinstance(enc, BatchEncoding) and enc.input_ids == trained("kola mope")["input_ids"]
 
 
-# ------------------------------------------------------------------------------------------------
-# training
-
-
-def test_train_fixed_ids_english_generated(corpus_file, tmp_path):
-    tok = FNetTokenizer.train(corpus_file, vocab_size=300, output_dir=tmp_path, model_type="bpe",
-                              character_coverage=1.0, input_sentence_size=2000, num_threads=1)
-    pieces = [tok.sp_model.id_to_piece(i) for i in range(7)]
-    assert pieces == ["<unk>", "<s>", "</s>", "<pad>", "[CLS]", "[SEP]", "[MASK]"]
-    assert tok.vocab_size == 300 and (tmp_path / "spiece.model").is_file()
-    assert FNetTokenizer.from_pretrained(tmp_path)("kola mope")["input_ids"] == tok("kola mope")["input_ids"]
-
-
-def test_train_on_very_long_lines(tmp_path):
-    """A file whose lines are far longer than SentencePiece's sentence limit (like one speech per line)."""
-    path = tmp_path / "long.txt"
-    path.write_text("\n".join(" ".join(generate_lines(300, seed=s)) for s in range(3)) + "\n", encoding="utf-8")
-    assert min(len(x) for x in path.read_text().splitlines()) > 16384
-    tok = FNetTokenizer.train(path, vocab_size=300, character_coverage=1.0, num_threads=1)
-    assert tok.vocab_size == 300
-
-
-def test_train_lowercase(corpus_file):
-    tok = FNetTokenizer.train(corpus_file, vocab_size=300, do_lower_case=True, character_coverage=1.0, num_threads=1)
-    assert tok.do_lower_case
-    assert not any(any(c.isupper() for c in tok.sp_model.id_to_piece(i)) for i in range(7, 300))
-
-
-def test_train_chinese(tmp_path):
-    if not ZH_CORPUS.is_file():
-        pytest.skip(f"shared data not found: {ZH_CORPUS}")
-    with open(ZH_CORPUS, encoding="utf-8") as handle:
-        lines = [next(handle) for _ in range(300)]
-    path = tmp_path / "zh.txt"
-    path.write_text("".join(lines), encoding="utf-8")
-    tok = FNetTokenizer.train([path], vocab_size=2000, character_coverage=0.9995, num_threads=1)
-    assert [tok.convert_ids_to_tokens(i) for i in (0, 3, 4, 5, 6)] == ["<unk>", "<pad>", "[CLS]", "[SEP]", "[MASK]"]
-    sp = tok.sp_model
-    for line in lines[:50]:
-        assert tok.encode(line, add_special_tokens=False) == ref_encode(sp, line)[1]
-    unk_share = sum(i == 0 for line in lines for i in tok.encode(line)) / sum(len(tok.encode(x)) for x in lines)
-    assert unk_share < 0.01
-
-
-def test_train_bad_input(tmp_path, corpus_file):
-    with pytest.raises(ValueError, match="not found"):
-        FNetTokenizer.train([tmp_path / "missing.txt"], vocab_size=100)
-    empty = tmp_path / "empty.txt"
-    empty.write_text("\n  \n")
-    with pytest.raises(ValueError, match="no text"):
-        FNetTokenizer.train([empty], vocab_size=100)
-    with pytest.raises(ValueError, match="too big"):
-        FNetTokenizer.train([corpus_file], vocab_size=50000, num_threads=1)
-    with pytest.raises(ValueError, match="too small for the characters"):
-        FNetTokenizer.train([corpus_file], vocab_size=20, character_coverage=1.0, num_threads=1)
-    with pytest.raises(ValueError, match="model_type"):
-        FNetTokenizer.train([corpus_file], vocab_size=100, model_type="wordpiece")
-    with pytest.raises(ValueError, match="character_coverage"):
-        FNetTokenizer.train([corpus_file], vocab_size=100, character_coverage=1.5)
-    with pytest.raises(ValueError, match="at least one"):
-        FNetTokenizer.train([], vocab_size=100)
-
-
-# ------------------------------------------------------------------------------------------------
 # bad input
 
 
