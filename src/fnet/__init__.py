@@ -18,6 +18,10 @@ _EXPORTS: dict[str, str] = {
     "fft_fourier_transform": "fnet.fourier",
     "dft_fourier_transform": "fnet.fourier",
     "FNetTokenizer": "fnet.tokenization",
+    "TemperatureScaling": "fnet.calibration",
+    "calibration_report": "fnet.calibration",
+    "generate": "fnet.generation",
+    "grow": "fnet.growth",
 }
 for _name in (
     "FNetEmbeddings FNetBasicFourierTransform FNetFourierTransform FNetBasicOutput FNetOutput "

@@ -221,24 +221,24 @@ def grow_depth_pre_norm(model: "FNetPreTrainedModel", num_layers: int, gate: boo
     return _add_layers(model, num_layers, close)
 
 
-def grow_depth(model: "FNetPreTrainedModel", num_layers: int, init: str = "closest") -> "FNetPreTrainedModel":
+def grow_depth(model: "FNetPreTrainedModel", num_layers: int, init: str = "copy") -> "FNetPreTrainedModel":
     """L -> L' layers. Pre-norm models: exact (:func:`grow_depth_pre_norm`). Post-norm: not exact.
 
     Post-norm layers compute ``LN2(m + FFN(m))`` with ``m = LN1(x + Re F x)``: the residual is
     inside the norm and the Fourier term has no weight to switch off, so no new layer is an
-    identity. ``init="closest"`` (new layer ``L + i`` copies layer ``i mod L``, then its feed-forward
-    output is zeroed, ``LN1`` is the plain normalisation and ``LN2`` takes the scale and shift of the
-    layer below, so the new layer outputs ``gamma * normalise(x + Re F x) + beta`` in place of
-    ``gamma * normalise(z) + beta``) or ``init="copy"`` (progressive stacking: an unchanged copy).
-    Measure the result with :func:`measure_deviation`.
+    identity. New layer ``L + i`` copies layer ``i mod L``; ``init="copy"`` keeps the copy as it is
+    (progressive stacking); ``init="zero-ffn"`` zeroes its feed-forward output, makes ``LN1`` the plain
+    normalisation and gives ``LN2`` the scale and shift of the layer below, so the new layer outputs
+    ``gamma * normalise(x + Re F x) + beta`` where the old stack had ``gamma * z + beta``: only the
+    Fourier term differs. Measure either with :func:`measure_deviation` (docs/growth.md).
     """
     if model.config.norm_position == "pre":
         return grow_depth_pre_norm(model, num_layers)
-    if init not in ("closest", "copy"):
-        raise ValueError(f"init must be 'closest' or 'copy', got {init!r}")
+    if init not in ("copy", "zero-ffn"):
+        raise ValueError(f"--depth-init must be 'copy' or 'zero-ffn', got {init!r}")
     below = f"encoder.layer.{model.config.num_hidden_layers - 1}.output.LayerNorm."
 
-    def closest(new_layer: str, state: State) -> None:
+    def zero_ffn(new_layer: str, state: State) -> None:
         if init == "copy":
             return
         for key in [k for k in state if k.startswith(new_layer)]:
@@ -250,7 +250,7 @@ def grow_depth(model: "FNetPreTrainedModel", num_layers: int, init: str = "close
             elif rest.split(".")[1:3] == ["output", "LayerNorm"]:
                 state[key] = torch.ones_like(state[key]) if key.endswith("weight") else torch.zeros_like(state[key])
 
-    return _add_layers(model, num_layers, closest)
+    return _add_layers(model, num_layers, zero_ffn)
 
 
 def _add_layers(model: "FNetPreTrainedModel", num_layers: int, adjust: Callable[[str, State], None]):
@@ -398,7 +398,7 @@ def grow(
     max_position_embeddings: int | None = None,
     tokenizer: "FNetTokenizer | None" = None,
     new_tokenizer: "FNetTokenizer | None" = None,
-    depth_init: str = "closest",
+    depth_init: str = "copy",
     seed: int = 0,
 ) -> tuple["FNetPreTrainedModel", GrowthReport]:
     """Apply the requested growths (None = unchanged) and measure the result against ``model``.
