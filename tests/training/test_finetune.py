@@ -228,7 +228,7 @@ def test_qa_predicts_null_only_when_the_data_has_unanswerable_questions(tmp_path
         assert records[0]["answer"] == expected
 
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "finetuned_classification_v0"
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "legacy-0.1" / "classifier-tsv"
 
 
 def test_directory_written_before_the_registry_still_evaluates_and_predicts(tmp_path, capsys):
