@@ -680,6 +680,19 @@ class TokenizerBase(ABC):
         self.vocab_file = str(vocab_path)
         return str(vocab_path), str(config_path), str(map_path)
 
+    def fingerprint(self) -> str:
+        """A short hash of everything that decides the ids: the vocabulary file's bytes, the kind's
+        options (e.g. lower-casing) and the special tokens. Two tokenizers with equal fingerprints give
+        equal ids for every text; run and model folders record it (:mod:`fnet.run_folder`)."""
+        import hashlib
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            digest = hashlib.sha256(self._save_vocabulary(Path(tmp)).read_bytes())
+        config = {k: v for k, v in self._config_dict().items() if k != "model_max_length"}
+        digest.update(json.dumps(config, sort_keys=True, default=str).encode("utf-8"))
+        return f"{self.tokenizer_class}:{digest.hexdigest()[:16]}"
+
     @classmethod
     def from_pretrained(cls, pretrained_path: str | os.PathLike, **kwargs: Any) -> TokenizerBase:
         """Load from a folder (its vocabulary file plus, when present, ``tokenizer_config.json`` and
