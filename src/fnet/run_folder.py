@@ -49,7 +49,7 @@ from typing import Any, Iterator
 
 from fnet.io import atomic_replace_dir, atomic_write_text, temporary_dir_beside, umask
 
-__all__ = ["MARKER_NAME", "LOCK_NAME", "OutputError", "FolderLocked", "Claim", "claim", "claim_file",
+__all__ = ["MARKER_NAME", "LOCK_NAME", "OutputError", "FolderLocked", "Claim", "claim", "check_claim", "claim_file",
            "read_marker", "describe", "recorded_tokenizer", "check_tokenizer", "check_output_path"]
 
 logger = logging.getLogger(__name__)
@@ -283,6 +283,17 @@ def claim(path: str | os.PathLike, kind: str, *, overwrite: bool = False, resume
             atomic_replace_dir(staging, target)
     finally:
         lock.release()
+
+
+def check_claim(path: str | os.PathLike, kind: str, *, overwrite: bool = False, resume: bool = False,
+                flag: str = "--output", inputs: dict[str, Any] | None = None) -> Path:
+    """What :func:`claim` will check, checked now without touching anything (call it before expensive
+    work; the claim repeats it under the lock)."""
+    target = check_output_path(path, flag)
+    if target.is_dir() and not _is_empty(target):
+        _check_reuse(target, kind, read_marker(target), overwrite=overwrite, resume=resume, flag=flag,
+                     inputs=inputs or {})
+    return target
 
 
 def _check_reuse(target: Path, kind: str, previous: dict[str, Any] | None, *, overwrite: bool, resume: bool,

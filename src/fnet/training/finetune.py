@@ -17,6 +17,7 @@ Legend: s Monte-Carlo samples, b rows, n sequence length, k labels.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -25,7 +26,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -35,6 +36,7 @@ from fnet.data.features import LABEL_KEYS, MODEL_KEYS, Features
 from fnet.io import atomic_write_text
 from fnet.optimize import optimize_for_inference
 from fnet.options import flag_name, option
+from fnet.run_folder import check_output_path
 from fnet.tasks import TaskFamily, cli_choices, get_family
 
 __all__ = ["FinetuneConfig", "EvaluateConfig", "PredictConfig", "TaskInfo", "finetune", "evaluate", "predict",
@@ -84,6 +86,8 @@ class FinetuneConfig:
     max_eval_examples: int | None = option(None, "use only the first N validation examples")
     threads: int | None = option(None, "torch threads")
     progress: bool = option(True, "progress bar")
+    overwrite: bool = option(False, "replace what --output holds (another model, even --model); the old folder "
+                                    "stays intact until this run finishes")
     reader: dict[str, Any] = option(help="reader options of the task's family (columns, format, ...)", cli=False,
                                     default_factory=dict)
 
@@ -105,6 +109,14 @@ class FinetuneConfig:
             raise ValueError(f"--epochs must be > 0, got {self.epochs}")
         if self.seq_len < 8:
             raise ValueError(f"--seq-len must be >= 8, got {self.seq_len}")
+        if self.model not in PRESETS and not Path(self.model).is_dir():
+            raise FileNotFoundError(
+                f"--model {self.model}: no such model folder, and not a preset ({', '.join(PRESETS)})")
+        from fnet import run_folder
+
+        run_folder.check_claim(self.output, "finetune", overwrite=self.overwrite,
+                               inputs={"--model": self.model if self.model not in PRESETS else None,
+                                       "--tokenizer": self.tokenizer})
         return family
 
 
@@ -117,6 +129,7 @@ class EvaluateConfig:
     output: str | None = option(None, "where metrics.json and predictions.jsonl go (default: the model directory)")
     batch_size: int = option(32, "examples per forward pass")
     max_examples: int | None = option(None, "score only the first N examples")
+    overwrite: bool = option(False, "replace what --output holds")
     reader: dict[str, Any] = option(help="reader options, over those recorded in fnet_task.json", cli=False,
                                     default_factory=dict)
 
@@ -124,6 +137,13 @@ class EvaluateConfig:
         _require(self, "model", "data")
         if self.batch_size < 1:
             raise ValueError(f"--batch-size must be >= 1, got {self.batch_size}")
+        if self.output:
+            from fnet import run_folder
+
+            if Path(self.output).resolve() == Path(self.model).resolve():
+                raise ValueError("--output is the --model folder: omit --output to write metrics.json and "
+                                 "predictions.jsonl there")
+            run_folder.check_claim(self.output, "evaluate", overwrite=self.overwrite)
 
 
 @dataclass
@@ -143,6 +163,8 @@ class PredictConfig:
 
     def validate(self) -> None:
         _require(self, "model")
+        if self.output:
+            check_output_path(self.output, want="file")
         if self.mc_samples < 0:
             raise ValueError(f"--mc-samples must be >= 0, got {self.mc_samples}")
         if self.mc_samples == 1:
@@ -183,16 +205,15 @@ def task_info(model_dir: str | os.PathLike) -> TaskInfo:
 # ----------------------------------------------------------------------------- small helpers
 
 
-def _load_tokenizer(*candidates: str | os.PathLike | None):
+def _load_tokenizer(*candidates: str | os.PathLike | None, hint: str = "pass --tokenizer DIR (e.g. one made by "
+                    "`fnet tokenizer train`)"):
     from fnet.tokenization import FNetTokenizer
 
     for candidate in candidates:
         if candidate and (Path(candidate) / "spiece.model").is_file():
             return FNetTokenizer.from_pretrained(candidate)
-    named = [str(c) for c in candidates if c]
-    raise FileNotFoundError(
-        f"no tokenizer (spiece.model) in {named}; pass --tokenizer DIR (e.g. one made by `fnet tokenizer train`)"
-    )
+    named = ", ".join(str(c) for c in candidates if c)
+    raise FileNotFoundError(f"no tokenizer (spiece.model) in {named}; {hint}")
 
 
 def _slice(examples: Any, limit: int | None) -> Any:
@@ -301,17 +322,32 @@ def _build_model(family: TaskFamily, config: FinetuneConfig, tokenizer, label_in
 
 
 def finetune(config: FinetuneConfig) -> dict[str, Any]:
-    """Train a task model; returns the final validation metrics (and where things were written)."""
-    from fnet.data.collate import ListDataset, StepBatches
-    from fnet.training.loop import Trainer, TrainerConfig
-    from fnet.training.optim import OptimConfig, build_optimizer, build_scheduler
+    """Train a task model; returns the final validation metrics (and where things were written).
+
+    The output folder is claimed (:func:`fnet.run_folder.claim`): a folder holding anything is refused
+    unless ``overwrite``, a second run on it refuses, and a failed run leaves nothing behind.
+    """
+    from fnet import run_folder
 
     family = config.validate()
     if config.threads:
         torch.set_num_threads(config.threads)
-    output = Path(config.output)
-    output.mkdir(parents=True, exist_ok=True)
-    tokenizer = _load_tokenizer(config.tokenizer, config.model if config.model not in PRESETS else None)
+    model_dir = config.model if config.model not in PRESETS else None
+    tokenizer = _load_tokenizer(config.tokenizer, model_dir)
+    if model_dir and config.tokenizer:  # a pretrained model reads ids of the tokenizer it was trained with
+        run_folder.check_tokenizer(model_dir, "--model", tokenizer, config.tokenizer)
+    with run_folder.claim(config.output, "finetune", overwrite=config.overwrite,
+                          inputs={"--model": model_dir, "--tokenizer": config.tokenizer}) as out:
+        out.record(task=family.name, tokenizer=tokenizer.fingerprint())
+        return _finetune(config, family, tokenizer, out.path)
+
+
+def _finetune(config: FinetuneConfig, family: TaskFamily, tokenizer: Any, output: Path) -> dict[str, Any]:
+    """The run of :func:`finetune`, writing under the claimed folder ``output``."""
+    from fnet.data.collate import ListDataset, StepBatches
+    from fnet.training.loop import Trainer, TrainerConfig
+    from fnet.training.optim import OptimConfig, build_optimizer, build_scheduler
+
     started = time.perf_counter()
     train_ex = _read(family, config.train, config.reader, config.max_train_examples)
     label_info, label_names = family.label_info(train_ex)
@@ -380,7 +416,9 @@ def _load_task_dir(model_dir: str | os.PathLike):
     model = optimize_for_inference(family.model_class().from_pretrained(model_dir))
     if not info.label_names:  # an fnet_task.json without labels: the model config's (unused by span/choice tasks)
         info.label_names = [model.config.labels()[i] for i in range(model.config.num_labels)]
-    return family, model, _load_tokenizer(model_dir), info
+    tokenizer = _load_tokenizer(model_dir, hint="the folder was not written by `fnet finetune`, or its tokenizer "
+                                "files were removed: copy spiece.model and tokenizer_config.json back into it")
+    return family, model, tokenizer, info
 
 
 def evaluate(config: EvaluateConfig) -> dict[str, Any]:
@@ -396,13 +434,24 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     scores, records = family.score(examples, features, outputs, info.label_names, problem_type=problem_type,
                                    max_answer_length=info.max_answer_length)
-    out_dir = Path(config.output or config.model)
-    out_dir.mkdir(parents=True, exist_ok=True)
     summary = {"task": family.name, "data": str(config.data), "examples": len(examples),
                "seconds": round(seconds, 2), **scores}
-    _write_metrics(out_dir, summary)
-    _write_jsonl(out_dir / "predictions.jsonl", records)
+    with _evaluation_folder(config) as out_dir:
+        _write_metrics(out_dir, summary)
+        _write_jsonl(out_dir / "predictions.jsonl", records)
     return summary
+
+
+@contextlib.contextmanager
+def _evaluation_folder(config: EvaluateConfig) -> Iterator[Path]:
+    """Where evaluate writes: the model folder, or ``--output`` claimed as fnet.run_folder says."""
+    from fnet import run_folder
+
+    if not config.output:
+        yield Path(config.model)
+        return
+    with run_folder.claim(config.output, "evaluate", overwrite=config.overwrite) as out:
+        yield out.path
 
 
 def _inputs_for_prediction(family: TaskFamily, config: PredictConfig, info: TaskInfo) -> Any:
