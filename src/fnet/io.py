@@ -12,10 +12,10 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, IO
+from typing import Any, Callable, IO, Iterator
 
 __all__ = ["umask", "fsync_dir", "atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_replace_dir",
-           "temporary_dir_beside"]
+           "temporary_dir_beside", "utf8_lines"]
 
 
 def umask() -> int:
@@ -101,3 +101,24 @@ def atomic_replace_dir(tmp: str | os.PathLike, target: str | os.PathLike) -> Pat
     fsync_dir(target.parent)
     shutil.rmtree(old, ignore_errors=True)
     return target
+
+
+def utf8_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
+    """``(line number, line)`` of a UTF-8 text file, read line by line (a leading byte-order mark is
+    dropped). Raises ``ValueError`` naming the file, line and byte offset at the first invalid byte:
+    every command that reads raw text refuses Latin-1 or binary files the same way."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"text file not found: {path}")
+    offset = 0
+    with open(path, "rb") as handle:
+        for lineno, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise ValueError(
+                    f"{path}: line {lineno}: invalid UTF-8 at byte offset {offset + err.start} "
+                    f"(byte {err.start} of the line: {raw[err.start:err.start + 1]!r}); re-encode the file as UTF-8"
+                ) from None
+            offset += len(raw)
+            yield lineno, line.lstrip("\ufeff") if lineno == 1 else line
