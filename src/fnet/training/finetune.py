@@ -74,7 +74,8 @@ class FinetuneConfig:
     batch_size: int = option(16, "examples per optimizer step")
     grad_accum: int = option(1, "micro-batches per optimizer step (the batch is split over them)")
     seq_len: int = option(128, "tokens per input (QA: per window); longer inputs are truncated or windowed")
-    stride: int = option(128, "QA: overlap of consecutive windows, in tokens")
+    stride: int | None = option(None, "QA: overlap of consecutive windows, in tokens (default: min(128, seq-len // 4), "
+                                      "which fits every --seq-len)")
     max_answer_length: int = option(30, "QA: longest answer, in tokens")
     warmup_ratio: float = option(0.1, "fraction of steps with linear warmup")
     weight_decay: float = option(0.01, "AdamW decay (never on biases and norms)")
@@ -109,6 +110,10 @@ class FinetuneConfig:
             raise ValueError(f"--epochs must be > 0, got {self.epochs}")
         if self.seq_len < 8:
             raise ValueError(f"--seq-len must be >= 8, got {self.seq_len}")
+        if self.stride is not None and not 0 <= self.stride < self.seq_len // 2 - 2:
+            raise ValueError(f"--stride {self.stride} must be >= 0 and below half of --seq-len {self.seq_len} minus 2 "
+                             f"(a window keeps at least that much context); omit --stride for "
+                             f"{default_stride(self.seq_len)}")
         if self.model not in PRESETS and not Path(self.model).is_dir():
             raise FileNotFoundError(
                 f"--model {self.model}: no such model folder, and not a preset ({', '.join(PRESETS)})")
@@ -118,6 +123,12 @@ class FinetuneConfig:
                                inputs={"--model": self.model if self.model not in PRESETS else None,
                                        "--tokenizer": self.tokenizer})
         return family
+
+
+def default_stride(seq_len: int) -> int:
+    """QA window overlap when --stride is not given: a quarter of the window, at most 128 tokens.
+    Questions are cut to half the window (tasks.question_answering), so it always fits."""
+    return min(128, seq_len // 4)
 
 
 @dataclass
@@ -349,6 +360,8 @@ def _finetune(config: FinetuneConfig, family: TaskFamily, tokenizer: Any, output
     from fnet.training.optim import OptimConfig, build_optimizer, build_scheduler
 
     started = time.perf_counter()
+    if config.stride is None:
+        config = dataclasses.replace(config, stride=default_stride(config.seq_len))
     train_ex = _read(family, config.train, config.reader, config.max_train_examples)
     label_info, label_names = family.label_info(train_ex)
     val_ex = None
