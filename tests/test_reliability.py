@@ -53,6 +53,11 @@ def one_line_error(stderr: str) -> str:
     return lines[0]
 
 
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return write_corpus(tmp_path_factory.mktemp("corpus") / "corpus.txt", n_docs=40)
+
+
 def pretrain_args(output, cache, *extra):
     return ["pretrain", "--train-files", str(LEGACY / "corpus.txt"), "--tokenizer", str(LEGACY / "pretrain-run"),
             "--output", str(output), "--config", str(LEGACY / "tiny.json"), "--seq-len", "32", "--batch-size", "4",
@@ -206,10 +211,9 @@ def other_tokenizer(tmp_path_factory):
     from fnet.tokenization import FNetTokenizer
 
     root = tmp_path_factory.mktemp("other-tok")
-    corpus = write_corpus(root / "other.txt", n_docs=30, seed=5)
     size = FNetTokenizer.from_pretrained(LEGACY / "pretrain-run").vocab_size
-    FNetTokenizer.train([corpus], vocab_size=size, output_dir=root / "tok", num_threads=1, seed=0,
-                        character_coverage=1.0)
+    FNetTokenizer.train([LEGACY / "corpus.txt"], vocab_size=size, model_type="bpe", output_dir=root / "tok",
+                        num_threads=1, seed=0)
     return root / "tok"
 
 
@@ -236,9 +240,9 @@ def test_finetune_with_another_tokenizer_refuses(tmp_path, other_tokenizer, caps
 
 
 @pytest.mark.parametrize("mask, file_mode, dir_mode", [(0o022, 0o644, 0o755), (0o027, 0o640, 0o750)])
-def test_saved_files_follow_the_umask(tmp_path, mask, file_mode, dir_mode):
+def test_saved_files_follow_the_umask(tmp_path, corpus, mask, file_mode, dir_mode):
     out = tmp_path / "tok"
-    result = run_cli(["tokenizer", "train", "--input", str(LEGACY / "corpus.txt"), "--vocab-size", "120",
+    result = run_cli(["tokenizer", "train", "--input", str(corpus), "--vocab-size", "120",
                       "--output", str(out)], tmp_path, umask=mask)
     assert result.returncode == 0, result.stderr
     assert (out.stat().st_mode & 0o777) == dir_mode
@@ -250,13 +254,15 @@ def test_saved_files_follow_the_umask(tmp_path, mask, file_mode, dir_mode):
 
 
 def test_a_full_disk_gives_one_line_and_exit_1(tmp_path):
-    out = tmp_path / "tok"
-    result = run_cli(["tokenizer", "train", "--input", str(LEGACY / "corpus.txt"), "--vocab-size", "120",
-                      "--output", str(out)], tmp_path, fsize=200)
+    """RLIMIT_FSIZE makes the kernel refuse writes past 4000 bytes (EFBIG), as a full disk would (ENOSPC)."""
+    out = tmp_path / "run"
+    args = pretrain_args(out, tmp_path / "cache", "--max-steps", "2")
+    args[args.index("--data-cache"):args.index("--data-cache") + 2] = []  # the cache goes in OUTPUT/cache
+    result = run_cli(args, tmp_path, fsize=4000)
     assert result.returncode == 1, result.stderr
     line = one_line_error(result.stderr)
-    assert "File too large" in line and "spiece.model" in line
-    assert not out.exists() and not any(p.name.startswith(".tmp") for p in tmp_path.iterdir())
+    assert "tokens.npy" in line and "ulimit" in line
+    assert not out.exists()  # nothing half-made is left
 
 
 @pytest.mark.parametrize("where", ["file", "under-file"])
@@ -351,8 +357,8 @@ def test_messages_name_cli_flags_and_the_missing_folder(tmp_path, capsys):
     from fnet.tasks.classification import read_classification
 
     path = tmp_path / "x.csv"
-    path.write_text("a,b,c\n1,2,3\n")
-    with pytest.raises(ValueError, match="--label-column"):
+    path.write_text("sentence,foo\nhello,1\n")
+    with pytest.raises(ValueError, match="pass --label-column NAME"):
         read_classification(path)
     assert main(["finetune", "--task", "classification", "--model", str(tmp_path / "nope"), "--train",
                  str(LEGACY / "train.csv"), "--output", str(tmp_path / "out")]) == 2

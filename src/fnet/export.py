@@ -86,7 +86,7 @@ def load_for_export(model_dir: str | os.PathLike, task: str = "auto") -> tuple[n
 
     task = resolve_task(model_dir, task)
     cls = getattr(modeling, TASKS[task][0])
-    loading = logging.getLogger("fnet.checkpoint")  # missing heads are reported below, as one error
+    loading = logging.getLogger("fnet")  # missing heads are reported below, as one error
     level = loading.level
     loading.setLevel(logging.ERROR)
     try:

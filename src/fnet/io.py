@@ -51,11 +51,13 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> 
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(err, OSError) and err.filename is None:  # name the file in the message
+            raise OSError(err.errno, err.strerror or str(err), str(path)) from None
         raise
     fsync_dir(path.parent)
     return path

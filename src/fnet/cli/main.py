@@ -94,7 +94,7 @@ _OS_FIXES = {
 def os_error_message(err: OSError) -> str:
     """One line for an OS failure: what failed, on which path, and what to do."""
     where = f" ({err.filename})" if err.filename else ""
-    fix = _OS_FIXES.get(err.errno or -1, err.strerror or str(err))
+    fix = _OS_FIXES.get(err.errno or -1, "check the disk's free space, quota and size limits (ulimit -f)")
     return f"{err.strerror or type(err).__name__}{where}: {fix}"
 
 

@@ -680,15 +680,20 @@ class TokenizerBase(ABC):
         self.vocab_file = str(vocab_path)
         return str(vocab_path), str(config_path), str(map_path)
 
+    def _vocabulary_bytes(self) -> bytes:
+        """The bytes :meth:`_save_vocabulary` writes (kinds that hold them in memory return them directly)."""
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            return self._save_vocabulary(Path(tmp)).read_bytes()
+
     def fingerprint(self) -> str:
         """A short hash of everything that decides the ids: the vocabulary file's bytes, the kind's
         options (e.g. lower-casing) and the special tokens. Two tokenizers with equal fingerprints give
         equal ids for every text; run and model folders record it (:mod:`fnet.run_folder`)."""
         import hashlib
-        import tempfile
 
-        with tempfile.TemporaryDirectory() as tmp:
-            digest = hashlib.sha256(self._save_vocabulary(Path(tmp)).read_bytes())
+        digest = hashlib.sha256(self._vocabulary_bytes())
         config = {k: v for k, v in self._config_dict().items() if k != "model_max_length"}
         digest.update(json.dumps(config, sort_keys=True, default=str).encode("utf-8"))
         return f"{self.tokenizer_class}:{digest.hexdigest()[:16]}"

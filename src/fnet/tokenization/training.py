@@ -122,13 +122,13 @@ def train_sentencepiece(
         message = str(err)
         if "smaller than required_chars" in message:
             raise ValueError(
-                f"vocab_size={vocab_size} is too small for the characters of this text at "
-                f"character_coverage={character_coverage}: {message.strip()}"
+                f"--vocab-size {vocab_size} is too small for the characters of this text at "
+                f"--character-coverage {character_coverage}: {message.strip()}"
             ) from None
         if "Vocabulary size" in message or "vocab_size" in message:
             raise ValueError(
-                f"vocab_size={vocab_size} is too big for this text ({counter['lines']} lines): {message.strip()}; "
-                "use a smaller vocab_size or more text"
+                f"--vocab-size {vocab_size} is too big for this text ({counter['lines']} lines): {message.strip()}; "
+                "use a smaller --vocab-size or more text"
             ) from None
         raise ValueError(f"SentencePiece training failed: {message.strip()}") from None
     return model.getvalue()
