@@ -209,18 +209,27 @@ def load_model(
     config: FNetConfig | None = None,
     ignore_mismatched_sizes: bool = False,
     dtype: torch.dtype | None = None,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    local_files_only: bool | None = None,
+    token: str | bool | None = None,
+    flag: str = "--model",
     **config_overrides: Any,
 ):
-    """Build ``cls`` and load weights; a preset name gives a randomly initialised model."""
+    """Build ``cls`` and load weights from a folder or a Hugging Face Hub id (``revision``, ``cache_dir``,
+    ``local_files_only``, ``token``: see :func:`fnet.hub.resolve`; ``flag`` is named in errors); a preset
+    name gives a randomly initialised model."""
+    from fnet.hub import resolve
+
     if isinstance(name_or_dir, str) and name_or_dir in PRESETS:
         model = cls(config or FNetConfig.from_preset(name_or_dir, **config_overrides))
         info = LoadingInfo(missing_keys=sorted(model.state_dict()))
         return (model.to(dtype) if dtype else model), info
-    directory = Path(name_or_dir)
-    if not directory.is_dir():
-        raise FileNotFoundError(
-            f"{name_or_dir!s} is not a directory with a saved model (nor a preset: {', '.join(PRESETS)})"
-        )
+    try:
+        directory = resolve(name_or_dir, what="model", flag=flag, revision=revision, cache_dir=cache_dir,
+                            local_files_only=local_files_only, token=token)
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"{err}; it is neither a preset ({', '.join(PRESETS)})") from None
     if config is None:
         config = load_config(directory, **config_overrides)
     model = cls(config)
