@@ -144,11 +144,45 @@ def _align_prefix(state: dict[str, torch.Tensor], model: torch.nn.Module) -> dic
     return dict(state)
 
 
+def _drop_dft_buffers(state: dict[str, torch.Tensor], config: FNetConfig) -> dict[str, torch.Tensor]:
+    """Check and drop the DFT matrices of transformers' ``use_tpu_fourier_optimizations`` checkpoints.
+
+    transformers stores ``...fourier.self.dft_mat_seq`` (``tpu_short_seq_length`` square) and
+    ``...fourier.self.dft_mat_hidden`` (``hidden_size`` square), complex64, in every layer; they hold no
+    learned values, and fnet builds its own (``fourier.dft_matrices``, any length).  Each one must equal the
+    DFT matrix of its size, or loading fails naming the key: a checkpoint whose matrices were changed does
+    not compute a Fourier transform, and fnet would silently compute a different model.
+    """
+    from fnet.fourier import dft_matrices
+
+    sizes = {"dft_mat_seq": ("tpu_short_seq_length", config.tpu_short_seq_length),
+             "dft_mat_hidden": ("hidden_size", config.hidden_size)}
+    out = {}
+    for key, tensor in state.items():
+        name = key.rsplit(".", 1)[-1]
+        if name not in sizes or ".fourier." not in f".{key}":
+            out[key] = tensor
+            continue
+        field_name, n = sizes[name]
+        if tuple(tensor.shape) != (n, n):
+            raise ValueError(f"the checkpoint's {key} has shape {tuple(tensor.shape)}, but the config's "
+                             f"{field_name}={n} makes it ({n}, {n}); load with the checkpoint's own config.json")
+        cos, sin = dft_matrices(n, dtype=torch.float64)
+        expected = torch.complex(cos, -sin)
+        err = (tensor.to(torch.complex128) - expected).abs().max().item() if n else 0.0
+        if not err <= 1e-4 * max(1.0, n ** 0.5):  # complex64 rounding of exp(-2*pi*i*jk/n); also catches NaN
+            raise ValueError(f"the checkpoint's {key} is not the {n}-point DFT matrix (max abs difference {err:.3g}); "
+                             "fnet computes the Fourier transform itself and cannot load a model whose matrices "
+                             "were changed")
+    return out
+
+
 def load_state_dict_into(
     model: torch.nn.Module, state: dict[str, torch.Tensor], ignore_mismatched_sizes: bool = False
 ) -> LoadingInfo:
     """Copy ``state`` into ``model`` with transformers' key conventions; errors name the bad keys."""
     state = {k: v for k, v in state.items() if k not in _IGNORED_KEYS}
+    state = _drop_dft_buffers(state, model.config)
     state = _align_prefix(state, model)
     # cls.predictions.decoder.bias is an alias of cls.predictions.bias
     for key in list(state):
