@@ -356,11 +356,11 @@ def recorded_tokenizer(folder: str | os.PathLike) -> str | None:
     marker = read_marker(folder)
     if marker and marker.get("tokenizer"):
         return str(marker["tokenizer"])
-    if (folder / "spiece.model").is_file():
-        from fnet.tokenization import FNetTokenizer
+    if any((folder / name).is_file() for name in ("spiece.model", "vocab.txt", "tokenizer.json")):
+        from fnet.tokenization import AutoTokenizer
 
         try:
-            return FNetTokenizer.from_pretrained(folder).fingerprint()
+            return AutoTokenizer.from_pretrained(folder).fingerprint()
         except Exception:  # unreadable tokenizer files: nothing recorded to compare with
             return None
     return None
