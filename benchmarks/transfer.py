@@ -77,13 +77,21 @@ def run_one(spec: dict, args, work: Path) -> dict:
         from fnet.tokenization import FNetTokenizer
 
         FNetTokenizer.from_pretrained(spec["model"]).save_pretrained(model)
+    # curves: no validation file (a user with 100 labels has no dev set to pick epochs on): the final
+    # model is scored once; the controlled runs keep the best epoch on GLUE dev
+    validate = spec["study"] != "curves"
     config = FinetuneConfig(task="classification", model=model, tokenizer=args.tokenizer, output=str(out),
                             train=str(subset(spec["labels"], spec["seed"], work)),
-                            validation=str(DATA / "glue_dev.tsv"), seq_len=64, batch_size=16,
-                            seed=spec["seed"], lr=spec.get("lr"), epochs=spec.get("epochs"), progress=False,
-                            threads=args.threads)
+                            validation=str(DATA / "glue_dev.tsv") if validate else None, seq_len=64,
+                            batch_size=16, seed=spec["seed"], lr=spec.get("lr"), epochs=spec.get("epochs"),
+                            progress=False, threads=args.threads)
     started = time.perf_counter()
     metrics = finetune(config)
+    if not validate:
+        from fnet.training.finetune import EvaluateConfig, evaluate
+
+        metrics.update(evaluate(EvaluateConfig(model=str(out), data=str(DATA / "glue_dev.tsv"),
+                                               output=str(out / "glue_dev"))))
     resolved = config.resolved()
     return {**spec, "accuracy": metrics["eval_accuracy"], "steps": metrics["steps"],
             "best_step": metrics["best_step"], "seconds": round(time.perf_counter() - started, 1),
@@ -178,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--early", help="an earlier pretraining checkpoint folder (lr study)")
     parser.add_argument("--all-labels", type=int, default=8000, help="the largest label count of the curves")
     parser.add_argument("--only", help="run only specs whose name contains this")
+    parser.add_argument("--shard", default="0/1", help="I/N: run every N-th spec starting at I (parallel workers)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--work", default="runs/transfer/work")
     parser.add_argument("--report", action="store_true", help="only write results.md / results.json / curves.png")
@@ -196,7 +205,10 @@ def main(argv: list[str] | None = None) -> int:
         done = set()
         if (out / "runs.jsonl").exists():
             done = {json.loads(l)["name"] for l in (out / "runs.jsonl").read_text().splitlines() if l.strip()}
-        for spec in studies(args):
+        index, count = (int(x) for x in args.shard.split("/"))
+        for number, spec in enumerate(studies(args)):
+            if number % count != index:
+                continue
             if spec["name"] in done or (args.only and args.only not in spec["name"]):
                 continue
             result = run_one(spec, args, work)
