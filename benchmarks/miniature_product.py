@@ -9,7 +9,7 @@ in the budget and ``--equal-tokens`` stops each at the same step instead); then
 Throughput is measured interleaved (one pretraining step per model in turn, on the same batches,
 median of ``--throughput-steps``), so load changes on a shared machine hit every model alike.
 
-    python benchmarks/miniature_product.py --tokenizer DIR --output benchmarks/results/miniature_product \
+    python benchmarks/miniature_product.py --tokenizer DIR --output benchmarks/results/miniature/product \
         --minutes 10 --seeds 0 1 2 --labels 8000
 
 Writes OUTPUT/runs.jsonl (one line per model and seed, appended as they finish: an interrupted study
