@@ -127,6 +127,9 @@ def _tokenizer_fingerprint(tokenizer: Tokenizer) -> str:
     sp_model = getattr(tokenizer, "sp_model", None)
     if sp_model is not None:
         digest.update(sp_model.serialized_model_proto())
+    backend = getattr(tokenizer, "backend_tokenizer", None)  # WordPiece: the whole tokenizers pipeline
+    if backend is not None:
+        digest.update(backend.to_str().encode())
     digest.update(json.dumps([len(tokenizer), sorted(tokenizer.all_special_ids), type(tokenizer).__name__]).encode())
     # the tokenizer's own preprocessing options change the ids too
     for name in ("do_lower_case", "remove_space", "keep_accents"):
@@ -492,7 +495,9 @@ class PretrainingBatches:
         self.word_start = None
         if self.masking.whole_word:
             pieces = tokenizer.convert_ids_to_tokens(list(range(vocab)))
-            self.word_start = np.asarray([p.startswith("\u2581") for p in pieces], dtype=bool) | specials
+            continuation = getattr(tokenizer, "continuing_subword_prefix", None)  # WordPiece: "##"
+            starts = [not p.startswith(continuation) if continuation else p.startswith("\u2581") for p in pieces]
+            self.word_start = np.asarray(starts, dtype=bool) | specials
         self._instances: dict[int, np.ndarray] = {}
 
     def instances(self, epoch: int) -> np.ndarray:

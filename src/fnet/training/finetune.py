@@ -62,8 +62,9 @@ class FinetuneConfig:
     the reader options of the task's family, a ``[reader]`` table in a run file)."""
 
     task: str | None = option(None, "task family (required)", choices=cli_choices())
-    model: str | None = option(None, "model directory (pretrained/converted) or a preset name (required)")
-    tokenizer: str | None = option(None, "tokenizer directory (default: the model directory)")
+    model: str | None = option(None, "model folder (pretrained/converted), Hub id (owner/name[@revision]) or preset "
+                                     "name (required)")
+    tokenizer: str | None = option(None, "tokenizer folder or Hub id (default: the model's)")
     train: str | None = option(None, "training file (required)")
     validation: str | None = option(None, "validation file: evaluated each epoch, selects the best epoch")
     output: str | None = option(None, "output directory (required)")
@@ -150,7 +151,8 @@ MAX_EPOCHS = 20
 class EvaluateConfig:
     """`fnet evaluate`: score a fine-tuned directory on a labelled file."""
 
-    model: str | None = option(None, "directory written by `fnet finetune` (required)")
+    model: str | None = option(None, "folder written by `fnet finetune`, or its Hub id (owner/name[@revision]) "
+                                     "(required)")
     data: str | None = option(None, "labelled file in the task's format (required)")
     output: str | None = option(None, "where metrics.json and predictions.jsonl go (default: the model directory)")
     batch_size: int = option(32, "examples per forward pass")
@@ -168,7 +170,8 @@ class EvaluateConfig:
 class PredictConfig:
     """`fnet predict`: label raw texts or a file with a fine-tuned directory."""
 
-    model: str | None = option(None, "directory written by `fnet finetune` (required)")
+    model: str | None = option(None, "folder written by `fnet finetune`, or its Hub id (owner/name[@revision]) "
+                                     "(required)")
     texts: list[str] = option(help="texts to classify or tag", cli=False, default_factory=list)
     input: str | None = option(None, "input file")
     output: str | None = option(None, "write JSON lines here instead of stdout")
@@ -209,8 +212,11 @@ class TaskInfo:
 
 
 def task_info(model_dir: str | os.PathLike) -> TaskInfo:
-    """What `fnet finetune` recorded about a directory: task, input length, reader options, labels."""
-    path = Path(model_dir) / TASK_INFO_NAME
+    """What `fnet finetune` recorded about a directory (or a Hub id of one): task, input length, reader
+    options, labels."""
+    from fnet.hub import resolve
+
+    path = resolve(model_dir, flag="--model") / TASK_INFO_NAME
     if not path.is_file():
         raise FileNotFoundError(f"{model_dir} has no {TASK_INFO_NAME}: it was not written by `fnet finetune`")
     info = json.loads(path.read_text(encoding="utf-8"))
@@ -221,16 +227,18 @@ def task_info(model_dir: str | os.PathLike) -> TaskInfo:
 # ----------------------------------------------------------------------------- small helpers
 
 
-def _load_tokenizer(*candidates: str | os.PathLike | None):
-    from fnet.tokenization import FNetTokenizer
+def _load_tokenizer(tokenizer: str | os.PathLike | None, model: str | os.PathLike | None):
+    """``--tokenizer`` when given, else the tokenizer saved with ``--model`` (a folder or a Hub id; any kind)."""
+    from fnet.tokenization import AutoTokenizer, TokenizerFileError
 
-    for candidate in candidates:
-        if candidate and (Path(candidate) / "spiece.model").is_file():
-            return FNetTokenizer.from_pretrained(candidate)
-    named = [str(c) for c in candidates if c]
-    raise FileNotFoundError(
-        f"no tokenizer (spiece.model) in {named}; pass --tokenizer DIR (e.g. one made by `fnet tokenizer train`)"
-    )
+    if tokenizer:
+        return AutoTokenizer.from_pretrained(tokenizer, flag="--tokenizer")
+    if not model:
+        raise ValueError("no tokenizer: pass --tokenizer DIR|ID (e.g. one made by `fnet tokenizer train`)")
+    try:
+        return AutoTokenizer.from_pretrained(model, flag="--model")
+    except TokenizerFileError as err:
+        raise TokenizerFileError(f"{err}; pass --tokenizer DIR|ID") from None
 
 
 def _slice(examples: Any, limit: int | None) -> Any:
@@ -324,9 +332,6 @@ def _build_model(family: TaskFamily, config: FinetuneConfig, tokenizer, label_in
             max_position_embeddings=max(512, config.seq_len), **label_info)
         torch.manual_seed(config.seed)
         return cls(model_config)
-    if not Path(config.model).is_dir():
-        raise FileNotFoundError(
-            f"--model {config.model!r} is neither a model directory nor a preset ({', '.join(PRESETS)})")
     model = cls.from_pretrained(config.model, ignore_mismatched_sizes=True, **label_info)
     if model.config.vocab_size < len(tokenizer):
         raise ValueError(f"the tokenizer has {len(tokenizer)} tokens but the model only {model.config.vocab_size}; "
@@ -416,12 +421,15 @@ def finetune(config: FinetuneConfig) -> dict[str, Any]:
 
 
 def _load_task_dir(model_dir: str | os.PathLike):
+    from fnet.hub import resolve
+
+    model_dir = resolve(model_dir, flag="--model")  # a folder, or a Hub id of a `fnet finetune` output
     info = task_info(model_dir)
     family = info.family()
     model = optimize_for_inference(family.model_class().from_pretrained(model_dir))
     if not info.label_names:  # an fnet_task.json without labels: the model config's (unused by span/choice tasks)
         info.label_names = [model.config.labels()[i] for i in range(model.config.num_labels)]
-    return family, model, _load_tokenizer(model_dir), info
+    return family, model, _load_tokenizer(None, model_dir), info
 
 
 def evaluate(config: EvaluateConfig) -> dict[str, Any]:
