@@ -229,12 +229,15 @@ class PerformerMixer(_AttentionBase):
     """FAVOR+ (Performer): softmax attention estimated with positive orthogonal random features.
 
     phi(x) = exp(w . x - |x|^2 / 2) / sqrt(m) on x = q / e^(1/4) (and k likewise), so that
-    E[phi(q) . phi(k)] = exp(q . k / sqrt(e)). The features ``projection_matrix`` (m, e) are a
+    E[phi(q) . phi(k)] = exp(q . k / sqrt(e)). Queries and keys are capped at norm
+    ``max_feature_norm`` * e^(1/4) first (see ``_features``): the estimate stays usable, so the
+    mixer trains from any weights (uncapped, it stayed at the majority class once q, k grew). The features ``projection_matrix`` (m, e) are a
     saved buffer; ``redraw_features()`` draws new ones, and in training they are redrawn every
     ``config.performer_redraw_interval`` forward calls (0 = never).
     """
 
     eps = 1e-6
+    max_feature_norm = 2.0  # |q| / e^(1/4) and |k| / e^(1/4) are capped here (logits within +-4)
 
     def __init__(self, config: FNetConfig, layer_index: int = 0):
         super().__init__(config, layer_index)
@@ -253,6 +256,11 @@ class PerformerMixer(_AttentionBase):
     def _features(self, x: torch.Tensor, is_query: bool, padding_mask: torch.Tensor | None) -> torch.Tensor:
         """Positive random features of queries or keys. (b, h, n, e) float32 -> (b, h, n, m)."""
         x = x * self.head_size**-0.25
+        # cap |x| (direction kept): the estimate's variance grows like exp(|q|^2 + |k|^2), so once
+        # trained q and k grow (pretrained weights, high learning rates) 64 features give noise and
+        # training stalls at the majority class; below the cap the estimate is FAVOR+'s unchanged
+        norm = x.norm(dim=-1, keepdim=True)  # (b, h, n, 1)
+        x = x * (self.max_feature_norm / norm.clamp(min=self.max_feature_norm))
         projected = torch.einsum("bhne,me->bhnm", x, self.projection_matrix.float())  # (b, h, n, m)
         squared = (x * x).sum(dim=-1, keepdim=True) / 2  # (b, h, n, 1)
         if is_query:  # a per-row constant cancels between numerator and denominator

@@ -1,9 +1,11 @@
 """Token classification (NER, tagging): CoNLL files, sub-token alignment, entity-level F1.
 
 Reader: one token per line, the tag in a column, blank lines between sentences. Featurization
-labels the first sub-token of each word (later ones get ``-100``); decoding takes each word's tag
-from its first sub-token. Metrics are entity-level precision / recall / F1 identical to ``seqeval``'s
-default (conlleval-style, lenient) mode, and token accuracy.
+labels the first sub-token of each word (later ones get ``-100``); a sentence longer than the
+input length is split into overlapping windows, and decoding takes each word's tag from its first
+sub-token in the window where it has the most context, so every word is scored. Metrics are
+entity-level precision / recall / F1 identical to ``seqeval``'s default (conlleval-style, lenient)
+mode, and token accuracy.
 
 Legend: b rows, n tokens, k tags.
 """
@@ -26,7 +28,7 @@ from fnet.tasks.base import ExportHead, ReaderOptions, TaskFamily, eval_scores
 from fnet.training import metrics as M
 
 __all__ = ["TokenClassificationExamples", "TokenClassificationReaderOptions", "read_conll",
-           "featurize_token_classification", "word_ids_from_offsets", "token_predictions_to_tags",
+           "featurize_token_classification", "window_overlap", "word_ids_from_offsets", "token_predictions_to_tags",
            "get_entities", "entity_scores", "token_accuracy", "TokenClassification"]
 
 
@@ -180,21 +182,31 @@ def word_ids_from_offsets(
     return out
 
 
+def window_overlap(max_length: int, stride: int) -> int:
+    """Tokens shared by consecutive windows of a long sentence: ``stride``, at most half a window (so
+    every window moves on by at least half its length)."""
+    return max(0, min(stride, (max_length - 2) // 2))
+
+
 def featurize_token_classification(
     examples: TokenClassificationExamples,
     tokenizer: Any,
     max_length: int = 128,
     *,
+    stride: int = 128,
     padding: str | bool = "max_length",
     label_all_subtokens: bool = False,
 ) -> Features:
     """Tokenize ``" ".join(words)`` per sentence and align word tags to sub-tokens.
 
+    A sentence longer than ``max_length`` tokens becomes several rows (windows) that overlap by
+    :func:`window_overlap` tokens, so every word is read and scored; each window is a training row.
     The first sub-token of each word gets the word's tag id; later sub-tokens (unless
-    ``label_all_subtokens``), special tokens and padding get ``-100``. Words that produce no
-    sub-token (dropped characters, or cut off by ``max_length``) get no label here; when decoding,
-    :func:`token_predictions_to_tags` predicts ``O`` for them. ``meta["word_ids"]`` keeps the
-    token -> word map per row.
+    ``label_all_subtokens``; a window that starts inside a word labels none of its pieces), special
+    tokens and padding get ``-100``. Words that produce no sub-token (dropped characters) get no label;
+    decoding predicts ``O`` for them. ``meta``: ``word_ids`` (token -> word, per row), ``row_sample``
+    (row -> sentence), ``first_token`` (per row, True where a token is its word's first sub-token),
+    ``num_words`` and ``long_sentences`` (sentences split into windows).
     """
     import torch
 
@@ -205,30 +217,47 @@ def featurize_token_classification(
         padding=padding,
         truncation=True,
         max_length=max_length,
+        stride=window_overlap(max_length, stride),
+        return_overflowing_tokens=True,
         return_offsets_mapping=True,
         return_tensors="pt",
     )
     offsets = enc["offset_mapping"].tolist()
-    all_word_ids: list[list[int | None]] = []
-    labels: list[list[int]] = []
-    for i, words in enumerate(examples.sentences):
-        wids = word_ids_from_offsets(words, offsets[i], enc.sequence_ids(i))
-        all_word_ids.append(wids)
-        tags = examples.tags[i] if examples.tags else None
-        row: list[int] = []
-        prev: int | None = None
-        for wid in wids:
-            if wid is None or tags is None:
-                row.append(IGNORE_INDEX)
-            elif wid != prev:
-                row.append(label2id[tags[wid]])
-            else:
-                row.append(label2id[tags[wid]] if label_all_subtokens else IGNORE_INDEX)
+    row_sample = [int(s) for s in enc["overflow_to_sample_mapping"].tolist()]
+    all_word_ids = [word_ids_from_offsets(examples.sentences[k], offsets[i], enc.sequence_ids(i))
+                    for i, k in enumerate(row_sample)]
+    # a word's first sub-token is the one that starts earliest in the text, whichever window holds it
+    first_start: dict[tuple[int, int], int] = {}
+    for i, k in enumerate(row_sample):
+        for t, wid in enumerate(all_word_ids[i]):
             if wid is not None:
-                prev = wid
+                key = (k, wid)
+                first_start[key] = min(first_start.get(key, offsets[i][t][0]), offsets[i][t][0])
+    first_token: list[list[bool]] = []
+    for i, k in enumerate(row_sample):
+        marked: set[int] = set()  # pieces of one character share its offsets: only the first one counts
+        row_first = []
+        for t, wid in enumerate(all_word_ids[i]):
+            is_first = wid is not None and wid not in marked and offsets[i][t][0] == first_start[(k, wid)]
+            if is_first:
+                marked.add(wid)
+            row_first.append(is_first)
+        first_token.append(row_first)
+    labels: list[list[int]] = []
+    for i, k in enumerate(row_sample):
+        tags = examples.tags[k] if examples.tags else None
+        row: list[int] = []
+        for t, wid in enumerate(all_word_ids[i]):
+            if wid is None or tags is None or not (first_token[i][t] or label_all_subtokens):
+                row.append(IGNORE_INDEX)
+            else:
+                row.append(label2id[tags[wid]])
         labels.append(row)
+    windows = collections.Counter(row_sample)
     feats = Features(model_inputs(enc, getattr(tokenizer, "pad_token_id", None)),
-                     meta={"word_ids": all_word_ids, "num_words": [len(w) for w in examples.sentences],
+                     meta={"word_ids": all_word_ids, "row_sample": row_sample, "first_token": first_token,
+                           "num_words": [len(w) for w in examples.sentences],
+                           "long_sentences": sum(1 for c in windows.values() if c > 1),
                            "label_names": examples.label_names})
     if examples.tags:
         feats["labels"] = torch.tensor(labels, dtype=torch.long)
@@ -245,9 +274,10 @@ def token_predictions_to_tags(
     """Turn per-token predictions back into one tag per word.
 
     ``predictions``: class ids ``(rows, length)`` or logits ``(rows, length, num_labels)`` (tensor,
-    array or nested lists). Each word takes the prediction at its first sub-token; words without a
-    sub-token get ``default``. The result lines up with the original sentences, ready for
-    :func:`fnet.training.metrics.entity_scores`.
+    array or nested lists). Each word takes the prediction at its first sub-token; when a long
+    sentence was split into windows, from the window where that sub-token has the most context (the
+    most tokens of the window on its shorter side). Words without a sub-token get ``default``. The
+    result lines up with the original sentences, ready for :func:`fnet.training.metrics.entity_scores`.
     """
     import numpy as np
 
@@ -256,15 +286,25 @@ def token_predictions_to_tags(
     arr = predictions.detach().cpu().numpy() if hasattr(predictions, "detach") else np.asarray(predictions)
     if arr.ndim == 3:
         arr = arr.argmax(-1)
-    out: list[list[str]] = []
-    for i, (wids, n_words) in enumerate(zip(meta["word_ids"], meta["num_words"])):
-        tags = [default] * n_words
-        done = [False] * n_words
+    word_ids = meta["word_ids"]
+    row_sample = meta.get("row_sample", list(range(len(word_ids))))
+    first_token = meta.get("first_token")
+    out = [[default] * n for n in meta["num_words"]]
+    best_context = [[-1] * n for n in meta["num_words"]]
+    for i, (wids, k) in enumerate(zip(word_ids, row_sample)):
+        real = [t for t, wid in enumerate(wids) if wid is not None]
+        if not real:
+            continue
+        lo, hi = real[0], real[-1]  # the window's text tokens
+        seen: set[int] = set()
         for t, wid in enumerate(wids):
-            if wid is not None and not done[wid]:
-                tags[wid] = names[int(arr[i, t])]
-                done[wid] = True
-        out.append(tags)
+            if wid is None or wid in seen or (first_token is not None and not first_token[i][t]):
+                continue
+            seen.add(wid)
+            context = min(t - lo, hi - t)
+            if context > best_context[k][wid]:
+                best_context[k][wid] = context
+                out[k][wid] = names[int(arr[i, t])]
     return out
 
 
@@ -396,8 +436,7 @@ class TokenClassification(TaskFamily):
 
     def featurize(self, examples: TokenClassificationExamples, tokenizer: Any, max_length: int = 128, *,
                   stride: int = 128, **options: Any) -> Features:
-        del stride  # only question answering splits inputs into windows
-        return featurize_token_classification(examples, tokenizer, max_length, **options)
+        return featurize_token_classification(examples, tokenizer, max_length, stride=stride, **options)
 
     def examples_from_texts(self, texts: Sequence[str], label_names: list[str]) -> TokenClassificationExamples:
         words = [t.split() for t in texts]
@@ -427,4 +466,6 @@ class TokenClassification(TaskFamily):
         records: list[dict[str, Any]] = [{"tokens": toks, "tags": t} for toks, t in zip(examples.sentences, tags)]
         gold = [list(t) for t in examples.tags] if getattr(examples, "tags", None) else None
         scores = token_classification_metrics(tags, gold) if gold and any(gold) else {}
+        if scores:
+            scores["long_sentences"] = features.meta.get("long_sentences", 0)  # split into windows
         return eval_scores(scores), records

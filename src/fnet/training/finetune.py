@@ -70,15 +70,17 @@ class FinetuneConfig:
     train: str | None = option(None, "training file (required)")
     validation: str | None = option(None, "validation file: evaluated each epoch, selects the best epoch")
     output: str | None = option(None, "output directory (required)")
-    epochs: float = option(3.0, "passes over the training data")
-    lr: float = option(5e-5, "peak learning rate")
+    epochs: float | None = option(None, "passes over the training data (default: 3, more for a small training "
+                                        "set so that it gets 300 optimizer steps, at most 20 passes)")
+    lr: float | None = option(None, "peak learning rate (default: 1e-4 from a model directory (pretrained), 1e-3 "
+                                    "from a preset (random init))")
     batch_size: int = option(16, "examples per optimizer step")
     grad_accum: int = option(1, "micro-batches per optimizer step (the batch is split over them)")
     seq_len: int = option(128, "tokens per input (QA: per window); longer inputs are truncated or windowed")
     stride: int | None = option(None, "QA: overlap of consecutive windows, in tokens (default: min(128, seq-len // 4), "
                                       "which fits every --seq-len)")
     max_answer_length: int = option(30, "QA: longest answer, in tokens")
-    warmup_ratio: float = option(0.1, "fraction of steps with linear warmup")
+    warmup_ratio: float | None = option(None, "fraction of steps with linear warmup (default: 0.1)")
     weight_decay: float = option(0.01, "AdamW decay (never on biases and norms)")
     seed: int = option(0, "all randomness: init, shuffling, dropout")
     bf16: bool = option(False, "bfloat16 autocast")
@@ -107,8 +109,12 @@ class FinetuneConfig:
         if self.batch_size < 1 or self.grad_accum < 1 or self.batch_size % self.grad_accum:
             raise ValueError(f"--batch-size {self.batch_size} must be a positive multiple of --grad-accum "
                              f"{self.grad_accum} (each optimizer step splits the batch into equal micro-batches)")
-        if self.epochs <= 0:
+        if self.epochs is not None and self.epochs <= 0:
             raise ValueError(f"--epochs must be > 0, got {self.epochs}")
+        if self.lr is not None and self.lr <= 0:
+            raise ValueError(f"--lr must be > 0, got {self.lr}")
+        if self.warmup_ratio is not None and not 0 <= self.warmup_ratio < 1:
+            raise ValueError(f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.seq_len < 8:
             raise ValueError(f"--seq-len must be >= 8, got {self.seq_len}")
         if self.stride is not None and not 0 <= self.stride < self.seq_len // 2 - 2:
@@ -126,6 +132,38 @@ class FinetuneConfig:
                                inputs={"--model": self.model if self.model not in PRESETS else None,
                                        "--tokenizer": self.tokenizer})
         return family
+
+    def from_scratch(self) -> bool:
+        """True when ``model`` names a preset (random init), False for a model directory."""
+        return self.model in PRESETS
+
+    def resolved(self, steps_per_epoch: int | None = None) -> "FinetuneConfig":
+        """This config with the options left at None chosen by how the run starts (explicit values win).
+
+        From pretrained weights: lr 1e-4, the top of the grid used for compact BERTs (Turc et al.
+        2019: 3e-5, 5e-5, 1e-4; BERT-base uses 2e-5..5e-5); higher rates erase what pretraining
+        learned. From random init (a preset) there is nothing to keep: lr 1e-3 (issue 13's
+        measurements, benchmarks/results/transfer). Warmup 10% of the steps in both (BERT). Epochs: 3
+        (BERT's 2-4), raised for a small training set to reach ``MIN_STEPS`` optimizer steps, at most
+        ``MAX_EPOCHS`` (few-sample fine-tuning needs more steps, not fewer: Mosbach et al. 2021,
+        Zhang et al. 2021); ``steps_per_epoch`` is needed for that, else 3.
+        """
+        start = SCRATCH_DEFAULTS if self.from_scratch() else PRETRAINED_DEFAULTS
+        epochs = self.epochs
+        if epochs is None:
+            epochs = start["epochs"]
+            if steps_per_epoch:
+                epochs = min(MAX_EPOCHS, max(epochs, math.ceil(MIN_STEPS / steps_per_epoch)))
+        return dataclasses.replace(
+            self, epochs=float(epochs), lr=start["lr"] if self.lr is None else self.lr,
+            warmup_ratio=start["warmup_ratio"] if self.warmup_ratio is None else self.warmup_ratio)
+
+
+# what FinetuneConfig.resolved() chooses for options left unset (the reasons are in its docstring)
+PRETRAINED_DEFAULTS = {"lr": 1e-4, "warmup_ratio": 0.1, "epochs": 3.0}
+SCRATCH_DEFAULTS = {"lr": 1e-3, "warmup_ratio": 0.1, "epochs": 3.0}
+MIN_STEPS = 300  # optimizer steps a small training set is stretched to (by more epochs)
+MAX_EPOCHS = 20
 
 
 def default_stride(seq_len: int) -> int:
@@ -387,6 +425,9 @@ def _finetune(config: FinetuneConfig, family: TaskFamily, tokenizer: Any, output
     micro = config.batch_size // config.grad_accum
     dataset = ListDataset(list(range(train_feats.num_rows)), lambda idx: _batch(train_feats, idx))
     data = StepBatches(dataset, micro_batch_size=micro, grad_accum=config.grad_accum, seed=config.seed)
+    config = config.resolved(data.steps_per_epoch)  # lr, warmup and epochs by how the run starts
+    logger.info("fine-tuning %s: lr %g, warmup %.0f%%, %g epochs", "from scratch" if config.from_scratch()
+                else "from pretrained weights", config.lr, 100 * config.warmup_ratio, config.epochs)
     max_steps = max(1, math.ceil(config.epochs * data.steps_per_epoch))
     optim = OptimConfig(lr=config.lr, weight_decay=config.weight_decay,
                         warmup_steps=int(config.warmup_ratio * max_steps))

@@ -1,0 +1,56 @@
+"""`fnet finetune` picks lr, warmup and epochs by how the run starts; explicit values win."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from fnet.options import add_arguments, build
+from fnet.training.finetune import MAX_EPOCHS, MIN_STEPS, FinetuneConfig
+
+
+def _config(model: str, **kw) -> FinetuneConfig:
+    return FinetuneConfig(task="classification", model=model, train="t.tsv", output="out", **kw)
+
+
+def test_pretrained_and_scratch_resolve_differently(tmp_path):
+    pretrained = _config(str(tmp_path)).resolved(steps_per_epoch=1000)
+    scratch = _config("fnet-mini").resolved(steps_per_epoch=1000)
+    assert not _config(str(tmp_path)).from_scratch() and _config("fnet-tiny").from_scratch()
+    assert pretrained.lr == 1e-4 and scratch.lr == 1e-3
+    assert pretrained.warmup_ratio == scratch.warmup_ratio == 0.1
+    assert pretrained.epochs == scratch.epochs == 3.0
+
+
+def test_small_training_sets_get_more_epochs_up_to_a_cap(tmp_path):
+    model = str(tmp_path)
+    assert _config(model).resolved(steps_per_epoch=20).epochs == MIN_STEPS / 20  # 15 passes reach 300 steps
+    assert _config(model).resolved(steps_per_epoch=7).epochs == MAX_EPOCHS  # 43 would be needed: capped
+    assert _config(model).resolved(steps_per_epoch=150).epochs == 3.0  # 450 steps already
+    assert _config(model).resolved().epochs == 3.0  # size unknown
+
+
+def test_explicit_values_win(tmp_path):
+    config = _config(str(tmp_path), lr=3e-5, epochs=1.5, warmup_ratio=0.0).resolved(steps_per_epoch=5)
+    assert (config.lr, config.epochs, config.warmup_ratio) == (3e-5, 1.5, 0.0)
+    scratch = _config("fnet-mini", lr=2e-4).resolved(steps_per_epoch=5)
+    assert scratch.lr == 2e-4 and scratch.epochs == MAX_EPOCHS
+
+
+def test_cli_flags_keep_none_until_resolved_and_override():
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, FinetuneConfig)
+    config = build(FinetuneConfig, parser.parse_args(["--task", "classification", "--model", "fnet-mini",
+                                                      "--lr", "0.01"]))
+    assert config.lr == 0.01 and config.epochs is None and config.warmup_ratio is None
+    assert config.resolved(steps_per_epoch=1000).lr == 0.01
+    help_text = " ".join(parser.format_help().split())
+    assert "1e-4 from a model directory" in help_text and "1e-3 from a preset" in help_text
+
+
+@pytest.mark.parametrize("flag,value", [("lr", 0.0), ("epochs", -1.0), ("warmup_ratio", 1.0)])
+def test_bad_values_name_the_flag(tmp_path, flag, value):
+    config = _config(str(tmp_path), **{flag: value})
+    with pytest.raises(ValueError, match=f"--{flag.replace('_', '-')}"):
+        config.validate()
