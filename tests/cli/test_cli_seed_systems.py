@@ -182,3 +182,27 @@ def test_grow_writes_an_exact_bigger_model_and_refuses_to_shrink(mlm_dir, tmp_pa
     assert "nothing to grow" in capsys.readouterr().err
     assert fnet_main(["grow", "--model", str(mlm_dir), "--output", str(tmp_path / "deep"), "--num-layers", "3"]) == 0
     assert "not exact" in capsys.readouterr().out  # post-norm depth: measured
+
+
+def test_pretraining_continues_from_a_grown_model(mlm_dir, tmp_path, capsys):
+    """`fnet grow` then `fnet pretrain --init-from`: the run starts from the grown weights (at step 0
+    the held-out loss equals the grown model's, which equals the small model's)."""
+    grown = tmp_path / "grown"
+    assert fnet_main(["grow", "--model", str(mlm_dir), "--output", str(grown), "--intermediate-size", "128"]) == 0
+    corpus = write_corpus(tmp_path / "text.txt", n_docs=12)
+    common = ["--train-files", str(corpus), "--eval-files", str(corpus), "--tokenizer", str(mlm_dir), "--seq-len", "32",
+              "--batch-size", "4", "--threads", "1", "--no-progress", "--eval-batches", "2", "--lr", "1e-9"]
+    losses = {}
+    for name, source in (("small", mlm_dir), ("grown", grown)):
+        out = tmp_path / f"run-{name}"
+        assert fnet_main(["pretrain", *common, "--init-from", str(source), "--output", str(out), "--max-steps", "1",
+                          "--seed", "0"]) == 0
+        losses[name] = json.loads((out / "train_summary.json").read_text())["eval"]["eval_loss"]
+        assert FNetForPreTraining.from_pretrained(out).config.intermediate_size == (128 if name == "grown" else 64)
+    assert losses["grown"] == pytest.approx(losses["small"], abs=1e-4), losses  # lr 1e-9: the loaded weights, ~unchanged
+    capsys.readouterr()
+    bad_tokenizer = tmp_path / "tok"
+    train_tokenizer(corpus, bad_tokenizer, vocab_size=120)
+    assert fnet_main(["pretrain", *common[:4], "--tokenizer", str(bad_tokenizer), "--init-from", str(grown),
+                      "--output", str(tmp_path / "bad"), "--max-steps", "1", "--no-progress"]) == 2
+    assert "--init-from" in capsys.readouterr().err
