@@ -56,6 +56,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--warmup-steps", type=int, default=60)
     parser.add_argument("--eval-every", type=int, default=100)
+    parser.add_argument("--time-budget", type=float, default=0.0, help="minutes per run (0: none); both runs stop "
+                        "at the same training time, a same-wall-clock comparison on a shared machine")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
@@ -72,7 +74,8 @@ def main() -> None:
     common = ["--train-files", *args.train_files, "--eval-files", *args.eval_files, "--tokenizer", args.small,
               "--seq-len", 64, "--batch-size", 32, "--max-steps", args.steps, "--warmup-steps", args.warmup_steps,
               "--lr", args.lr, "--eval-every", args.eval_every, "--eval-batches", 10, "--save-every", 0, "--bf16",
-              "--threads", 1, "--no-progress", "--seed", 0, "--log-every", 20]
+              "--threads", 1, "--no-progress", "--seed", 0, "--log-every", 10,
+              "--time-budget", args.time_budget]
     if args.data_cache:
         common += ["--data-cache", args.data_cache]
     runs = {"grown": ["--init-from", grown], "scratch": ["--preset", args.preset]}
