@@ -10,7 +10,7 @@ For SST-2 and AG News (../shared/data/classification), three disjoint parts:
 Each step is an ``fnet`` command (printed and recorded in ``OUT/<dataset>/commands.txt``):
 ``fnet finetune``, ``fnet evaluate --no-calibrated --mc-samples N --bootstrap B`` on the test part,
 ``fnet calibrate --bootstrap B --plot`` on the calibration part, ``fnet evaluate --mc-samples N
---bootstrap B --reliability-plot`` on the test part again. ``OUT/summary.md`` tabulates the test-part
+--bootstrap B --reliability-plot`` on the test part again. ``OUT/summary-<datasets>.md`` tabulates the test-part
 measures with 95% bootstrap intervals.
 
     python benchmarks/calibration_real_data.py --model runs/mini --run-dir runs/calibration
@@ -68,7 +68,8 @@ def run_dataset(name: str, files: dict[str, Path], args: argparse.Namespace, run
               "--threads", args.threads, "--seed", 0, "--no-progress"], log)
     finetune_s = time.time() - started
     (model / "temperature.json").unlink(missing_ok=True)  # start from the plain model on reruns
-    common = ["--mc-samples", args.mc_samples, "--bootstrap", args.bootstrap, "--batch-size", 64]
+    common = ["--mc-samples", args.mc_samples, "--bootstrap", args.bootstrap, "--batch-size", 64,
+              *(["--max-examples", args.max_test_examples] if args.max_test_examples else [])]
     fnet(["evaluate", "--model", model, "--data", files["test"], "--output", run_dir / f"{name}-before",
           "--no-calibrated", *common], log)
     fnet(["calibrate", "--model", model, "--data", files["calibration"], "--bootstrap", args.bootstrap, "--plot",
@@ -112,6 +113,7 @@ def main() -> None:
     parser.add_argument("--mc-samples", type=int, default=10)
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--max-test-examples", type=int, default=None, help="score only the first N test rows")
     parser.add_argument("--datasets", nargs="+", default=["sst2", "agnews"])
     args = parser.parse_args()
     if not DATA.is_dir():
@@ -148,8 +150,9 @@ def main() -> None:
         lines.append(f"Sizes (lines, incl. header where the file has one): {result['sizes']}; fine-tuning took "
                      f"{result['finetune_s']:.0f} s.")
         lines.append("")
-    (args.out / "summary.md").write_text("\n".join(lines))
-    (args.out / "summary.json").write_text(json.dumps(results, indent=2) + "\n")
+    tag = "-".join(args.datasets)
+    (args.out / f"summary-{tag}.md").write_text("\n".join(lines))
+    (args.out / f"summary-{tag}.json").write_text(json.dumps(results, indent=2) + "\n")
     print("\n".join(lines))
 
 
