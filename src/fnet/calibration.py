@@ -402,12 +402,17 @@ class CalibrateConfig:
         for name in ("model", "data"):
             if not getattr(self, name):
                 raise ValueError(f"--{name} is required")
-        if self.bins < 1:
-            raise ValueError(f"--bins must be >= 1, got {self.bins}")
-        if self.bootstrap < 0 or self.bootstrap == 1:
-            raise ValueError(f"--bootstrap must be 0 (off) or >= 2, got {self.bootstrap}")
-        if self.batch_size < 1:
-            raise ValueError(f"--batch-size must be >= 1, got {self.batch_size}")
+        check_measure_flags(self.bins, self.bootstrap, self.batch_size, bins_flag="--bins")
+
+
+def check_measure_flags(bins: int, bootstrap: int, batch_size: int, bins_flag: str) -> None:
+    """One-line errors for the bin count, the bootstrap resamples (0: off) and the batch size."""
+    if bins < 1:
+        raise ValueError(f"{bins_flag} must be >= 1, got {bins}")
+    if bootstrap < 0 or bootstrap == 1:
+        raise ValueError(f"--bootstrap must be 0 (off) or >= 2, got {bootstrap}")
+    if batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
 
 
 def calibrate(config: CalibrateConfig) -> dict[str, Any]:
@@ -416,14 +421,11 @@ def calibrate(config: CalibrateConfig) -> dict[str, Any]:
     Returns the temperature and the held-out measures before (T = 1) and after, each a
     :class:`CalibrationReport` dict (bins; with ``bootstrap``, 95% intervals).
     """
-    from fnet.training.finetune import _load_task_dir, _logits, _read, calibration_targets
+    from fnet.training.finetune import _logits, calibration_targets, load_labelled
 
     config.validate()
-    family, model, tokenizer, info = _load_task_dir(config.model)
+    family, model, _, _, features = load_labelled(config)
     problem_type = model.config.problem_type
-    examples = _read(family, config.data, {**info.reader, **config.reader}, config.max_examples,
-                     family.inherited_options(info.label_names, problem_type))
-    features = family.featurize(examples, tokenizer, info.seq_len, stride=info.stride)
     targets = calibration_targets(_logits(model, features, config.batch_size).get("logits"), features, problem_type)
     if targets is None:
         raise ValueError(f"temperature scaling needs a softmax classifier (classification, token classification, "

@@ -132,15 +132,12 @@ class EvaluateConfig:
                                     default_factory=dict)
 
     def validate(self) -> None:
+        from fnet.calibration import check_measure_flags
+
         _require(self, "model", "data")
-        if self.batch_size < 1:
-            raise ValueError(f"--batch-size must be >= 1, got {self.batch_size}")
+        check_measure_flags(self.calibration_bins, self.bootstrap, self.batch_size, bins_flag="--calibration-bins")
         if self.mc_samples < 0 or self.mc_samples == 1:
             raise ValueError(f"--mc-samples must be 0 (off) or >= 2, got {self.mc_samples}")
-        if self.calibration_bins < 1:
-            raise ValueError(f"--calibration-bins must be >= 1, got {self.calibration_bins}")
-        if self.bootstrap < 0 or self.bootstrap == 1:
-            raise ValueError(f"--bootstrap must be 0 (off) or >= 2, got {self.bootstrap}")
 
 
 @dataclass
@@ -475,14 +472,19 @@ def _load_task_dir(model_dir: str | os.PathLike):
     return family, model, _load_tokenizer(model_dir), info
 
 
+def load_labelled(config: Any) -> tuple[TaskFamily, Any, TaskInfo, Any, Features]:
+    """(family, model, task info, examples, features) of ``config.model`` on ``config.data`` (evaluate, calibrate)."""
+    family, model, tokenizer, info = _load_task_dir(config.model)
+    examples = _read(family, config.data, {**info.reader, **config.reader}, config.max_examples,
+                     family.inherited_options(info.label_names, model.config.problem_type))
+    return family, model, info, examples, family.featurize(examples, tokenizer, info.seq_len, stride=info.stride)
+
+
 def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     """Score a fine-tuned directory on a labelled file; writes metrics.json and predictions.jsonl."""
     config.validate()
-    family, model, tokenizer, info = _load_task_dir(config.model)
+    family, model, info, examples, features = load_labelled(config)
     problem_type = model.config.problem_type
-    examples = _read(family, config.data, {**info.reader, **config.reader}, config.max_examples,
-                     family.inherited_options(info.label_names, problem_type))
-    features = family.featurize(examples, tokenizer, info.seq_len, stride=info.stride)
     started = time.perf_counter()
     outputs = _logits(model, features, config.batch_size)
     seconds = time.perf_counter() - started
