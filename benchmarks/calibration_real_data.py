@@ -65,7 +65,8 @@ def run_dataset(name: str, files: dict[str, Path], args: argparse.Namespace, run
     if not (model / "fnet_task.json").is_file():
         fnet(["finetune", "--task", "classification", "--model", args.model, "--train", files["train"], "--output",
               model, "--epochs", args.epochs, "--lr", args.lr, "--batch-size", 32, "--seq-len", seq_len,
-              "--threads", args.threads, "--seed", 0, "--no-progress"], log)
+              "--threads", args.threads, "--seed", 0, "--no-progress",
+              *(["--tokenizer", args.tokenizer] if args.tokenizer else [])], log)
     finetune_s = time.time() - started
     (model / "temperature.json").unlink(missing_ok=True)  # start from the plain model on reruns
     common = ["--mc-samples", args.mc_samples, "--bootstrap", args.bootstrap, "--batch-size", 64,
@@ -105,6 +106,7 @@ def table(result: dict) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="pretrained model directory (or a preset) to fine-tune")
+    parser.add_argument("--tokenizer", default=None, help="tokenizer directory (needed when --model is a preset)")
     parser.add_argument("--run-dir", type=Path, required=True, help="scratch folder for splits and models")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--train-examples", type=int, default=8000)
