@@ -37,7 +37,8 @@ def fnet(args: list[str], log: list[str]) -> str:
     command = ["fnet", *map(str, args)]
     log.append(shlex.join(command))
     print("+", log[-1], flush=True)
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    # one OpenMP thread: on a shared, overloaded machine two spinning threads per process are slower than one
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, "-m", "fnet.cli.main", *map(str, args)], env=env, text=True,
                           capture_output=True)
     if done.returncode:
