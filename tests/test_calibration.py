@@ -125,3 +125,22 @@ def test_reliability_diagram_is_written(tmp_path):
     _, scaled = expected_calibration_error(softmax(logits, 3.0), labels, 10)
     path = plot_reliability_diagram({"softmax": raw, "temperature 3": scaled}, tmp_path / "reliability.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_calibration_targets_flatten_tokens_skip_unlabelled_and_keep_the_sample_axis():
+    import torch
+
+    from fnet.data.features import Features
+    from fnet.training.finetune import calibration_targets
+
+    logits = np.arange(2 * 3 * 4, dtype=np.float64).reshape(2, 3, 4)  # (b, n, k) token logits
+    labels = torch.tensor([[1, -100, 3], [-100, 0, 2]])
+    feats = Features({"input_ids": torch.zeros(2, 3, dtype=torch.long), "labels": labels})
+    flat, gold = calibration_targets(logits, feats, None)
+    assert gold.tolist() == [1, 3, 0, 2]
+    assert flat.tolist() == [logits[0, 0].tolist(), logits[0, 2].tolist(), logits[1, 1].tolist(), logits[1, 2].tolist()]
+    sampled, gold2 = calibration_targets(np.stack([logits, -logits]), feats, None)  # (s, b, n, k)
+    assert sampled.shape == (2, 4, 4) and (sampled[1] == -flat).all() and gold2.tolist() == gold.tolist()
+    assert calibration_targets(logits[:, 0], Features({"input_ids": labels, "labels": labels[:, 0].float()}),
+                               "regression") is None
+    assert calibration_targets(logits[:, 0], Features({"input_ids": labels}), None) is None  # no gold

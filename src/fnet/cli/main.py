@@ -25,6 +25,9 @@ SUBCOMMAND_MODULES = [
     "fnet.cli.finetune",
     "fnet.cli.evaluate",
     "fnet.cli.predict",
+    "fnet.cli.calibrate",
+    "fnet.cli.generate",
+    "fnet.cli.grow",
     "fnet.cli.bench",
     "fnet.cli.export",
 ]

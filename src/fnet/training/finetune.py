@@ -182,14 +182,28 @@ class EvaluateConfig:
     output: str | None = option(None, "where metrics.json and predictions.jsonl go (default: the model directory)")
     batch_size: int = option(32, "examples per forward pass")
     max_examples: int | None = option(None, "score only the first N examples")
+    mc_samples: int = option(0, "also measure calibration of N-pass Monte-Carlo dropout (mean of the softmaxes)",
+                             metavar="N")
+    seed: int = option(0, "seed of the dropout masks (with --mc-samples)")
+    calibration_bins: int = option(15, "equal-width confidence bins of the expected calibration error (ECE)",
+                                   metavar="N")
+    bootstrap: int = option(0, "bootstrap resamples for 95% confidence intervals of the calibration measures "
+                               "(0: none)", metavar="N")
+    reliability_plot: str | None = option(None, "write a reliability diagram (PNG) of the calibration measured",
+                                          metavar="FILE.png")
+    calibrated: bool = option(True, "use the temperature saved by `fnet calibrate` (temperature.json) when the "
+                                    "model has one (--no-calibrated: plain softmax)")
     overwrite: bool = option(False, "replace what --output holds")
     reader: dict[str, Any] = option(help="reader options, over those recorded in fnet_task.json", cli=False,
                                     default_factory=dict)
 
     def validate(self) -> None:
+        from fnet.calibration import check_measure_flags
+
         _require(self, "model", "data")
-        if self.batch_size < 1:
-            raise ValueError(f"--batch-size must be >= 1, got {self.batch_size}")
+        check_measure_flags(self.calibration_bins, self.bootstrap, self.batch_size, bins_flag="--calibration-bins")
+        if self.mc_samples < 0 or self.mc_samples == 1:
+            raise ValueError(f"--mc-samples must be 0 (off) or >= 2, got {self.mc_samples}")
         if self.output:
             from fnet import run_folder
 
@@ -212,6 +226,8 @@ class PredictConfig:
                              metavar="N")
     batch_size: int = option(32, "examples per forward pass")
     seed: int = option(0, "seed of the dropout masks (with --mc-samples)")
+    calibrated: bool = option(True, "use the temperature saved by `fnet calibrate` (temperature.json) when the "
+                                    "model has one, on every pass under --mc-samples (--no-calibrated: plain softmax)")
     reader: dict[str, Any] = option(help="reader options, over those recorded in fnet_task.json", cli=False,
                                     default_factory=dict)
 
@@ -470,6 +486,79 @@ def _finetune(config: FinetuneConfig, family: TaskFamily, tokenizer: Any, output
     return summary
 
 
+# ----------------------------------------------------------------------------- calibration (fnet.calibration)
+
+
+def calibration_targets(logits: np.ndarray | None, features: Features, problem_type: str | None
+                        ) -> tuple[np.ndarray, np.ndarray] | None:
+    """Logits ([s,] N, C) and gold class ids (N,) of every labelled prediction made by a softmax
+    (sequence classification, multiple choice, tokens); None for other outputs or without gold."""
+    gold = features.get("labels")
+    if logits is None or gold is None or problem_type in ("regression", "multi_label_classification") \
+            or gold.dtype != torch.long or logits.ndim < 2:
+        return None
+    gold = gold.numpy()
+    lead = logits.ndim - 1 - gold.ndim  # 1 with a leading MC-samples axis
+    if lead not in (0, 1) or logits.shape[lead:-1] != gold.shape:
+        return None
+    keep = gold.reshape(-1) >= 0  # -100: tokens without a label
+    flat = logits.reshape(*logits.shape[:lead], -1, logits.shape[-1])[..., keep, :]
+    return flat, gold.reshape(-1)[keep]
+
+
+def _temperature(model_dir: str | os.PathLike, model, problem_type: str | None):
+    """The :class:`fnet.calibration.TemperatureScaling` saved beside the model, or None."""
+    from fnet.calibration import TemperatureScaling
+
+    scaling = TemperatureScaling.load(model_dir, model)
+    if scaling is not None:
+        logger.info("dividing the logits by the temperature %.4g of %s/temperature.json", scaling.temperature,
+                    model_dir)
+    if scaling is not None and problem_type in ("regression", "multi_label_classification"):
+        raise ValueError(f"{model_dir} holds a temperature file but its {problem_type} outputs have no softmax "
+                         "to scale; delete temperature.json")
+    return scaling
+
+
+def _calibration_summary(config: EvaluateConfig, model, features: Features, logits: np.ndarray | None,
+                         problem_type: str | None, scaling) -> dict[str, Any]:
+    """ECE (with bins), NLL and Brier of the softmax, the fitted temperature and MC dropout."""
+    from fnet.calibration import calibration_report, mc_dropout_probabilities, plot_reliability_diagram, softmax
+
+    targets = calibration_targets(logits, features, problem_type)
+    if targets is None:
+        if config.mc_samples or config.reliability_plot:
+            raise ValueError("--mc-samples and --reliability-plot need gold class labels of a softmax classifier "
+                             "(classification, token classification, multiple choice) in --data")
+        return {}
+    flat, gold = targets
+    bins = config.calibration_bins
+    probabilities = {"softmax": softmax(flat)}
+    if scaling is not None:
+        probabilities["temperature_scaled"] = softmax(flat, scaling.temperature)
+    if config.mc_samples:
+        if model.config.hidden_dropout_prob == 0:
+            raise ValueError("the model has hidden_dropout_prob=0, so --mc-samples passes would all be equal")
+        torch.manual_seed(config.seed)
+        sampled = _logits(model, features, config.batch_size, mc_samples=config.mc_samples)["logits"]
+        sampled = calibration_targets(sampled, features, problem_type)[0]  # (s, N, C)
+        probabilities["mc_dropout"] = mc_dropout_probabilities(sampled)
+        if scaling is not None:
+            probabilities["mc_dropout_temperature_scaled"] = mc_dropout_probabilities(sampled, scaling.temperature)
+    reports = {name: calibration_report(p, gold, bins, config.bootstrap, seed=config.seed)
+               for name, p in probabilities.items()}
+    if config.reliability_plot:
+        plot_reliability_diagram({name: r.bins for name, r in reports.items()}, config.reliability_plot,
+                                 title=f"{Path(config.data).name} ({len(gold)} predictions)")
+    used = reports["temperature_scaled" if scaling is not None else "softmax"]
+    return {
+        "eval_ece": used.ece, "eval_nll": used.nll, "eval_brier": used.brier,
+        "calibration": {"bins": bins, "predictions": len(gold),
+                        "temperature": scaling.temperature if scaling is not None else None,
+                        **{name: r.to_dict() for name, r in reports.items()}},
+    }
+
+
 # ----------------------------------------------------------------------------- evaluate / predict
 
 
@@ -487,21 +576,31 @@ def _load_task_dir(model_dir: str | os.PathLike):
     return family, model, tokenizer, info
 
 
+def load_labelled(config: Any) -> tuple[TaskFamily, Any, TaskInfo, Any, Features]:
+    """(family, model, task info, examples, features) of ``config.model`` on ``config.data`` (evaluate, calibrate)."""
+    family, model, tokenizer, info = _load_task_dir(config.model)
+    examples = _read(family, config.data, {**info.reader, **config.reader}, config.max_examples,
+                     family.inherited_options(info.label_names, model.config.problem_type))
+    return family, model, info, examples, family.featurize(examples, tokenizer, info.seq_len, stride=info.stride)
+
+
 def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     """Score a fine-tuned directory on a labelled file; writes metrics.json and predictions.jsonl."""
     config.validate()
-    family, model, tokenizer, info = _load_task_dir(config.model)
+    family, model, info, examples, features = load_labelled(config)
     problem_type = model.config.problem_type
-    examples = _read(family, config.data, {**info.reader, **config.reader}, config.max_examples,
-                     family.inherited_options(info.label_names, problem_type))
-    features = family.featurize(examples, tokenizer, info.seq_len, stride=info.stride)
     started = time.perf_counter()
     outputs = _logits(model, features, config.batch_size)
     seconds = time.perf_counter() - started
+    scaling = _temperature(config.model, model, problem_type) if config.calibrated else None
+    raw_logits = outputs.get("logits")
+    if scaling is not None:
+        outputs = {**outputs, "logits": outputs["logits"] / scaling.temperature}
     scores, records = family.score(examples, features, outputs, info.label_names, problem_type=problem_type,
                                    max_answer_length=info.max_answer_length)
     summary = {"task": family.name, "data": str(config.data), "examples": len(examples),
-               "seconds": round(seconds, 2), **scores}
+               "seconds": round(seconds, 2), **scores,
+               **_calibration_summary(config, model, features, raw_logits, problem_type, scaling)}
     with _evaluation_folder(config) as out_dir:
         _write_metrics(out_dir, summary)
         _write_jsonl(out_dir / "predictions.jsonl", records)
@@ -551,6 +650,9 @@ def predict(config: PredictConfig) -> list[dict[str, Any]]:
     features = family.featurize(examples, tokenizer, info.seq_len, stride=info.stride)
     torch.manual_seed(config.seed)
     outputs = _logits(model, features, config.batch_size, mc_samples=config.mc_samples)
+    scaling = _temperature(config.model, model, problem_type) if config.calibrated else None
+    if scaling is not None:  # per pass: softmax(logits_s / T), then the mean over passes
+        outputs = {**outputs, "logits": outputs["logits"] / scaling.temperature}
     if not config.mc_samples:
         return family.score(examples, features, outputs, info.label_names, problem_type=problem_type,
                             max_answer_length=info.max_answer_length)[1]

@@ -35,6 +35,9 @@ class PretrainConfig:
     model_config: str | None = option(None, "a model config.json that replaces preset (on the command line: --config)",
                                       cli=False)
     preset: str = option("fnet-mini", "model size preset: fnet-base, fnet-large, fnet-small, fnet-mini, fnet-tiny")
+    init_from: str | None = option(None, "a saved model directory (e.g. made by `fnet grow`) whose config and weights "
+                                         "start the run instead of --preset; the optimizer starts fresh",
+                                   metavar="DIR")
     dropout: float | None = option(None, "override hidden_dropout_prob of the model config")
     seq_len: int = option(128, "tokens per row: [CLS] A [SEP] B [SEP] plus padding")
     batch_size: int = option(32, "rows per forward pass per process; global batch = batch size x grad accum x "
@@ -124,7 +127,13 @@ def _model_config(config: PretrainConfig, tokenizer: Any):
     overrides: dict[str, Any] = {"vocab_size": len(tokenizer), "pad_token_id": tokenizer.pad_token_id}
     if config.dropout is not None:
         overrides["hidden_dropout_prob"] = config.dropout
-    if config.model_config:
+    if config.init_from:
+        model_config = FNetConfig.from_pretrained(config.init_from)
+        if model_config.vocab_size != overrides["vocab_size"]:
+            raise ValueError(f"--init-from {config.init_from} has {model_config.vocab_size} ids but --tokenizer "
+                             f"{overrides['vocab_size']}; pass the tokenizer saved with that model")
+        model_config = FNetConfig.from_dict({**model_config.to_dict(), **overrides})
+    elif config.model_config:
         model_config = FNetConfig.from_json_file(config.model_config, **overrides)
     else:
         model_config = FNetConfig.from_preset(config.preset, **overrides)
@@ -235,7 +244,11 @@ def _pretrain(config: PretrainConfig, ctx: Any, out: Any, tokenizer: Any) -> Pre
 
     torch.manual_seed(config.seed)
     # fused inference kernels for the evaluations; training steps keep the reference path
-    model = optimize_for_inference(FNetForPreTraining(model_config).to(ctx.device))
+    if config.init_from:  # the saved weights (all of FNetForPreTraining's) instead of a fresh init
+        model = FNetForPreTraining.from_pretrained(config.init_from, config=model_config)
+    else:
+        model = FNetForPreTraining(model_config)
+    model = optimize_for_inference(model.to(ctx.device))
     optim_config = OptimConfig(lr=config.lr, weight_decay=config.weight_decay, warmup_steps=config.warmup_steps,
                                schedule=config.schedule)
     optimizer = build_optimizer(model, optim_config)
