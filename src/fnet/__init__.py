@@ -19,6 +19,7 @@ _EXPORTS: dict[str, str] = {
     "dft_fourier_transform": "fnet.fourier",
     "FNetTokenizer": "fnet.tokenization",
     "optimize_for_inference": "fnet.optimize",
+    "quantize": "fnet.optimize",
     "TemperatureScaling": "fnet.calibration",
     "calibration_report": "fnet.calibration",
     "generate": "fnet.generation",

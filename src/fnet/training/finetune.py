@@ -32,6 +32,7 @@ import torch
 
 from fnet.config import PRESETS, FNetConfig
 from fnet.data.features import LABEL_KEYS, MODEL_KEYS, Features
+from fnet.inference import LengthBuckets, trim_padding
 from fnet.io import atomic_write_text
 from fnet.optimize import optimize_for_inference
 from fnet.options import flag_name, option
@@ -221,30 +222,28 @@ def _batch(features: Features, rows: np.ndarray | list[int] | slice) -> dict[str
     """Rows of a feature table, cut to the longest real length among them (pads beyond it are
     dropped; with the attention mask passed, the kept pads do not change any output)."""
     batch = {k: v[rows] for k, v in features.items() if k in MODEL_KEYS or k in LABEL_KEYS}
-    mask = batch["attention_mask"]
-    longest = int(mask.reshape(-1, mask.shape[-1]).sum(-1).max().clamp(min=1))
-    for key in list(batch):
-        if key in MODEL_KEYS or (key == "labels" and batch[key].dim() == mask.dim()):
-            batch[key] = batch[key][..., :longest]
-    return batch
+    per_token = [k for k, v in batch.items() if k in MODEL_KEYS or (k == "labels" and v.dim() == batch["attention_mask"].dim())]
+    return trim_padding(batch, keys=per_token)
 
 
 @torch.no_grad()
-def _logits(model, features: Features, batch_size: int, mc_samples: int = 0) -> dict[str, np.ndarray]:
-    """Run ``model`` over all feature rows; returns ``logits`` / ``start_logits`` / ``end_logits``.
+def _logits(model, features: Features, batch_size: int, mc_samples: int = 0, max_tokens: int = 16384,
+            progress: bool = False) -> dict[str, np.ndarray]:
+    """Run ``model`` over all feature rows; returns ``logits`` / ``start_logits`` / ``end_logits`` in row order.
 
-    Batches are cut to their longest real length (see :func:`_batch`); per-token outputs are padded
-    back to the feature length (QA logits with -1e4, so padding is never picked as an answer). With
-    ``mc_samples`` > 0 dropout stays on and each array gains a leading axis of that many samples.
+    Rows go in length buckets of at most ``batch_size`` rows and ``max_tokens`` padded tokens
+    (:class:`fnet.inference.LengthBuckets`), each cut to its longest real length; per-token outputs
+    are padded back to the feature length (QA logits with -1e4, so padding is never picked as an
+    answer). With ``mc_samples`` > 0 dropout stays on and each array gains a leading axis of that many samples.
     """
     passes = max(1, mc_samples)
     model.train(mc_samples > 0)
     full = features["input_ids"].shape[-1]
+    buckets = LengthBuckets({k: v for k, v in features.items() if k in MODEL_KEYS}, max_tokens=max_tokens,
+                            max_rows=batch_size, progress=progress, desc="predicting")
     chunks: dict[str, list[np.ndarray]] = {}
     try:
-        for start in range(0, features.num_rows, batch_size):
-            batch = _batch(features, slice(start, start + batch_size))
-            inputs = {k: v for k, v in batch.items() if k in MODEL_KEYS}
+        for _, inputs in buckets:
             samples: dict[str, list[np.ndarray]] = {}
             for _ in range(passes):
                 out = model(**inputs)
@@ -263,7 +262,9 @@ def _logits(model, features: Features, batch_size: int, mc_samples: int = 0) -> 
                 chunks.setdefault(key, []).append(np.stack(values))  # (s, b, ...)
     finally:
         model.eval()
-    result = {key: np.concatenate(values, axis=1) for key, values in chunks.items()}
+    result = {key: buckets.restore(values, axis=1) for key, values in chunks.items()}
+    logger.info("inference: %(texts)d rows, %(tokens)d tokens in %(seconds).2f s (%(tokens_per_s).0f tokens/s)",
+                buckets.stats)
     return result if mc_samples else {key: value[0] for key, value in result.items()}
 
 
