@@ -144,3 +144,26 @@ def optimize_for_inference(model: FNetPreTrainedModel, unpadded: bool = True,
         elif type(module) is FNetOutput:
             module.__class__ = OneDNNOutput
     return model
+
+
+def compile_for_inference(model: FNetPreTrainedModel, dynamic: bool = True) -> FNetPreTrainedModel:
+    """``torch.compile`` each encoder layer's feed-forward sublayer and the embeddings (in place); returns ``model``.
+
+    The Fourier mixing stays eager (complex FFTs and per-example lengths do not lower to
+    Inductor), so each mixer call is a graph break by design: what compiles is the dense math
+    around it, with ``dynamic`` shapes so that length buckets of every size reuse one graph.
+    Works in training too (the compiled sublayers keep autograd). Outputs equal eager to float32
+    rounding (tests/model/test_compile.py); whether it pays is measured in BENCHMARKS.md.
+    """
+    import torch._dynamo
+
+    from fnet.modeling import FNetLayer
+
+    if not isinstance(model, FNetPreTrainedModel):
+        raise TypeError(f"compile_for_inference expects an fnet model, got {type(model).__name__}")
+    torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
+    for module in model.modules():
+        if isinstance(module, FNetLayer) and not getattr(module, "_fnet_compiled", False):
+            module.feed_forward = torch.compile(module.feed_forward, dynamic=dynamic)
+            module._fnet_compiled = True
+    return model

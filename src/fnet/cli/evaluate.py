@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,5 +27,9 @@ def run(args: argparse.Namespace) -> int:
     config = config_from(args, EvaluateConfig)
     config.validate()
     config = with_reader_flags(config, args, task_info(config.model).family())
-    print(json.dumps(evaluate(config), indent=2))
+    summary = evaluate(config)
+    if summary.get("truncated"):
+        print(f"fnet evaluate: {summary['truncated']} of {summary['examples']} examples were longer than "
+              f"{summary['seq_len']} tokens and were truncated", file=sys.stderr)
+    print(json.dumps(summary, indent=2))
     return 0
