@@ -146,7 +146,8 @@ def optimize_for_inference(model: FNetPreTrainedModel, unpadded: bool = True,
     return model
 
 
-def compile_for_inference(model: FNetPreTrainedModel, dynamic: bool = True) -> FNetPreTrainedModel:
+def compile_for_inference(model: FNetPreTrainedModel, dynamic: bool = True, backend: str = "inductor"
+                          ) -> FNetPreTrainedModel:
     """``torch.compile`` each encoder layer's feed-forward sublayer and the embeddings (in place); returns ``model``.
 
     The Fourier mixing stays eager (complex FFTs and per-example lengths do not lower to
@@ -164,6 +165,6 @@ def compile_for_inference(model: FNetPreTrainedModel, dynamic: bool = True) -> F
     torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
     for module in model.modules():
         if isinstance(module, FNetLayer) and not getattr(module, "_fnet_compiled", False):
-            module.feed_forward = torch.compile(module.feed_forward, dynamic=dynamic)
+            module.feed_forward = torch.compile(module.feed_forward, dynamic=dynamic, backend=backend)
             module._fnet_compiled = True
     return model

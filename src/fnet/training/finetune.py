@@ -422,7 +422,8 @@ def _token_counts(examples: Any, features: Features, tokenizer) -> list[int] | N
     full = [i for i, n in enumerate(counts) if n == mask.shape[-1]]
     if full:
         pairs = getattr(examples, "pairs", None)
-        enc = tokenizer([texts[i] for i in full], [pairs[i] for i in full] if pairs else None, truncation=False)
+        enc = tokenizer([texts[i] for i in full], [pairs[i] for i in full] if pairs else None, truncation=False,
+                        verbose=False)  # counting only: the model never sees these
         for i, ids in zip(full, enc["input_ids"]):
             counts[i] = len(ids)
     return counts
