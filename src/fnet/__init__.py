@@ -20,6 +20,7 @@ _EXPORTS: dict[str, str] = {
     "FNetTokenizer": "fnet.tokenization",
     "optimize_for_inference": "fnet.optimize",
     "quantize": "fnet.optimize",
+    "configure_allocator": "fnet.runtime",
     "TemperatureScaling": "fnet.calibration",
     "calibration_report": "fnet.calibration",
     "generate": "fnet.generation",
