@@ -7,8 +7,9 @@ DIR: a classification directory written by `fnet finetune` (the weights only mat
 accuracy section; speed is the same for any weights). The benchmark copies it with
 ``seq_len`` 512, so long documents are cut at 512 tokens as in transformers' FNet documentation.
 
-Documents (from ../shared/data, one per line): AG News test (first 700), SST-2 GLUE dev (872
-sentences) and the XQuAD English contexts (240 paragraphs): 1,812 texts from 5 to 500+ tokens.
+Documents (from ../shared/data, one per line): AG News test and SST-2 GLUE dev (the first
+``--per-source`` of each, default 700) and the XQuAD English contexts (240 paragraphs): 1,640
+texts by default, from a few to 500+ tokens.
 
 Each contender is one fresh process doing the whole job (start-up, reading, tokenization,
 inference, JSON lines out), timed by wall clock, peak memory from the kernel's max RSS.
@@ -54,11 +55,12 @@ GOALS = {"hf-fnet-512": 3.0, "hf-bert-dynamic": 2.0}  # fnet-cli speed-up wanted
 # ----------------------------------------------------------------------------- documents
 
 
-def documents() -> list[str]:
+def documents(per_source: int = 700) -> list[str]:
+    """AG News test and SST-2 GLUE dev (the first ``per_source`` of each), then every XQuAD context."""
     docs = []
-    agnews = (DATA / "classification/agnews/test.tsv").read_text(encoding="utf-8").splitlines()[:700]
+    agnews = (DATA / "classification/agnews/test.tsv").read_text(encoding="utf-8").splitlines()[:per_source]
     docs += [row.rsplit("\t", 1)[0] for row in agnews]
-    sst2 = (DATA / "classification/sst2/glue_dev.tsv").read_text(encoding="utf-8").splitlines()[1:]
+    sst2 = (DATA / "classification/sst2/glue_dev.tsv").read_text(encoding="utf-8").splitlines()[1:per_source + 1]
     docs += [row.rsplit("\t", 1)[0] for row in sst2]
     squad = json.loads((DATA / "qa/xquad_en.json").read_text(encoding="utf-8"))
     docs += [p["context"] for article in squad["data"] for p in article["paragraphs"]]
@@ -178,7 +180,7 @@ def agreement(tmp: str, a: str, b: str) -> float:
     return sum(x.get("label") == y.get("label") for x, y in zip(ra, rb, strict=True)) / len(ra)
 
 
-def accuracy_section(dirs: dict[str, str], env: dict[str, str]) -> dict[str, dict]:
+def accuracy_section(dirs: dict[str, str], env: dict[str, str], limit: int | None) -> dict[str, dict]:
     data = {"sst2": DATA / "classification/sst2/glue_dev.tsv", "agnews": DATA / "classification/agnews/test.tsv"}
     result = {}
     for task, model_dir in dirs.items():
@@ -186,7 +188,8 @@ def accuracy_section(dirs: dict[str, str], env: dict[str, str]) -> dict[str, dic
         for mode in ("fp32", "int8"):
             with tempfile.TemporaryDirectory() as out:
                 argv = [sys.executable, "-m", "fnet.cli.main", "evaluate", "--model", model_dir, "--data",
-                        str(data[task]), "--output", out, "--no-progress"] + (["--quantize", "int8"] if mode == "int8" else [])
+                        str(data[task]), "--output", out, "--no-progress"] + (["--quantize", "int8"] if mode == "int8" else []) \
+                    + (["--max-examples", str(limit)] if limit else [])
                 start = time.perf_counter()
                 subprocess.run(argv, env=env, check=True, capture_output=True)
                 metrics = json.loads(Path(out, "metrics.json").read_text())
@@ -221,9 +224,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--latency-calls", type=int, default=200)
     parser.add_argument("--accuracy", nargs="*", default=[], metavar="TASK=DIR", help="sst2=DIR agnews=DIR")
+    parser.add_argument("--accuracy-examples", type=int, default=None, help="first N examples of each task file")
     parser.add_argument("--only", nargs="*", default=None, help="run only these contenders")
     parser.add_argument("--name", default="realtext", help="results file stem under benchmarks/results/realtext/")
     parser.add_argument("--no-latency", action="store_true")
+    parser.add_argument("--per-source", type=int, default=700, help="AG News and SST-2 texts each (XQuAD: all 240)")
     parser.add_argument("--limit", type=int, default=None, help="first N documents only (smoke runs)")
     args = parser.parse_args(argv)
     import torch
@@ -239,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         task = json.loads(Path(model_dir, "fnet_task.json").read_text())
         task["seq_len"] = 512
         Path(model_dir, "fnet_task.json").write_text(json.dumps(task))
-        docs = documents()[:args.limit]
+        docs = documents(args.per_source)[:args.limit]
         docs_path = str(Path(tmp) / "docs.txt")
         Path(docs_path).write_text("\n".join(docs) + "\n", encoding="utf-8")
         from fnet.tokenization import FNetTokenizer
@@ -254,14 +259,14 @@ def main(argv: list[str] | None = None) -> int:
                 samples[name].append(run_child(cmd, env))
                 print(f"round {r} {name}: {samples[name][-1]['seconds']:.1f} s", file=sys.stderr, flush=True)
         agree = {name: agreement(tmp, "fnet-cli", name) for name in runs if name.startswith("fnet") or name.startswith("hf-fnet")} \
-            if "fnet-cli" in runs else {}
-        sentence = docs[min(700, len(docs) - 1)]  # the first SST-2 sentence
+            if "fnet-cli" in runs and args.rounds else {}
+        sentence = docs[min(args.per_source, len(docs) - 1)]  # the first SST-2 sentence
         latency = {}
         if not args.no_latency:
             lat = subprocess.run([sys.executable, "-c", LATENCY_CHILD, model_dir, sentence, str(args.latency_calls)],
                                  env=env, capture_output=True, text=True)
             latency = json.loads(lat.stdout) if lat.returncode == 0 else {"error": lat.stderr[-2000:]}
-        acc = accuracy_section(dict(a.split("=", 1) for a in args.accuracy), env) if args.accuracy else {}
+        acc = accuracy_section(dict(a.split("=", 1) for a in args.accuracy), env, args.accuracy_examples) if args.accuracy else {}
     samples = {name: v for name, v in samples.items() if v}
     median = {name: statistics.median(s["seconds"] for s in v) for name, v in samples.items()}
     peak = {name: max(s["peak_mib"] for s in v) for name, v in samples.items()}
