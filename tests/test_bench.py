@@ -28,7 +28,7 @@ def test_child_measures_the_optimized_inference_path(monkeypatch):
     real = fnet.optimize.optimize_for_inference
     monkeypatch.setattr(fnet.optimize, "optimize_for_inference", lambda model: optimized.append(model) or real(model))
     result = _child({**SPEC, "repeats": 1})
-    assert len(optimized) == 1 and type(optimized[0]).__name__ == "FNetModel"
+    assert len(optimized) == 1 and isinstance(optimized[0], fnet.FNetModel)
     assert result["forward_tokens_per_s"] > 0 and result["train_tokens_per_s"] > 0
 
 

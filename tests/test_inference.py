@@ -46,3 +46,24 @@ def test_throughput_counts():
     meter.update(1, 10)
     stats = meter.close()
     assert stats["texts"] == 3 and stats["tokens"] == 30 and stats["tokens_per_s"] > 0
+
+
+def test_length_buckets_restore_input_order_and_trim_padding():
+    import torch
+
+    from fnet.inference import LengthBuckets
+
+    lengths = [3, 9, 1, 9, 5, 2, 7]
+    mask = (torch.arange(10) < torch.tensor(lengths)[:, None]).long()  # (7, 10)
+    ids = torch.arange(7)[:, None].expand(7, 10) * mask  # row i holds i at its real tokens
+    buckets = LengthBuckets({"input_ids": ids, "attention_mask": mask}, max_tokens=18, max_rows=4)
+    seen, chunks = [], []
+    for rows, batch in buckets:
+        longest = max(lengths[i] for i in rows)
+        assert batch["input_ids"].shape == (len(rows), longest), "each bucket is cut to its longest row"
+        assert len(rows) * longest <= 18 or len(rows) == 1
+        seen += rows.tolist()
+        chunks.append(batch["input_ids"][:, 0].numpy())  # each row's own index, as a per-row result
+    assert sorted(seen) == list(range(7))
+    assert buckets.restore(chunks).tolist() == list(range(7)), "results must come back in input order"
+    assert buckets.stats["texts"] == 7 and buckets.stats["tokens"] == sum(lengths)

@@ -21,6 +21,8 @@ _EXPORTS: dict[str, str] = {
     "WordPieceTokenizer": "fnet.tokenization",
     "AutoTokenizer": "fnet.tokenization",
     "optimize_for_inference": "fnet.optimize",
+    "quantize": "fnet.optimize",
+    "configure_allocator": "fnet.runtime",
     "TemperatureScaling": "fnet.calibration",
     "calibration_report": "fnet.calibration",
     "generate": "fnet.generation",

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["length_batches", "Throughput"]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["length_batches", "Throughput", "LengthBuckets", "trim_padding"]
 
 
 def length_batches(lengths: Sequence[int] | np.ndarray, max_tokens: int = 16384, max_rows: int = 256
@@ -80,3 +83,66 @@ class Throughput:
     def __exit__(self, *exc) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def trim_padding(batch: dict[str, "torch.Tensor"], mask_key: str = "attention_mask",
+                 keys: Sequence[str] | None = None) -> dict[str, "torch.Tensor"]:
+    """Cut the last (sequence) axis of ``keys`` (default: every tensor shaped like the mask) to the
+    longest real length in the batch. With the attention mask passed, the dropped pads change no output."""
+    mask = batch[mask_key]
+    longest = int(mask.reshape(-1, mask.shape[-1]).sum(-1).max().clamp(min=1))
+    out = dict(batch)
+    for key, value in batch.items():
+        if (key in keys) if keys is not None else (value.shape == mask.shape):
+            out[key] = value[..., :longest]
+    return out
+
+
+class LengthBuckets:
+    """Run over the rows of padded model inputs in length buckets; put the results back in input order.
+
+    ``inputs``: tensors with the rows first, including ``attention_mask`` (b, n) or (b, c, n) (multiple
+    choice: a row's budget counts all its c choices). Iterating yields ``(rows, batch)``: the input
+    indices of one bucket (see :func:`length_batches`) and those rows cut to their longest real length
+    (:func:`trim_padding`). :meth:`restore` puts per-bucket results (rows first, in bucket order) back
+    in input order; :attr:`stats` holds texts, tokens, seconds and rates once iteration ends.
+
+        buckets = LengthBuckets(features, max_tokens=16384)
+        pooled = buckets.restore([model(**batch).pooler_output.numpy() for _, batch in buckets])
+    """
+
+    def __init__(self, inputs: Mapping[str, "torch.Tensor"], max_tokens: int = 16384, max_rows: int = 256,
+                 progress: bool = False, desc: str = "inference", mask_key: str = "attention_mask"):
+        self.inputs = dict(inputs)
+        self.mask_key = mask_key
+        mask = self.inputs[mask_key]
+        per_row = mask.reshape(mask.shape[0], -1, mask.shape[-1]).sum(-1)  # (b, c): real tokens per sequence
+        self.tokens = per_row.sum(-1).numpy()  # (b,)
+        width = per_row.shape[1]  # c choices share a row's budget
+        self.batches = length_batches(per_row.max(-1).values.numpy(), max(1, max_tokens // width), max_rows)
+        self.progress = progress
+        self.desc = desc
+        self.stats: dict[str, float] = {}
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, dict[str, "torch.Tensor"]]]:
+        import torch
+
+        with Throughput(len(self.tokens), int(self.tokens.sum()), self.progress, self.desc) as meter:
+            for rows in self.batches:
+                index = torch.from_numpy(rows)
+                yield rows, trim_padding({k: v.index_select(0, index) for k, v in self.inputs.items()}, self.mask_key)
+                meter.update(len(rows), int(self.tokens[rows].sum()))
+            self.stats = meter.close()
+
+    def restore(self, chunks: Sequence[np.ndarray], axis: int = 0) -> np.ndarray:
+        """Per-bucket arrays (rows on ``axis``, buckets in iteration order) -> one array in input order."""
+        joined = np.concatenate(chunks, axis=axis)
+        order = np.concatenate(self.batches)
+        out = np.empty_like(joined)
+        index = [slice(None)] * joined.ndim
+        index[axis] = order
+        out[tuple(index)] = joined
+        return out

@@ -293,7 +293,10 @@ class FNetLayer(nn.Module):
         return getattr(self, self.mixing_name)
 
     def forward(self, hidden_states: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
-        mixed = self.mixing_sublayer(hidden_states, padding_mask)
+        return self.feed_forward(self.mixing_sublayer(hidden_states, padding_mask))
+
+    def feed_forward(self, mixed: torch.Tensor) -> torch.Tensor:
+        """The feed-forward sublayer alone, per token: (..., d) -> (..., d) (``fnet.unpadded`` runs it packed)."""
         if self.pre_norm:
             return mixed + self.output.project(self.intermediate(self.output.LayerNorm(mixed)))
         return self.output(self.intermediate(mixed), mixed)

@@ -25,9 +25,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from fnet.modeling import FNetIntermediate, FNetOutput, FNetPreTrainedModel, _is_exporting
+from fnet.modeling import FNetIntermediate, FNetModel, FNetOutput, FNetPreTrainedModel, _is_exporting
 
-__all__ = ["optimize_for_inference", "OneDNNIntermediate", "OneDNNOutput"]
+__all__ = ["optimize_for_inference", "quantize", "OneDNNIntermediate", "OneDNNOutput", "QUANTIZE_CHOICES"]
 
 # None where PyTorch was built without oneDNN or no longer has the op: then nothing is swapped
 _ONEDNN_LINEAR = getattr(torch.ops.mkldnn, "_linear_pointwise", None) if torch.backends.mkldnn.is_available() else None
@@ -66,18 +66,75 @@ class OneDNNOutput(FNetOutput):
         return super().forward(hidden_states, input_tensor)
 
 
-def optimize_for_inference(model: FNetPreTrainedModel) -> FNetPreTrainedModel:
-    """Swap in the fused CPU feed-forward kernels (in place) and return ``model``.
+QUANTIZE_CHOICES = ("int8",)
+
+
+def quantize(model: FNetPreTrainedModel, dtype: str = "int8") -> FNetPreTrainedModel:
+    """int8 weights for the encoder's Linear layers (in place); returns ``model``. CPU inference only.
+
+    PyTorch's dynamic quantization: each encoder Linear (feed-forward, embedding projection, the
+    attention family's projections) keeps int8 weights with one scale per tensor and quantizes its
+    input per batch, so the matmuls run in int8 (FBGEMM/oneDNN, AVX2 is enough). Embedding tables,
+    norms, the Fourier mixing, the pooler and the task heads stay float32. On the development
+    machine the feed-forward runs ~2.8x faster; the accuracy change on real tasks is in
+    BENCHMARKS.md ("int8"). The model can no longer be trained, exported or moved to a GPU.
+    """
+    if dtype not in QUANTIZE_CHOICES:
+        raise ValueError(f"unknown quantization {dtype!r}; choose one of {', '.join(QUANTIZE_CHOICES)}")
+    import warnings
+
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicInt8Linear
+    from torch.ao.quantization import quantize_dynamic
+
+    model.eval()
+    for module in model.modules():  # the fused float32 kernels read module.dense.weight: back to the reference
+        if type(module) is OneDNNIntermediate:
+            module.__class__ = FNetIntermediate
+        elif type(module) is OneDNNOutput:
+            module.__class__ = FNetOutput
+    with warnings.catch_warnings():  # PyTorch flags the eager quantization API as deprecated (it still works)
+        warnings.simplefilter("ignore")
+        for backbone in [m for m in model.modules() if isinstance(m, FNetModel)]:
+            quantize_dynamic(backbone.encoder, {nn.Linear}, dtype=torch.qint8, inplace=True)
+            if isinstance(backbone.embeddings.projection, nn.Linear):
+                backbone.embeddings.projection = DynamicInt8Linear.from_float(_with_qconfig(backbone.embeddings.projection))
+    model.quantized = dtype
+    return model
+
+
+def _with_qconfig(linear: nn.Linear) -> nn.Linear:
+    from torch.ao.quantization import default_dynamic_qconfig
+
+    linear.qconfig = default_dynamic_qconfig
+    return linear
+
+
+def optimize_for_inference(model: FNetPreTrainedModel, unpadded: bool = True,
+                           quantize_weights: str | None = None) -> FNetPreTrainedModel:
+    """Make a model fast for CPU inference (in place) and return it.
+
+    * the fused oneDNN feed-forward kernels (dense + GELU, dense + residual add): float32, outputs
+      equal the reference to float32 rounding;
+    * ``unpadded`` (default): the backbone runs padded batches on their real tokens only
+      (:mod:`fnet.unpadded`); real-token outputs equal the padded path, pad positions of
+      ``last_hidden_state`` become zeros;
+    * ``quantize_weights="int8"``: int8 encoder Linear layers (:func:`quantize`), a small accuracy change.
 
     Safe on any fnet model and idempotent: where PyTorch lacks the op it changes nothing; the
     swapped modules fall back to the reference forward in training, under autograd, on other
     devices or dtypes, under autocast and while exporting (see the module docstring). Gated
     feed-forwards (``glu``, ``geglu``, ``swiglu``) and non-GELU activations keep their intermediate
-    module; every ``FNetOutput`` is swapped. Outputs equal the reference to float32 rounding.
+    module; every ``FNetOutput`` is swapped.
     """
     if not isinstance(model, FNetPreTrainedModel):
         raise TypeError(f"optimize_for_inference expects an fnet model (FNetModel, FNetFor...), got {type(model).__name__}")
-    if _ONEDNN_LINEAR is None:
+    if unpadded:
+        from fnet.unpadded import unpad
+
+        unpad(model)
+    if quantize_weights is not None:
+        return quantize(model, quantize_weights)
+    if _ONEDNN_LINEAR is None or getattr(model, "quantized", None):
         return model
     gelu = _ONEDNN_GELU.get(model.config.hidden_act)
     for module in model.modules():
@@ -86,4 +143,28 @@ def optimize_for_inference(model: FNetPreTrainedModel) -> FNetPreTrainedModel:
             module.fused_gelu = gelu
         elif type(module) is FNetOutput:
             module.__class__ = OneDNNOutput
+    return model
+
+
+def compile_for_inference(model: FNetPreTrainedModel, dynamic: bool = True, backend: str = "inductor"
+                          ) -> FNetPreTrainedModel:
+    """``torch.compile`` each encoder layer's feed-forward sublayer and the embeddings (in place); returns ``model``.
+
+    The Fourier mixing stays eager (complex FFTs and per-example lengths do not lower to
+    Inductor), so each mixer call is a graph break by design: what compiles is the dense math
+    around it, with ``dynamic`` shapes so that length buckets of every size reuse one graph.
+    Works in training too (the compiled sublayers keep autograd). Outputs equal eager to float32
+    rounding (tests/model/test_compile.py); whether it pays is measured in BENCHMARKS.md.
+    """
+    import torch._dynamo
+
+    from fnet.modeling import FNetLayer
+
+    if not isinstance(model, FNetPreTrainedModel):
+        raise TypeError(f"compile_for_inference expects an fnet model, got {type(model).__name__}")
+    torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
+    for module in model.modules():
+        if isinstance(module, FNetLayer) and not getattr(module, "_fnet_compiled", False):
+            module.feed_forward = torch.compile(module.feed_forward, dynamic=dynamic, backend=backend)
+            module._fnet_compiled = True
     return model

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,6 +28,9 @@ def run(args: argparse.Namespace) -> int:
     config.validate()
     config = with_reader_flags(config, args, task_info(config.model).family())
     summary = evaluate(config)
+    if summary.get("truncated"):
+        print(f"fnet evaluate: {summary['truncated']} of {summary['examples']} examples were longer than "
+              f"{summary['seq_len']} tokens and were truncated", file=sys.stderr)
     shown = dict(summary)
     if "calibration" in shown:  # the bins are in metrics.json; the terminal gets the measures
         shown["calibration"] = {k: ({m: x for m, x in v.items() if m != "bins"} if isinstance(v, dict) else v)

@@ -28,6 +28,14 @@ def run(args: argparse.Namespace) -> int:
 
     config = config_from(args, PredictConfig)
     records = predict(config)
+    truncated = sum(bool(r.get("truncated")) for r in records)
+    skipped = sum("skipped" in r for r in records)
+    if truncated:
+        print(f"fnet predict: {truncated} of {len(records)} inputs were longer than the model's input length and "
+              "were truncated (their records have \"truncated\": true)", file=sys.stderr)
+    if skipped:
+        print(f"fnet predict: {skipped} of {len(records)} inputs were empty and got no prediction "
+              "(their records have \"skipped\")", file=sys.stderr)
     lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
     if config.output:
         atomic_write_text(config.output, lines)

@@ -33,13 +33,14 @@ import torch
 
 from fnet.config import PRESETS, FNetConfig
 from fnet.data.features import LABEL_KEYS, MODEL_KEYS, Features
+from fnet.inference import LengthBuckets, trim_padding
 from fnet.io import atomic_write_text
-from fnet.optimize import optimize_for_inference
+from fnet.optimize import QUANTIZE_CHOICES, compile_for_inference, optimize_for_inference
 from fnet.options import flag_name, option
 from fnet.run_folder import check_output_path
 from fnet.tasks import TaskFamily, cli_choices, get_family
 
-__all__ = ["FinetuneConfig", "EvaluateConfig", "PredictConfig", "TaskInfo", "finetune", "evaluate", "predict",
+__all__ = ["FinetuneConfig", "InferenceOptions", "EvaluateConfig", "PredictConfig", "TaskInfo", "finetune", "evaluate", "predict",
            "task_info", "TASK_INFO_NAME"]
 
 logger = logging.getLogger(__name__)
@@ -173,14 +174,33 @@ def default_stride(seq_len: int) -> int:
 
 
 @dataclass
-class EvaluateConfig:
+class InferenceOptions:
+    """How `fnet evaluate` and `fnet predict` run the model (fields shared by both configs)."""
+
+    batch_size: int = option(32, "most examples per forward pass (inputs are batched by length; see --max-tokens)")
+    max_tokens: int = option(16384, "most padded tokens per forward pass: inputs are sorted by length and cut "
+                             "into batches of about this many tokens (lower it to use less memory)")
+    quantize: str | None = option(None, "int8: int8 weights for the encoder's Linear layers (CPU; faster, "
+                                  "a small accuracy change, see BENCHMARKS.md)", choices=QUANTIZE_CHOICES)
+    compile: bool = option(False, "torch.compile the model (the Fourier transform stays eager); "
+                           "compiles once per run, see BENCHMARKS.md for when it pays")
+    progress: bool = option(True, "progress bar in texts/s and tokens/s on stderr")
+
+    def validate_inference(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"--batch-size must be >= 1, got {self.batch_size}")
+        if self.max_tokens < 1:
+            raise ValueError(f"--max-tokens must be >= 1, got {self.max_tokens}")
+
+
+@dataclass
+class EvaluateConfig(InferenceOptions):
     """`fnet evaluate`: score a fine-tuned directory on a labelled file."""
 
     model: str | None = option(None, "folder written by `fnet finetune`, or its Hub id (owner/name[@revision]) "
                                      "(required)")
     data: str | None = option(None, "labelled file in the task's format (required)")
     output: str | None = option(None, "where metrics.json and predictions.jsonl go (default: the model directory)")
-    batch_size: int = option(32, "examples per forward pass")
     max_examples: int | None = option(None, "score only the first N examples")
     mc_samples: int = option(0, "also measure calibration of N-pass Monte-Carlo dropout (mean of the softmaxes)",
                              metavar="N")
@@ -211,10 +231,17 @@ class EvaluateConfig:
                 raise ValueError("--output is the --model folder: omit --output to write metrics.json and "
                                  "predictions.jsonl there")
             run_folder.check_claim(self.output, "evaluate", overwrite=self.overwrite)
+        self.validate_inference()
+        if not self.output and not Path(self.model).exists():
+            from fnet.hub import is_hub_id
+
+            if is_hub_id(str(self.model)):
+                raise ValueError(f"--model {self.model} is a Hub id: pass --output DIR for metrics.json and "
+                                 "predictions.jsonl (they are never written into the Hub cache)")
 
 
 @dataclass
-class PredictConfig:
+class PredictConfig(InferenceOptions):
     """`fnet predict`: label raw texts or a file with a fine-tuned directory."""
 
     model: str | None = option(None, "folder written by `fnet finetune`, or its Hub id (owner/name[@revision]) "
@@ -224,7 +251,6 @@ class PredictConfig:
     output: str | None = option(None, "write JSON lines here instead of stdout")
     mc_samples: int = option(0, "N stochastic passes with dropout on: mean probability and its std per label",
                              metavar="N")
-    batch_size: int = option(32, "examples per forward pass")
     seed: int = option(0, "seed of the dropout masks (with --mc-samples)")
     calibrated: bool = option(True, "use the temperature saved by `fnet calibrate` (temperature.json) when the "
                                     "model has one, on every pass under --mc-samples (--no-calibrated: plain softmax)")
@@ -235,6 +261,7 @@ class PredictConfig:
         _require(self, "model")
         if self.output:
             check_output_path(self.output, want="file")
+        self.validate_inference()
         if self.mc_samples < 0:
             raise ValueError(f"--mc-samples must be >= 0, got {self.mc_samples}")
         if self.mc_samples == 1:
@@ -319,30 +346,28 @@ def _batch(features: Features, rows: np.ndarray | list[int] | slice) -> dict[str
     """Rows of a feature table, cut to the longest real length among them (pads beyond it are
     dropped; with the attention mask passed, the kept pads do not change any output)."""
     batch = {k: v[rows] for k, v in features.items() if k in MODEL_KEYS or k in LABEL_KEYS}
-    mask = batch["attention_mask"]
-    longest = int(mask.reshape(-1, mask.shape[-1]).sum(-1).max().clamp(min=1))
-    for key in list(batch):
-        if key in MODEL_KEYS or (key == "labels" and batch[key].dim() == mask.dim()):
-            batch[key] = batch[key][..., :longest]
-    return batch
+    per_token = [k for k, v in batch.items() if k in MODEL_KEYS or (k == "labels" and v.dim() == batch["attention_mask"].dim())]
+    return trim_padding(batch, keys=per_token)
 
 
 @torch.no_grad()
-def _logits(model, features: Features, batch_size: int, mc_samples: int = 0) -> dict[str, np.ndarray]:
-    """Run ``model`` over all feature rows; returns ``logits`` / ``start_logits`` / ``end_logits``.
+def _logits(model, features: Features, batch_size: int, mc_samples: int = 0, max_tokens: int = 16384,
+            progress: bool = False) -> dict[str, np.ndarray]:
+    """Run ``model`` over all feature rows; returns ``logits`` / ``start_logits`` / ``end_logits`` in row order.
 
-    Batches are cut to their longest real length (see :func:`_batch`); per-token outputs are padded
-    back to the feature length (QA logits with -1e4, so padding is never picked as an answer). With
-    ``mc_samples`` > 0 dropout stays on and each array gains a leading axis of that many samples.
+    Rows go in length buckets of at most ``batch_size`` rows and ``max_tokens`` padded tokens
+    (:class:`fnet.inference.LengthBuckets`), each cut to its longest real length; per-token outputs
+    are padded back to the feature length (QA logits with -1e4, so padding is never picked as an
+    answer). With ``mc_samples`` > 0 dropout stays on and each array gains a leading axis of that many samples.
     """
     passes = max(1, mc_samples)
     model.train(mc_samples > 0)
     full = features["input_ids"].shape[-1]
+    buckets = LengthBuckets({k: v for k, v in features.items() if k in MODEL_KEYS}, max_tokens=max_tokens,
+                            max_rows=batch_size, progress=progress, desc="predicting")
     chunks: dict[str, list[np.ndarray]] = {}
     try:
-        for start in range(0, features.num_rows, batch_size):
-            batch = _batch(features, slice(start, start + batch_size))
-            inputs = {k: v for k, v in batch.items() if k in MODEL_KEYS}
+        for _, inputs in buckets:
             samples: dict[str, list[np.ndarray]] = {}
             for _ in range(passes):
                 out = model(**inputs)
@@ -361,7 +386,9 @@ def _logits(model, features: Features, batch_size: int, mc_samples: int = 0) -> 
                 chunks.setdefault(key, []).append(np.stack(values))  # (s, b, ...)
     finally:
         model.eval()
-    result = {key: np.concatenate(values, axis=1) for key, values in chunks.items()}
+    result = {key: buckets.restore(values, axis=1) for key, values in chunks.items()}
+    logger.info("inference: %(texts)d rows, %(tokens)d tokens in %(seconds).2f s (%(tokens_per_s).0f tokens/s)",
+                buckets.stats)
     return result if mc_samples else {key: value[0] for key, value in result.items()}
 
 
@@ -509,7 +536,9 @@ def calibration_targets(logits: np.ndarray | None, features: Features, problem_t
 def _temperature(model_dir: str | os.PathLike, model, problem_type: str | None):
     """The :class:`fnet.calibration.TemperatureScaling` saved beside the model, or None."""
     from fnet.calibration import TemperatureScaling
+    from fnet.hub import resolve
 
+    model_dir = resolve(model_dir, flag="--model")
     scaling = TemperatureScaling.load(model_dir, model)
     if scaling is not None:
         logger.info("dividing the logits by the temperature %.4g of %s/temperature.json", scaling.temperature,
@@ -540,7 +569,7 @@ def _calibration_summary(config: EvaluateConfig, model, features: Features, logi
         if model.config.hidden_dropout_prob == 0:
             raise ValueError("the model has hidden_dropout_prob=0, so --mc-samples passes would all be equal")
         torch.manual_seed(config.seed)
-        sampled = _logits(model, features, config.batch_size, mc_samples=config.mc_samples)["logits"]
+        sampled = _run(model, features, config, mc_samples=config.mc_samples)["logits"]
         sampled = calibration_targets(sampled, features, problem_type)[0]  # (s, N, C)
         probabilities["mc_dropout"] = mc_dropout_probabilities(sampled)
         if scaling is not None:
@@ -562,35 +591,77 @@ def _calibration_summary(config: EvaluateConfig, model, features: Features, logi
 # ----------------------------------------------------------------------------- evaluate / predict
 
 
-def _load_task_dir(model_dir: str | os.PathLike):
+def _load_task_dir(model_dir: str | os.PathLike, options: InferenceOptions | None = None):
     from fnet.hub import resolve
 
     model_dir = resolve(model_dir, flag="--model")  # a folder, or a Hub id of a `fnet finetune` output
     info = task_info(model_dir)
     family = info.family()
-    model = optimize_for_inference(family.model_class().from_pretrained(model_dir))
+    model = family.model_class().from_pretrained(model_dir)
     if not info.label_names:  # an fnet_task.json without labels: the model config's (unused by span/choice tasks)
         info.label_names = [model.config.labels()[i] for i in range(model.config.num_labels)]
+    model = optimize_for_inference(model, quantize_weights=options.quantize if options else None)
+    if options is not None and options.compile:
+        model = compile_for_inference(model)
     tokenizer = _load_tokenizer(None, model_dir, hint="the folder was not written by `fnet finetune`, or its "
                                 "tokenizer files were removed: copy them back into it")
     return family, model, tokenizer, info
 
 
-def load_labelled(config: Any) -> tuple[TaskFamily, Any, TaskInfo, Any, Features]:
-    """(family, model, task info, examples, features) of ``config.model`` on ``config.data`` (evaluate, calibrate)."""
-    family, model, tokenizer, info = _load_task_dir(config.model)
+def load_labelled(config: Any) -> tuple[TaskFamily, Any, Any, TaskInfo, Any, Features]:
+    """(family, model, tokenizer, task info, examples, features) of ``config.model`` on ``config.data``
+    (evaluate, calibrate); inference options (int8, compile) apply when ``config`` has them."""
+    options = config if isinstance(config, InferenceOptions) else None
+    family, model, tokenizer, info = _load_task_dir(config.model, options)
     examples = _read(family, config.data, {**info.reader, **config.reader}, config.max_examples,
                      family.inherited_options(info.label_names, model.config.problem_type))
-    return family, model, info, examples, family.featurize(examples, tokenizer, info.seq_len, stride=info.stride)
+    features = family.featurize(examples, tokenizer, info.seq_len, stride=info.stride)
+    return family, model, tokenizer, info, examples, features
+
+
+def _run(model, features: Features, options: InferenceOptions, mc_samples: int = 0) -> dict[str, np.ndarray]:
+    return _logits(model, features, options.batch_size, mc_samples=mc_samples, max_tokens=options.max_tokens,
+                   progress=options.progress)
+
+
+def _token_counts(examples: Any, features: Features, tokenizer) -> list[int] | None:
+    """Tokens each example has before truncation, where one feature row is one example with text
+    (classification-style families); None otherwise. Only rows that fill the whole length can have
+    been truncated, so only those are tokenized again, without truncation."""
+    texts = getattr(examples, "texts", None)
+    if not isinstance(texts, list) or features.num_rows != len(texts) or not texts or not isinstance(texts[0], str):
+        return None
+    mask = features["attention_mask"]
+    counts = mask.sum(-1).tolist()
+    full = [i for i, n in enumerate(counts) if n == mask.shape[-1]]
+    if full:
+        pairs = getattr(examples, "pairs", None)
+        enc = tokenizer([texts[i] for i in full], [pairs[i] for i in full] if pairs else None, truncation=False,
+                        verbose=False)  # counting only: the model never sees these
+        for i, ids in zip(full, enc["input_ids"]):
+            counts[i] = len(ids)
+    return counts
+
+
+def _mark(records: list[dict[str, Any]], counts: list[int] | None, seq_len: int) -> int:
+    """Number every record (``index``) and flag truncation (``tokens``, ``truncated``); returns how many were cut."""
+    cut = 0
+    for i, record in enumerate(records):
+        record["index"] = i
+        if counts is not None:
+            record["tokens"] = counts[i]
+            record["truncated"] = counts[i] > seq_len
+            cut += record["truncated"]
+    return cut
 
 
 def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     """Score a fine-tuned directory on a labelled file; writes metrics.json and predictions.jsonl."""
     config.validate()
-    family, model, info, examples, features = load_labelled(config)
+    family, model, tokenizer, info, examples, features = load_labelled(config)
     problem_type = model.config.problem_type
     started = time.perf_counter()
-    outputs = _logits(model, features, config.batch_size)
+    outputs = _run(model, features, config)
     seconds = time.perf_counter() - started
     scaling = _temperature(config.model, model, problem_type) if config.calibrated else None
     raw_logits = outputs.get("logits")
@@ -598,8 +669,10 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
         outputs = {**outputs, "logits": outputs["logits"] / scaling.temperature}
     scores, records = family.score(examples, features, outputs, info.label_names, problem_type=problem_type,
                                    max_answer_length=info.max_answer_length)
+    truncated = _mark(records, _token_counts(examples, features, tokenizer), info.seq_len)
     summary = {"task": family.name, "data": str(config.data), "examples": len(examples),
-               "seconds": round(seconds, 2), **scores,
+               "seconds": round(seconds, 2), "truncated": truncated, "seq_len": info.seq_len,
+               "quantize": config.quantize, **scores,
                **_calibration_summary(config, model, features, raw_logits, problem_type, scaling)}
     with _evaluation_folder(config) as out_dir:
         _write_metrics(out_dir, summary)
@@ -619,54 +692,87 @@ def _evaluation_folder(config: EvaluateConfig) -> Iterator[Path]:
         yield out.path
 
 
-def _inputs_for_prediction(family: TaskFamily, config: PredictConfig, info: TaskInfo) -> Any:
-    """Examples to predict: command-line texts, a plain .txt file (one text per line), or a task file."""
+EMPTY_TEXT = "empty text: no prediction"  # the ``skipped`` reason of a blank input line or an empty text
+
+
+def _inputs_for_prediction(family: TaskFamily, config: PredictConfig, info: TaskInfo
+                           ) -> tuple[Any, list[int], list[str] | None]:
+    """Examples to predict, the input positions they came from, and all input texts (None for a task file).
+
+    Command-line texts, a plain .txt file (one text per line; every line counts, blank ones included),
+    or a task file. Empty or blank texts are left out of the examples; their positions are missing
+    from the list, and `predict` gives them a ``skipped`` record.
+    """
     texts = config.texts
     if config.input and Path(config.input).suffix.lower() != ".txt":
-        return _read(family, config.input, {**info.reader, **config.reader}, None)
+        examples = _read(family, config.input, {**info.reader, **config.reader}, None)
+        return examples, list(range(len(examples))), None
     if config.input:
         try:
-            lines = Path(config.input).read_text(encoding="utf-8").splitlines()
+            texts = Path(config.input).read_text(encoding="utf-8").splitlines()
         except UnicodeDecodeError as err:
             raise ValueError(f"{config.input} is not valid UTF-8 ({err})") from err
-        texts = [line for line in lines if line.strip()]
     if not texts:
-        raise ValueError("give texts to predict, or --input FILE")
-    return family.examples_from_texts(texts, info.label_names)
+        raise ValueError(f"{config.input} is empty" if config.input else "give texts to predict, or --input FILE")
+    kept = [i for i, text in enumerate(texts) if text.strip()]
+    return family.examples_from_texts([texts[i] for i in kept], info.label_names), kept, list(texts)
 
 
 def predict(config: PredictConfig) -> list[dict[str, Any]]:
     """Predictions for raw texts (families with text input) or an input file (any family).
 
+    One record per input, in input order, each with its ``index`` (0-based; for a .txt file, the
+    line number - 1). An empty or blank text gets ``{"index", "text", "prediction": None, "skipped":
+    reason}`` instead of a label. Records of text inputs carry ``tokens`` (before truncation) and
+    ``truncated`` (longer than the model's ``seq_len``, so only the first tokens were read).
+
     With ``mc_samples`` = N > 0, N stochastic passes with dropout on give, per label, the mean
     probability (``probabilities``) and its standard deviation (``std``).
     """
     config.validate()
-    family, model, tokenizer, info = _load_task_dir(config.model)
-    problem_type = model.config.problem_type
+    family, model, tokenizer, info = _load_task_dir(config.model, config)
     if config.mc_samples and model.config.hidden_dropout_prob == 0:
         raise ValueError("the model has hidden_dropout_prob=0, so Monte-Carlo dropout samples would all be equal")
-    examples = _inputs_for_prediction(family, config, info)
-    features = family.featurize(examples, tokenizer, info.seq_len, stride=info.stride)
-    torch.manual_seed(config.seed)
-    outputs = _logits(model, features, config.batch_size, mc_samples=config.mc_samples)
-    scaling = _temperature(config.model, model, problem_type) if config.calibrated else None
-    if scaling is not None:  # per pass: softmax(logits_s / T), then the mean over passes
-        outputs = {**outputs, "logits": outputs["logits"] / scaling.temperature}
-    if not config.mc_samples:
-        return family.score(examples, features, outputs, info.label_names, problem_type=problem_type,
-                            max_answer_length=info.max_answer_length)[1]
-    if not family.spread:
+    if config.mc_samples and not family.spread:
         from fnet.tasks import FAMILIES
 
         allowed = ", ".join(f.cli_name for f in FAMILIES.values() if f.spread)
         raise ValueError(f"--mc-samples is supported for {allowed}")
-    probs = family.probabilities(outputs["logits"], problem_type)  # (s, b, [n,] k)
-    mean_logits = np.log(np.clip(probs.mean(0), 1e-12, None))
-    _, records = family.score(examples, features, {"logits": mean_logits}, info.label_names,
-                              problem_type=problem_type, max_answer_length=info.max_answer_length)
-    mean, std = probs.mean(0), probs.std(0, ddof=1)
-    for i, record in enumerate(records):
-        family.add_spread(record, mean[i], std[i], info.label_names)
-        record["mc_samples"] = config.mc_samples
+    examples, positions, texts = _inputs_for_prediction(family, config, info)
+    records = _predict_records(family, model, tokenizer, info, examples, config) if positions else []
+    return records if texts is None else _aligned(records, positions, texts)
+
+
+def _predict_records(family: TaskFamily, model, tokenizer, info: TaskInfo, examples: Any,
+                     config: PredictConfig) -> list[dict[str, Any]]:
+    problem_type = model.config.problem_type
+    features = family.featurize(examples, tokenizer, info.seq_len, stride=info.stride)
+    torch.manual_seed(config.seed)
+    outputs = _run(model, features, config, mc_samples=config.mc_samples)
+    scaling = _temperature(config.model, model, problem_type) if config.calibrated else None
+    if scaling is not None:  # per pass: softmax(logits_s / T), then the mean over passes
+        outputs = {**outputs, "logits": outputs["logits"] / scaling.temperature}
+    if not config.mc_samples:
+        records = family.score(examples, features, outputs, info.label_names, problem_type=problem_type,
+                               max_answer_length=info.max_answer_length)[1]
+    else:
+        probs = family.probabilities(outputs["logits"], problem_type)  # (s, b, [n,] k)
+        mean_logits = np.log(np.clip(probs.mean(0), 1e-12, None))
+        _, records = family.score(examples, features, {"logits": mean_logits}, info.label_names,
+                                  problem_type=problem_type, max_answer_length=info.max_answer_length)
+        mean, std = probs.mean(0), probs.std(0, ddof=1)
+        for i, record in enumerate(records):
+            family.add_spread(record, mean[i], std[i], info.label_names)
+            record["mc_samples"] = config.mc_samples
+    _mark(records, _token_counts(examples, features, tokenizer), info.seq_len)
     return records
+
+
+def _aligned(records: list[dict[str, Any]], positions: list[int], texts: list[str]) -> list[dict[str, Any]]:
+    """One record per input text: the predictions at their positions, ``skipped`` records for empty texts."""
+    out: list[dict[str, Any]] = [{"index": i, "text": text, "prediction": None, "skipped": EMPTY_TEXT}
+                                 for i, text in enumerate(texts)]
+    for record, position in zip(records, positions):
+        record["index"] = position
+        out[position] = record
+    return out
