@@ -427,7 +427,8 @@ def calibrate(config: CalibrateConfig) -> dict[str, Any]:
     if not Path(config.model).is_dir():
         raise ValueError(f"--model {config.model} is not a local folder; calibrate writes temperature.json into the "
                          "model folder: download it first")
-    family, model, _, _, _, features = load_labelled(config)
+    task, _, features = load_labelled(config)
+    family, model = task.family, task.model
     problem_type = model.config.problem_type
     targets = calibration_targets(_logits(model, features, config.batch_size).get("logits"), features, problem_type)
     if targets is None:

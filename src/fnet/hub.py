@@ -86,7 +86,7 @@ def resolve(name_or_path: str | os.PathLike, *, what: str = "model", flag: str =
         folder = Path(snapshot_download(name, allow_patterns=_METADATA + (_SAFETENSORS if weights else []), **kwargs))
         if weights and not any(folder.glob("*.safetensors")):
             folder = Path(snapshot_download(name, allow_patterns=_METADATA + _TORCH, **kwargs))
-    except (hub_errors.LocalEntryNotFoundError, hub_errors.CachedRepoTreeNotFoundError) as err:
+    except (hub_errors.LocalEntryNotFoundError, hub_errors.CachedRepoTreeNotFoundError):
         state = ("this machine is offline (HF_HUB_OFFLINE=1 or local_files_only)" if offline
                  else "the Hub could not be reached")
         raise FileNotFoundError(f"{flag} {name}{where}: not in the Hugging Face cache "

@@ -182,7 +182,7 @@ def truncate(a: EncodedText, b: EncodedText | None, strategy: str, max_length: i
             )
         la, lb = len(a), len(b)
         if pair_rule == "tokenizers":
-            short, long_ = min(la, lb), max(la, lb)
+            short = min(la, lb)
             keep_short, keep_long = short, max(short, budget - short)
             if keep_short + keep_long > budget:
                 keep_short, keep_long = budget // 2, budget // 2 + budget % 2

@@ -536,9 +536,7 @@ def calibration_targets(logits: np.ndarray | None, features: Features, problem_t
 def _temperature(model_dir: str | os.PathLike, model, problem_type: str | None):
     """The :class:`fnet.calibration.TemperatureScaling` saved beside the model, or None."""
     from fnet.calibration import TemperatureScaling
-    from fnet.hub import resolve
 
-    model_dir = resolve(model_dir, flag="--model")
     scaling = TemperatureScaling.load(model_dir, model)
     if scaling is not None:
         logger.info("dividing the logits by the temperature %.4g of %s/temperature.json", scaling.temperature,
@@ -591,7 +589,18 @@ def _calibration_summary(config: EvaluateConfig, model, features: Features, logi
 # ----------------------------------------------------------------------------- evaluate / predict
 
 
-def _load_task_dir(model_dir: str | os.PathLike, options: InferenceOptions | None = None):
+@dataclass
+class LoadedTask:
+    """A `fnet finetune` output folder, loaded for inference."""
+
+    family: TaskFamily
+    model: Any  # the task model, with optimize_for_inference (and int8 / compile when asked) applied
+    tokenizer: Any
+    info: TaskInfo
+    scaling: Any = None  # temperature.json's TemperatureScaling (checked against the weights as saved), or None
+
+
+def _load_task_dir(model_dir: str | os.PathLike, options: InferenceOptions | None = None) -> LoadedTask:
     from fnet.hub import resolve
 
     model_dir = resolve(model_dir, flag="--model")  # a folder, or a Hub id of a `fnet finetune` output
@@ -600,23 +609,24 @@ def _load_task_dir(model_dir: str | os.PathLike, options: InferenceOptions | Non
     model = family.model_class().from_pretrained(model_dir)
     if not info.label_names:  # an fnet_task.json without labels: the model config's (unused by span/choice tasks)
         info.label_names = [model.config.labels()[i] for i in range(model.config.num_labels)]
+    # before any fast path: the fingerprint is of the weights as saved, and a bad file fails before any work
+    scaling = (_temperature(model_dir, model, model.config.problem_type)
+               if getattr(options, "calibrated", False) else None)
     model = optimize_for_inference(model, quantize_weights=options.quantize if options else None)
     if options is not None and options.compile:
         model = compile_for_inference(model)
     tokenizer = _load_tokenizer(None, model_dir, hint="the folder was not written by `fnet finetune`, or its "
                                 "tokenizer files were removed: copy them back into it")
-    return family, model, tokenizer, info
+    return LoadedTask(family, model, tokenizer, info, scaling)
 
 
-def load_labelled(config: Any) -> tuple[TaskFamily, Any, Any, TaskInfo, Any, Features]:
-    """(family, model, tokenizer, task info, examples, features) of ``config.model`` on ``config.data``
-    (evaluate, calibrate); inference options (int8, compile) apply when ``config`` has them."""
-    options = config if isinstance(config, InferenceOptions) else None
-    family, model, tokenizer, info = _load_task_dir(config.model, options)
-    examples = _read(family, config.data, {**info.reader, **config.reader}, config.max_examples,
-                     family.inherited_options(info.label_names, model.config.problem_type))
-    features = family.featurize(examples, tokenizer, info.seq_len, stride=info.stride)
-    return family, model, tokenizer, info, examples, features
+def load_labelled(config: Any) -> tuple[LoadedTask, Any, Features]:
+    """(the loaded task, examples, features) of ``config.model`` on ``config.data`` (evaluate,
+    calibrate); inference options (int8, compile, temperature) apply when ``config`` has them."""
+    task = _load_task_dir(config.model, config if isinstance(config, InferenceOptions) else None)
+    examples = _read(task.family, config.data, {**task.info.reader, **config.reader}, config.max_examples,
+                     task.family.inherited_options(task.info.label_names, task.model.config.problem_type))
+    return task, examples, task.family.featurize(examples, task.tokenizer, task.info.seq_len, stride=task.info.stride)
 
 
 def _run(model, features: Features, options: InferenceOptions, mc_samples: int = 0) -> dict[str, np.ndarray]:
@@ -658,12 +668,12 @@ def _mark(records: list[dict[str, Any]], counts: list[int] | None, seq_len: int)
 def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     """Score a fine-tuned directory on a labelled file; writes metrics.json and predictions.jsonl."""
     config.validate()
-    family, model, tokenizer, info, examples, features = load_labelled(config)
+    task, examples, features = load_labelled(config)
+    family, model, tokenizer, info, scaling = task.family, task.model, task.tokenizer, task.info, task.scaling
     problem_type = model.config.problem_type
     started = time.perf_counter()
     outputs = _run(model, features, config)
     seconds = time.perf_counter() - started
-    scaling = _temperature(config.model, model, problem_type) if config.calibrated else None
     raw_logits = outputs.get("logits")
     if scaling is not None:
         outputs = {**outputs, "logits": outputs["logits"] / scaling.temperature}
@@ -730,7 +740,8 @@ def predict(config: PredictConfig) -> list[dict[str, Any]]:
     probability (``probabilities``) and its standard deviation (``std``).
     """
     config.validate()
-    family, model, tokenizer, info = _load_task_dir(config.model, config)
+    task = _load_task_dir(config.model, config)
+    family, model, info = task.family, task.model, task.info
     if config.mc_samples and model.config.hidden_dropout_prob == 0:
         raise ValueError("the model has hidden_dropout_prob=0, so Monte-Carlo dropout samples would all be equal")
     if config.mc_samples and not family.spread:
@@ -739,17 +750,16 @@ def predict(config: PredictConfig) -> list[dict[str, Any]]:
         allowed = ", ".join(f.cli_name for f in FAMILIES.values() if f.spread)
         raise ValueError(f"--mc-samples is supported for {allowed}")
     examples, positions, texts = _inputs_for_prediction(family, config, info)
-    records = _predict_records(family, model, tokenizer, info, examples, config) if positions else []
+    records = _predict_records(task, examples, config) if positions else []
     return records if texts is None else _aligned(records, positions, texts)
 
 
-def _predict_records(family: TaskFamily, model, tokenizer, info: TaskInfo, examples: Any,
-                     config: PredictConfig) -> list[dict[str, Any]]:
+def _predict_records(task: LoadedTask, examples: Any, config: PredictConfig) -> list[dict[str, Any]]:
+    family, model, tokenizer, info, scaling = task.family, task.model, task.tokenizer, task.info, task.scaling
     problem_type = model.config.problem_type
     features = family.featurize(examples, tokenizer, info.seq_len, stride=info.stride)
     torch.manual_seed(config.seed)
     outputs = _run(model, features, config, mc_samples=config.mc_samples)
-    scaling = _temperature(config.model, model, problem_type) if config.calibrated else None
     if scaling is not None:  # per pass: softmax(logits_s / T), then the mean over passes
         outputs = {**outputs, "logits": outputs["logits"] / scaling.temperature}
     if not config.mc_samples:
