@@ -19,6 +19,8 @@ SUBCOMMAND_MODULES = [
     "fnet.cli.finetune",
     "fnet.cli.evaluate",
     "fnet.cli.predict",
+    "fnet.cli.embed",
+    "fnet.cli.distill",
     "fnet.cli.bench",
     "fnet.cli.export",
 ]
