@@ -132,14 +132,14 @@ def pseudo_log_likelihood(model: "FNetPreTrainedModel", tokenizer: "FNetTokenize
 def load_generator(model_dir: str | os.PathLike) -> tuple["FNetPreTrainedModel", "FNetTokenizer"]:
     """The masked-LM model and tokenizer saved in ``model_dir``; refused when its MLM head is not trained."""
     from fnet.modeling import FNetForMaskedLM
-    from fnet.tokenization import FNetTokenizer
+    from fnet.tokenization import AutoTokenizer
 
     model, info = FNetForMaskedLM.from_pretrained(model_dir, output_loading_info=True)
     untrained = [k for k in info.missing_keys if k.startswith("cls.predictions")]
     if untrained:
         raise ValueError(f"the model in {model_dir} has no trained masked-LM head ({untrained[0]} is missing); "
                          "pass --model a pretraining output (fnet pretrain), not a fine-tuned task model")
-    return model, FNetTokenizer.from_pretrained(model_dir)
+    return model, AutoTokenizer.from_pretrained(model_dir, flag="--model")
 
 
 # ----------------------------------------------------------------------------- the chain

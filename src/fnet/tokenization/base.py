@@ -98,6 +98,7 @@ class TokenizerBase(ABC):
     option_names: tuple[str, ...] = ()
     mask_lstrip = False
     padding_side = "right"
+    pair_truncation = "one_at_a_time"  # how longest_first shares a pair's room (see encoding.truncate)
 
     def __init__(
         self,
@@ -421,7 +422,8 @@ class TokenizerBase(ABC):
                     )
             return [self._assemble(a, b, add_special_tokens)]
         return [self._assemble(ra, rb, add_special_tokens)
-                for ra, rb in truncate(a, b, strategy, max_length, stride, overflow, n_special)]
+                for ra, rb in truncate(a, b, strategy, max_length, stride, overflow, n_special,
+                                               self.pair_truncation)]
 
     def _warn_long(self, total: int) -> None:
         if not self._warned_long:

@@ -157,11 +157,15 @@ class EncodedText:
 
 
 def truncate(a: EncodedText, b: EncodedText | None, strategy: str, max_length: int, stride: int, overflow: bool,
-             n_special: int) -> list[tuple[EncodedText, EncodedText | None]]:
+             n_special: int, pair_rule: str = "one_at_a_time") -> list[tuple[EncodedText, EncodedText | None]]:
     """Cut an example (``a`` plus optional pair ``b``) that is longer than ``max_length`` into rows.
 
     ``n_special``: special tokens the layout adds. Without ``overflow`` one row comes back; with it,
-    windows of the truncated text that overlap by ``stride`` tokens.
+    windows of the truncated text that overlap by ``stride`` tokens.  ``pair_rule`` is how
+    ``longest_first`` shares the room of a pair: "one_at_a_time" (transformers' Python tokenizers: one
+    token at a time from the longer text, from the second on ties) or "tokenizers" (the ``tokenizers``
+    library: the shorter text is kept whole when it fits in half the room, else each gets half, the
+    longer one the odd token).
     """
     total = len(a) + (len(b) if b is not None else 0) + n_special
     if max_length < n_special:
@@ -176,8 +180,15 @@ def truncate(a: EncodedText, b: EncodedText | None, strategy: str, max_length: i
                 "return_overflowing_tokens with a pair needs truncation='only_first' or 'only_second' "
                 "(the windows slide over one of the texts), not 'longest_first'"
             )
-        remove = total - max_length
         la, lb = len(a), len(b)
+        if pair_rule == "tokenizers":
+            short, long_ = min(la, lb), max(la, lb)
+            keep_short, keep_long = short, max(short, budget - short)
+            if keep_short + keep_long > budget:
+                keep_short, keep_long = budget // 2, budget // 2 + budget % 2
+            keep_a, keep_b = (keep_long, keep_short) if la > lb else (keep_short, keep_long)
+            return [(a.slice(0, keep_a), b.slice(0, keep_b))]
+        remove = total - max_length
         first_remove = min(abs(la - lb), remove)
         second = remove - first_remove
         if la > lb:

@@ -63,7 +63,7 @@ class FinetuneConfig:
 
     task: str | None = option(None, "task family (required)", choices=cli_choices())
     model: str | None = option(None, "model directory (pretrained/converted) or a preset name (required)")
-    tokenizer: str | None = option(None, "tokenizer directory (default: the model directory)")
+    tokenizer: str | None = option(None, "tokenizer folder or Hub id (default: the model's)")
     train: str | None = option(None, "training file (required)")
     validation: str | None = option(None, "validation file: evaluated each epoch, selects the best epoch")
     output: str | None = option(None, "output directory (required)")
@@ -183,16 +183,18 @@ def task_info(model_dir: str | os.PathLike) -> TaskInfo:
 # ----------------------------------------------------------------------------- small helpers
 
 
-def _load_tokenizer(*candidates: str | os.PathLike | None):
-    from fnet.tokenization import FNetTokenizer
+def _load_tokenizer(tokenizer: str | os.PathLike | None, model: str | os.PathLike | None):
+    """``--tokenizer`` when given, else the tokenizer saved with ``--model`` (a folder or a Hub id; any kind)."""
+    from fnet.tokenization import AutoTokenizer, TokenizerFileError
 
-    for candidate in candidates:
-        if candidate and (Path(candidate) / "spiece.model").is_file():
-            return FNetTokenizer.from_pretrained(candidate)
-    named = [str(c) for c in candidates if c]
-    raise FileNotFoundError(
-        f"no tokenizer (spiece.model) in {named}; pass --tokenizer DIR (e.g. one made by `fnet tokenizer train`)"
-    )
+    if tokenizer:
+        return AutoTokenizer.from_pretrained(tokenizer, flag="--tokenizer")
+    if not model:
+        raise ValueError("no tokenizer: pass --tokenizer DIR|ID (e.g. one made by `fnet tokenizer train`)")
+    try:
+        return AutoTokenizer.from_pretrained(model, flag="--model")
+    except TokenizerFileError as err:
+        raise TokenizerFileError(f"{err}; pass --tokenizer DIR|ID") from None
 
 
 def _slice(examples: Any, limit: int | None) -> Any:
@@ -380,7 +382,7 @@ def _load_task_dir(model_dir: str | os.PathLike):
     model = optimize_for_inference(family.model_class().from_pretrained(model_dir))
     if not info.label_names:  # an fnet_task.json without labels: the model config's (unused by span/choice tasks)
         info.label_names = [model.config.labels()[i] for i in range(model.config.num_labels)]
-    return family, model, _load_tokenizer(model_dir), info
+    return family, model, _load_tokenizer(None, model_dir), info
 
 
 def evaluate(config: EvaluateConfig) -> dict[str, Any]:

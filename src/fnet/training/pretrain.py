@@ -28,8 +28,8 @@ class PretrainConfig:
 
     train_files: list[str] | None = option(None, "text files: documents separated by blank lines, a sentence per "
                                                  "line or long lines (paragraphs) that are split into sentences")
-    tokenizer: str | None = option(None, "directory of a trained FNetTokenizer (fnet tokenizer train); defines vocab "
-                                         "size and pad id")
+    tokenizer: str | None = option(None, "tokenizer folder or Hub id (spiece.model from `fnet tokenizer train`, or "
+                                         "a BERT tokenizer.json/vocab.txt); defines vocab size and pad id")
     output: str | None = option(None, "output directory: the final model (config.json, model.safetensors), tokenizer "
                                       "files, metrics.jsonl, checkpoints/")
     model_config: str | None = option(None, "a model config.json that replaces preset (on the command line: --config)",
@@ -152,7 +152,7 @@ def pretrain(config: PretrainConfig) -> PretrainResult:
     from fnet.io import atomic_write_text
     from fnet.modeling import FNetForPreTraining
     from fnet.optimize import optimize_for_inference
-    from fnet.tokenization import FNetTokenizer
+    from fnet.tokenization import AutoTokenizer
     from fnet.training.distributed import cleanup, default_threads, init_distributed, wrap_model
     from fnet.training.loop import Trainer, TrainerConfig
     from fnet.training.objectives import evaluate_pretraining, pretraining_loss
@@ -169,7 +169,7 @@ def pretrain(config: PretrainConfig) -> PretrainResult:
         for name in config.train_files + (config.eval_files or []):
             if not Path(name).is_file():
                 raise FileNotFoundError(f"text file not found: {name}")
-        tokenizer = FNetTokenizer.from_pretrained(config.tokenizer)
+        tokenizer = AutoTokenizer.from_pretrained(config.tokenizer, flag="--tokenizer")
         model_config = _model_config(config, tokenizer)
 
         # tokenise on rank 0; the other ranks then find the finished cache
