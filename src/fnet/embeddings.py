@@ -129,9 +129,9 @@ def _local_folder(name: str | None) -> Path | None:
 
 def load_tokenizer(name_or_dir: str | os.PathLike, flag: str = "--tokenizer"):
     """The tokenizer of a model folder or Hub id, through fnet's one entry point."""
-    from fnet.tokenization.auto import AutoTokenizer
+    from fnet.tokenization import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(name_or_dir)
+    return AutoTokenizer.from_pretrained(name_or_dir, flag=flag)
 
 
 def encode_texts(

@@ -298,10 +298,11 @@ def load_teacher(name: str):
     return teacher, folder
 
 
-def distill(config: DistillConfig, tokenizer: Any = None) -> DistillResult:
+def distill(config: DistillConfig, tokenizer: Any = None, callbacks: Sequence[Any] = ()) -> DistillResult:
     """Distil ``config.teacher`` into an FNet student written to ``config.output`` (rank 0).
 
-    ``tokenizer``: the teacher's tokenizer (default: ``fnet.AutoTokenizer`` on the teacher's folder).
+    ``tokenizer``: the teacher's tokenizer (default: ``fnet.AutoTokenizer`` on the teacher's folder);
+    ``callbacks``: :class:`fnet.training.loop.Callback` objects for the trainer.
     Raises ``ValueError`` / ``FileNotFoundError`` for bad options or files (messages name the flag).
     """
     import torch
@@ -363,7 +364,7 @@ def distill(config: DistillConfig, tokenizer: Any = None) -> DistillResult:
                         len(report["copied"]), len(report["initialised"]), f"{len(data_set.examples):,}",
                         f"{data_set.num_tokens:,}", ctx.world_size, ctx.device, torch.get_num_threads())
         trainer = Trainer(wrap_model(student, ctx), optimizer, data, trainer_config, scheduler=scheduler,
-                          loss_fn=loss_fn, dist=ctx, extra_state={"options": options})
+                          loss_fn=loss_fn, dist=ctx, extra_state={"options": options}, callbacks=callbacks)
         trained = trainer.train(resume=config.resume)
         result = DistillResult(steps=trained.step, resumed_from=trained.resumed_from, train=trained.last_logs,
                                elapsed_s=trainer.elapsed, main_process=ctx.is_main,
