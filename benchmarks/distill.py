@@ -100,6 +100,163 @@ def distill_cmd(args) -> None:
     print(json.dumps(record))
 
 
+# ----------------------------------------------------------------------------- evaluation
+
+
+def _tsv(path: Path, header: bool) -> list[tuple[str, str]]:
+    rows = path.read_text(encoding="utf-8").splitlines()[1 if header else 0:]
+    return [(r.rsplit("\t", 1)[0], r.rsplit("\t", 1)[1]) for r in rows if "\t" in r]
+
+
+def datasets(n_train: int, n_test: int) -> dict:
+    """Probe train/test splits: SST-2 (train.tsv sample -> GLUE dev) and AG News (dev sample -> test)."""
+    rng = random.Random(0)
+    sst_train = [r for r in _tsv(SHARED / "classification/sst2/train.tsv", True) if len(r[0].split()) >= 4]
+    ag_train = _tsv(SHARED / "classification/agnews/dev.tsv", False)
+    rng.shuffle(sst_train)
+    rng.shuffle(ag_train)
+    return {"sst2": (sst_train[:n_train], _tsv(SHARED / "classification/sst2/glue_dev.tsv", True)[:n_test]),
+            "agnews": (ag_train[:n_train], _tsv(SHARED / "classification/agnews/test.tsv", False)[:n_test])}
+
+
+def logistic_probe(x_train, y_train, x_test, y_test, l2: float = 1e-3, steps: int = 300) -> float:
+    """Accuracy of a multinomial logistic regression (full-batch L-BFGS, L2) on frozen embeddings."""
+    import numpy as np
+    import torch
+
+    classes = sorted(set(y_train))
+    index = {c: i for i, c in enumerate(classes)}
+    mean, std = x_train.mean(0), x_train.std(0) + 1e-6
+    xt = torch.tensor((x_train - mean) / std, dtype=torch.float64)
+    yt = torch.tensor([index[y] for y in y_train])
+    weight = torch.zeros(xt.shape[1], len(classes), dtype=torch.float64, requires_grad=True)
+    bias = torch.zeros(len(classes), dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([weight, bias], max_iter=steps, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(xt @ weight + bias, yt) + l2 * (weight ** 2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    with torch.no_grad():
+        pred = (torch.tensor((x_test - mean) / std, dtype=torch.float64) @ weight + bias).argmax(1).numpy()
+    return float(np.mean([classes[p] == y for p, y in zip(pred, y_test)]))
+
+
+def throughput(models: dict, tokenizer, lengths=(128, 256, 512), rows: int = 16, rounds: int = 3) -> dict:
+    """texts/s of the embed path (encode_texts) per length; models interleaved, median of rounds."""
+    import statistics
+
+    from fnet.embeddings import encode_texts
+
+    words = (SHARED / "corpus/en/moby_dick.txt").read_text(encoding="utf-8").split()
+    out = {}
+    for n in lengths:
+        # texts of exactly n tokens after truncation: start from enough words and let max_length cut
+        texts = [" ".join(words[i * 600:(i + 1) * 600]) for i in range(rows)]
+        rates = {name: [] for name in models}
+        for _ in range(rounds):
+            for name, model in models.items():
+                result = encode_texts(model, texts, tokenizer, batch_size=rows, max_length=n, pooling="mean",
+                                      normalize=True)
+                assert len(result.truncated) == rows
+                rates[name].append(result.stats["texts_per_s"])
+        out[n] = {name: statistics.median(r) for name, r in rates.items()}
+    return out
+
+
+def finetune_accuracy(model_dir: Path, train_rows, test_rows, out: Path, epochs: float) -> float:
+    """`fnet finetune` (the same recipe for teacher and student) then `fnet evaluate` on SST-2 GLUE dev."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name, rows in (("train", train_rows), ("test", test_rows)):
+        (out / f"{name}.tsv").write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in rows),
+                                         encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    base = [sys.executable, "-m", "fnet.cli.main"]
+    subprocess.run(base + ["finetune", "--task", "classification", "--model", str(model_dir), "--train",
+                           str(out / "train.tsv"), "--output", str(out / "model"), "--epochs", str(epochs),
+                           "--lr", "5e-5", "--batch-size", "32", "--seq-len", "64", "--no-progress", "--threads",
+                           "2"], check=True, env=env, stdout=subprocess.DEVNULL)
+    subprocess.run(base + ["evaluate", "--model", str(out / "model"), "--data", str(out / "test.tsv"), "--output",
+                           str(out / "eval")], check=True, env=env, stdout=subprocess.DEVNULL)
+    return float(json.loads((out / "eval" / "metrics.json").read_text())["eval_accuracy"])
+
+
+def evaluate(args) -> None:
+    import numpy as np
+    import torch
+
+    from fnet import AutoTokenizer, FNetModel
+    from fnet.embeddings import encode_texts
+
+    torch.set_num_threads(2)
+    started = time.time()
+    teacher_dir, student_dir = minilm_folder(), WORK / args.name
+    tokenizer = AutoTokenizer.from_pretrained(teacher_dir)
+    models = {"teacher": FNetModel.from_pretrained(teacher_dir), "student": FNetModel.from_pretrained(student_dir)}
+    results: dict = {"machine": machine(), "student": str(student_dir), "command": " ".join(sys.argv)}
+    cpu = json.loads((student_dir / "cpu_time.json").read_text())
+    results["distillation"] = {"cpu_s": cpu["cpu_s"], "wall_s": cpu["wall_s"],
+                               "steps": cpu["summary"]["steps"], "last_train_log": cpu["summary"]["train"],
+                               "config": cpu["config"]}
+    data = datasets(args.probe_train, args.probe_test)
+    for name, (train_rows, test_rows) in data.items():
+        texts_train, texts_test = [t for t, _ in train_rows], [t for t, _ in test_rows]
+        emb = {m: (encode_texts(model, texts_train, tokenizer, max_length=128).embeddings,
+                   encode_texts(model, texts_test, tokenizer, max_length=128).embeddings)
+               for m, model in models.items()}
+        cosine = float(np.mean(np.sum(emb["teacher"][1] * emb["student"][1], axis=1)))
+        probe = {m: logistic_probe(e[0], [y for _, y in train_rows], e[1], [y for _, y in test_rows])
+                 for m, e in emb.items()}
+        results[name] = {"held_out_texts": len(texts_test), "probe_train_texts": len(texts_train),
+                         "mean_cosine": cosine, "probe_accuracy": probe,
+                         "probe_ratio": probe["student"] / probe["teacher"]}
+        print(name, json.dumps(results[name]), flush=True)
+    results["throughput_texts_per_s"] = throughput(models, tokenizer, rows=args.throughput_rows)
+    for n, r in results["throughput_texts_per_s"].items():
+        r["speedup"] = r["student"] / r["teacher"]
+    print("throughput", json.dumps(results["throughput_texts_per_s"]), flush=True)
+    if args.finetune_train:
+        train_rows, test_rows = data["sst2"][0][: args.finetune_train], data["sst2"][1]
+        acc = {m: finetune_accuracy(d, train_rows, test_rows, WORK / f"finetune-{m}", args.finetune_epochs)
+               for m, d in (("teacher", teacher_dir), ("student", student_dir))}
+        results["finetune_sst2"] = {"train_examples": len(train_rows), "epochs": args.finetune_epochs,
+                                    "accuracy": acc, "ratio": acc["student"] / acc["teacher"]}
+        print("finetune", json.dumps(results["finetune_sst2"]), flush=True)
+    results["evaluation_wall_s"] = time.time() - started
+    results["machine"]["load_average_end"] = os.getloadavg()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    plot(results)
+
+
+def plot(results: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    names = ["sst2", "agnews"]
+    x = range(len(names))
+    for offset, who in ((-0.2, "teacher"), (0.2, "student")):
+        left.bar([i + offset for i in x], [results[n]["probe_accuracy"][who] for n in names], width=0.4, label=who)
+    left.set_xticks(list(x), [f"{n}\ncos {results[n]['mean_cosine']:.2f}" for n in names])
+    left.set_ylabel("logistic probe accuracy")
+    left.legend()
+    lengths = sorted(results["throughput_texts_per_s"], key=int)
+    right.plot([int(n) for n in lengths], [results["throughput_texts_per_s"][n]["speedup"] for n in lengths], "o-")
+    right.axhline(1.5, color="grey", linestyle="--", label="goal 1.5x")
+    right.set_xlabel("tokens per text")
+    right.set_ylabel("student / teacher texts/s (fnet embed)")
+    right.legend()
+    fig.suptitle(f"all-MiniLM-L6-v2 -> FNet student, {results['distillation']['cpu_s'] / 60:.1f} CPU-min of distillation")
+    fig.tight_layout()
+    fig.savefig(RESULTS / "results.png", dpi=100)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="step", required=True)
@@ -116,6 +273,14 @@ def main() -> None:
     p.add_argument("--max-texts", type=int)
     p.add_argument("--resume", action="store_true")
     p.set_defaults(func=distill_cmd)
+    p = sub.add_parser("evaluate")
+    p.add_argument("--name", default="student")
+    p.add_argument("--probe-train", type=int, default=2000)
+    p.add_argument("--probe-test", type=int, default=872)
+    p.add_argument("--finetune-train", type=int, default=2000, help="SST-2 fine-tuning examples (0: skip)")
+    p.add_argument("--finetune-epochs", type=float, default=1.0)
+    p.add_argument("--throughput-rows", type=int, default=16, help="texts per length and round")
+    p.set_defaults(func=evaluate)
     args = parser.parse_args()
     args.func(args)
 

@@ -184,9 +184,9 @@ def encode_texts(
     lengths = np.array([len(row) for row in ids], dtype=np.int64)
     at_limit = [i for i in range(len(texts)) if lengths[i] >= max_length]
     truncated = []
-    if at_limit:  # a text of exactly max_length tokens was not cut: ask the tokenizer without truncation
-        full = tokenizer([texts[i] for i in at_limit], truncation=False)["input_ids"]
-        truncated = [i for i, row in zip(at_limit, full) if len(row) > max_length]
+    if at_limit:  # a text of exactly max_length tokens was not cut: one token more tells
+        longer = tokenizer([texts[i] for i in at_limit], truncation=True, max_length=max_length + 1)["input_ids"]
+        truncated = [i for i, row in zip(at_limit, longer) if len(row) > max_length]
     if truncated:
         logger.info("%d of %d texts were longer than %d tokens and were truncated", len(truncated), len(texts),
                     max_length)
