@@ -8,13 +8,14 @@ import random
 import numpy as np
 import pytest
 import torch
-import transformers
 
 from fnet import FNetForSequenceClassification, FNetModel
 from fnet.cli.main import main
 from fnet.training.distill import (DistillConfig, distill, distillation_loss, student_from_teacher,
                                    teacher_layer_map)
 from fnet.training.loop import Callback
+
+from distill_helpers import make_tiny_teacher
 
 WORDS = ("the a cat dog sat on mat ran fast slow big small red blue house tree river sky sun moon bird fish "
          "sings swims flies under over near far green old new").split()
@@ -23,18 +24,7 @@ WORDS = ("the a cat dog sat on mat ran fast slow big small red blue house tree r
 @pytest.fixture(scope="module")
 def teacher_dir(tmp_path_factory):
     """A tiny random BERT with a WordPiece vocab.txt and a sentence-transformers pooling config."""
-    path = tmp_path_factory.mktemp("teacher")
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, "##s", ".", ","]
-    (path / "vocab.txt").write_text("".join(t + "\n" for t in vocab))
-    torch.manual_seed(0)
-    config = transformers.BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=4,
-                                     num_attention_heads=4, intermediate_size=64, max_position_embeddings=64,
-                                     attn_implementation="eager")
-    transformers.BertModel(config).eval().save_pretrained(path)
-    (path / "1_Pooling").mkdir()
-    (path / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_mean_tokens": True}))
-    (path / "modules.json").write_text(json.dumps([{"type": "sentence_transformers.models.Normalize"}]))
-    return path
+    return make_tiny_teacher(tmp_path_factory.mktemp("teacher"), WORDS)
 
 
 @pytest.fixture(scope="module")
