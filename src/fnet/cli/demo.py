@@ -124,6 +124,7 @@ def write_splits(rows: list[tuple[str, str]], out: Path, seed: int) -> dict[str,
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from fnet.cli import library_log
     from fnet.training.distill import DistillConfig, distill
     from fnet.training.finetune import EvaluateConfig, FinetuneConfig, PredictConfig, evaluate, finetune, predict
 
@@ -145,11 +146,12 @@ def run(args: argparse.Namespace) -> int:
         teacher = args.teacher or str(find_minilm(out))
         print(f"\n[1/4] distilling {teacher} into an FNet student on the training tweets "
               f"for up to {args.distill_minutes:g} minutes")
-        distilled = distill(DistillConfig(
-            teacher=teacher, train_files=[str(paths["corpus"])], output=str(student), seq_len=64, batch_size=32,
-            max_steps=1000, schedule="constant", warmup_steps=20, time_budget=args.distill_minutes, save_every=0,
-            log_every=10, seed=args.seed, progress=not args.no_progress, resume=True,
-        ))
+        with library_log("fnet.training.distill", "  fnet distill"):
+            distilled = distill(DistillConfig(
+                teacher=teacher, train_files=[str(paths["corpus"])], output=str(student), seq_len=64, batch_size=32,
+                max_steps=1000, schedule="constant", warmup_steps=20, time_budget=args.distill_minutes, save_every=0,
+                log_every=10, seed=args.seed, progress=not args.no_progress, resume=True,
+            ))
         print(f"  {distilled.steps} steps, embedding cosine with the teacher on the last batches "
               f"{distilled.train.get('cosine', float('nan')):.3f}")
     summary_distill = json.loads((student / "distill_summary.json").read_text())

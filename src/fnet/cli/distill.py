@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-import sys
 
+from fnet.cli import library_log
 from fnet.options import add_arguments, build, read_options_file
 from fnet.training.distill import DistillConfig, distill
 
@@ -30,17 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = build(DistillConfig, args, read_options_file(args.config, DistillConfig) if args.config else None)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("fnet distill: %(message)s"))
-    logger = logging.getLogger("fnet.training.distill")
-    logger.addHandler(handler)
-    level = logger.level
-    logger.setLevel(logging.INFO)
-    try:
+    with library_log("fnet.training.distill", "fnet distill"):
         result = distill(config)
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
     if result.main_process:
         print(json.dumps(result.summary()))
     return 0
