@@ -293,7 +293,9 @@ def embed_file(config: EmbedConfig) -> dict[str, Any]:
     from fnet.hub import resolve
 
     folder = resolve(config.model, what="model", flag="--model")
-    model = FNetModel.from_pretrained(folder)
+    from fnet.optimize import optimize_for_inference
+
+    model = optimize_for_inference(FNetModel.from_pretrained(folder))  # fused CPU kernels, as predict uses
     model.name_or_path = str(folder)
     tokenizer = load_tokenizer(config.tokenizer or folder)
     result = encode_texts(model, texts, tokenizer, batch_size=config.batch_size, max_length=config.max_length,
