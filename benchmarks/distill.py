@@ -227,11 +227,72 @@ def evaluate(args) -> None:
         results["finetune_sst2"] = {"train_examples": len(train_rows), "epochs": args.finetune_epochs,
                                     "accuracy": acc, "ratio": acc["student"] / acc["teacher"]}
         print("finetune", json.dumps(results["finetune_sst2"]), flush=True)
+    results["ablation"] = ablation()
     results["evaluation_wall_s"] = time.time() - started
     results["machine"]["load_average_end"] = os.getloadavg()
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     plot(results)
+    write_markdown(results)
+
+
+def ablation() -> dict:
+    """The last training line of each ``ablate-<targets>`` run in WORK (same data, steps and seed)."""
+    out = {}
+    for folder in sorted(WORK.glob("ablate-*")):
+        lines = [json.loads(l) for l in (folder / "metrics.jsonl").read_text().splitlines() if l.strip()]
+        cpu = json.loads((folder / "cpu_time.json").read_text()) if (folder / "cpu_time.json").is_file() else {}
+        if lines:
+            last = lines[-1]
+            out[folder.name[len("ablate-"):]] = {"step": last["step"], "train_cosine": last["cosine"],
+                                                 "train_hidden_mse": last["hidden_mse"],
+                                                 "config": {k: cpu.get("config", {}).get(k) for k in
+                                                            ("batch_size", "seq_len", "max_steps", "lr", "max_texts")}}
+    return out
+
+
+def write_markdown(r: dict) -> None:
+    d = r["distillation"]
+    tp = r["throughput_texts_per_s"]
+    ft = r.get("finetune_sst2")
+    lines = [
+        "# all-MiniLM-L6-v2 -> FNet student (fnet distill)", "",
+        f"Evaluation command: `{r['command']}`  ",
+        f"Distillation: `{d['config']}` through `fnet.training.distill.distill` "
+        "(benchmarks/distill.py distill runs the same through `fnet distill`).  ",
+        f"Machine: {r['machine'].get('Model name')}, {r['machine'].get('CPU(s)')} CPUs, avx512 "
+        f"{r['machine'].get('avx512')}, torch {r['machine']['torch']}; load average at the start "
+        f"{[round(x, 1) for x in r['machine']['load_average']]}, at the end "
+        f"{[round(x, 1) for x in r['machine']['load_average_end']]} (2 cores shared with other jobs).", "",
+        f"Distillation: {d['steps']} steps, **{d['cpu_s'] / 60:.1f} CPU-minutes** ({d['wall_s'] / 60:.1f} wall minutes); "
+        f"last training line: cosine {d['last_train_log'].get('cosine', float('nan')):.3f}, hidden MSE "
+        f"{d['last_train_log'].get('hidden_mse', float('nan')):.3f}.", "",
+        "| measure | teacher | student | ratio / value | goal | met |", "|---|---|---|---|---|---|",
+    ]
+    for name in ("sst2", "agnews"):
+        x = r[name]
+        lines.append(f"| {name}: mean cosine student vs teacher, {x['held_out_texts']} held-out texts | | | "
+                     f"{x['mean_cosine']:.3f} | >= 0.90 | {'yes' if x['mean_cosine'] >= 0.9 else 'no'} |")
+        lines.append(f"| {name}: logistic probe accuracy ({x['probe_train_texts']} train texts) | "
+                     f"{x['probe_accuracy']['teacher']:.3f} | {x['probe_accuracy']['student']:.3f} | "
+                     f"{x['probe_ratio']:.3f} | >= 0.97 | {'yes' if x['probe_ratio'] >= 0.97 else 'no'} |")
+    if ft:
+        lines.append(f"| SST-2 GLUE dev after `fnet finetune` ({ft['train_examples']} examples, {ft['epochs']:g} epoch) | "
+                     f"{ft['accuracy']['teacher']:.3f} | {ft['accuracy']['student']:.3f} | {ft['ratio']:.3f} | >= 0.97 | "
+                     f"{'yes' if ft['ratio'] >= 0.97 else 'no'} |")
+    for n in sorted(tp, key=int):
+        goal = ">= 1.5" if int(n) >= 256 else ""
+        met = ("yes" if tp[n]["speedup"] >= 1.5 else "no") if goal else ""
+        lines.append(f"| `fnet embed` texts/s at {n} tokens | {tp[n]['teacher']:.1f} | {tp[n]['student']:.1f} | "
+                     f"{tp[n]['speedup']:.2f}x | {goal} | {met} |")
+    lines.append(f"| CPU minutes of distillation | | | {d['cpu_s'] / 60:.1f} | <= 30 | {'yes' if d['cpu_s'] <= 1800 else 'no'} |")
+    if r.get("ablation"):
+        lines += ["", "Choice of targets (`--targets`), same data/steps/seed, training-batch statistics at the last step:", "",
+                  "| targets | steps | embedding cosine | hidden MSE |", "|---|---|---|---|"]
+        for name, a in r["ablation"].items():
+            lines.append(f"| {name} | {a['step']} | {a['train_cosine']:.3f} | {a['train_hidden_mse']:.3f} |")
+    lines += ["", "![results](results.png)", ""]
+    (RESULTS / "results.md").write_text("\n".join(lines))
 
 
 def plot(results: dict) -> None:
