@@ -180,7 +180,7 @@ def test_missing_and_corrupt_weights(tmp_path):
     (tmp_path / "pytorch_model.bin").write_bytes(b"garbage")
     with pytest.raises(ValueError, match="could not be read as a PyTorch state dict"):
         fnet.FNetModel.from_pretrained(tmp_path)
-    with pytest.raises(FileNotFoundError, match="not a directory"):
+    with pytest.raises(FileNotFoundError, match="no such model folder.*neither a preset"):
         fnet.FNetModel.from_pretrained(tmp_path / "missing")
 
 
@@ -265,5 +265,5 @@ def test_config_checkpoint_and_convert_bert_import_no_circle():
         names = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
         return {n.split(".", 1)[1] for n in names if n.startswith("fnet.")}
 
-    assert imported("config") == {"io"}
+    assert imported("config") == {"io", "hub"}  # foundations only (hub is imported when a name is resolved)
     assert "checkpoint" not in imported("convert_bert") and "config" in imported("convert_bert")

@@ -144,11 +144,45 @@ def _align_prefix(state: dict[str, torch.Tensor], model: torch.nn.Module) -> dic
     return dict(state)
 
 
+def _drop_dft_buffers(state: dict[str, torch.Tensor], config: FNetConfig) -> dict[str, torch.Tensor]:
+    """Check and drop the DFT matrices of transformers' ``use_tpu_fourier_optimizations`` checkpoints.
+
+    transformers stores ``...fourier.self.dft_mat_seq`` (``tpu_short_seq_length`` square) and
+    ``...fourier.self.dft_mat_hidden`` (``hidden_size`` square), complex64, in every layer; they hold no
+    learned values, and fnet builds its own (``fourier.dft_matrices``, any length).  Each one must equal the
+    DFT matrix of its size, or loading fails naming the key: a checkpoint whose matrices were changed does
+    not compute a Fourier transform, and fnet would silently compute a different model.
+    """
+    from fnet.fourier import dft_matrices
+
+    sizes = {"dft_mat_seq": ("tpu_short_seq_length", config.tpu_short_seq_length),
+             "dft_mat_hidden": ("hidden_size", config.hidden_size)}
+    out = {}
+    for key, tensor in state.items():
+        name = key.rsplit(".", 1)[-1]
+        if name not in sizes or ".fourier." not in f".{key}":
+            out[key] = tensor
+            continue
+        field_name, n = sizes[name]
+        if tuple(tensor.shape) != (n, n):
+            raise ValueError(f"the checkpoint's {key} has shape {tuple(tensor.shape)}, but the config's "
+                             f"{field_name}={n} makes it ({n}, {n}); load with the checkpoint's own config.json")
+        cos, sin = dft_matrices(n, dtype=torch.float64)
+        expected = torch.complex(cos, -sin)
+        err = (tensor.to(torch.complex128) - expected).abs().max().item() if n else 0.0
+        if not err <= 1e-4 * max(1.0, n ** 0.5):  # complex64 rounding of exp(-2*pi*i*jk/n); also catches NaN
+            raise ValueError(f"the checkpoint's {key} is not the {n}-point DFT matrix (max abs difference {err:.3g}); "
+                             "fnet computes the Fourier transform itself and cannot load a model whose matrices "
+                             "were changed")
+    return out
+
+
 def load_state_dict_into(
     model: torch.nn.Module, state: dict[str, torch.Tensor], ignore_mismatched_sizes: bool = False
 ) -> LoadingInfo:
     """Copy ``state`` into ``model`` with transformers' key conventions; errors name the bad keys."""
     state = {k: v for k, v in state.items() if k not in _IGNORED_KEYS}
+    state = _drop_dft_buffers(state, model.config)
     state = _align_prefix(state, model)
     # cls.predictions.decoder.bias is an alias of cls.predictions.bias
     for key in list(state):
@@ -209,18 +243,27 @@ def load_model(
     config: FNetConfig | None = None,
     ignore_mismatched_sizes: bool = False,
     dtype: torch.dtype | None = None,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    local_files_only: bool | None = None,
+    token: str | bool | None = None,
+    flag: str = "--model",
     **config_overrides: Any,
 ):
-    """Build ``cls`` and load weights; a preset name gives a randomly initialised model."""
+    """Build ``cls`` and load weights from a folder or a Hugging Face Hub id (``revision``, ``cache_dir``,
+    ``local_files_only``, ``token``: see :func:`fnet.hub.resolve`; ``flag`` is named in errors); a preset
+    name gives a randomly initialised model."""
+    from fnet.hub import resolve
+
     if isinstance(name_or_dir, str) and name_or_dir in PRESETS:
         model = cls(config or FNetConfig.from_preset(name_or_dir, **config_overrides))
         info = LoadingInfo(missing_keys=sorted(model.state_dict()))
         return (model.to(dtype) if dtype else model), info
-    directory = Path(name_or_dir)
-    if not directory.is_dir():
-        raise FileNotFoundError(
-            f"{name_or_dir!s} is not a directory with a saved model (nor a preset: {', '.join(PRESETS)})"
-        )
+    try:
+        directory = resolve(name_or_dir, what="model", flag=flag, revision=revision, cache_dir=cache_dir,
+                            local_files_only=local_files_only, token=token)
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"{err}; it is neither a preset ({', '.join(PRESETS)})") from None
     if config is None:
         config = load_config(directory, **config_overrides)
     model = cls(config)

@@ -304,17 +304,25 @@ class FNetConfig:
         return cls.from_dict(data, **overrides)
 
     @classmethod
-    def from_pretrained(cls, name_or_dir: str | os.PathLike, **overrides: Any) -> "FNetConfig":
-        """A preset name (``fnet-base``...), a directory holding config.json, or a config.json path."""
+    def from_pretrained(cls, name_or_dir: str | os.PathLike, *, revision: str | None = None,
+                        cache_dir: str | os.PathLike | None = None, local_files_only: bool | None = None,
+                        token: str | bool | None = None, **overrides: Any) -> "FNetConfig":
+        """A preset name (``fnet-base``...), a folder holding config.json, a config.json path, or a Hugging
+        Face Hub id (``revision``, ``cache_dir``, ``local_files_only``, ``token``: see :func:`fnet.hub.resolve`)."""
         if isinstance(name_or_dir, str) and name_or_dir in PRESETS:
             return cls.from_preset(name_or_dir, **overrides)
         path = Path(name_or_dir)
-        if path.is_dir():
-            path = path / CONFIG_NAME
+        if not path.is_file():
+            from fnet.hub import resolve
+
+            try:
+                path = resolve(name_or_dir, what="model", revision=revision, cache_dir=cache_dir,
+                               local_files_only=local_files_only, token=token, weights=False) / CONFIG_NAME
+            except FileNotFoundError as err:
+                raise FileNotFoundError(f"{err}; it is neither a preset ({', '.join(PRESETS)})") from None
         if not path.exists():
-            raise FileNotFoundError(
-                f"{name_or_dir!s} is neither a preset ({', '.join(PRESETS)}) nor a directory with {CONFIG_NAME}"
-            )
+            raise FileNotFoundError(f"{path.parent} has no {CONFIG_NAME} (and {name_or_dir!s} is not a preset: "
+                                    f"{', '.join(PRESETS)})")
         return cls.from_json_file(path, **overrides)
 
     @classmethod

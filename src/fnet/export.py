@@ -14,7 +14,9 @@ Outputs by task: ``last_hidden_state`` (b, n, d) and ``pooler_output`` (b, d) fo
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import warnings
 from pathlib import Path
@@ -25,6 +27,7 @@ from torch import nn
 
 from fnet.config import CONFIG_NAME
 
+logger = logging.getLogger(__name__)
 
 
 def _export_tasks() -> dict[str, tuple[str, tuple[str, ...]]]:
@@ -83,8 +86,30 @@ def load_for_export(model_dir: str | os.PathLike, task: str = "auto") -> tuple[n
 
     task = resolve_task(model_dir, task)
     cls = getattr(modeling, TASKS[task][0])
-    model = cls.from_pretrained(model_dir, fourier_transform="dft").float().eval()
-    return model, task
+    loading = logging.getLogger("fnet")  # missing heads are reported below, as one error
+    level = loading.level
+    loading.setLevel(logging.ERROR)
+    try:
+        model, info = cls.from_pretrained(model_dir, fourier_transform="dft", output_loading_info=True)
+    finally:
+        loading.setLevel(level)
+    untrained = [k for k in info.missing_keys if not (task == "feature-extraction" and ".pooler." in f".{k}")]
+    if untrained:
+        raise ValueError(f"--task {task}: {model_dir} has no trained {task} head (its config.json names "
+                         f"{_architecture(model_dir)}; missing {', '.join(untrained[:3])}"
+                         f"{', ...' if len(untrained) > 3 else ''}), so the export would hold random weights; "
+                         "use --task auto, or feature-extraction for the encoder")
+    if info.missing_keys:
+        logger.warning("%s has no trained pooler: pooler_output of the export is untrained", model_dir)
+    return model.float().eval(), task
+
+
+def _architecture(model_dir: str | os.PathLike) -> str:
+    try:
+        return (json.loads((Path(model_dir) / CONFIG_NAME).read_text(encoding="utf-8")).get("architectures")
+                or ["FNetModel"])[0]
+    except (OSError, ValueError):
+        return "an unknown architecture"
 
 
 def export_onnx(
@@ -123,7 +148,7 @@ def export_onnx(
     dynamic = {name: {0: batch, 1: seq} for name in INPUT_NAMES}
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    with torch.no_grad(), warnings.catch_warnings():
+    with torch.no_grad(), warnings.catch_warnings(), _quiet_exporter():
         warnings.simplefilter("ignore")  # the exporter's own deprecation and axis-naming chatter
         program = torch.onnx.export(
             wrapper, (ids, types, mask), None, input_names=list(INPUT_NAMES), output_names=list(outputs),
@@ -132,6 +157,18 @@ def export_onnx(
     program.save(str(output), external_data=False)
     return {"path": str(output), "task": task, "opset": opset, "inputs": list(INPUT_NAMES),
             "outputs": list(outputs), "max_sequence_length": max_length}
+
+
+@contextlib.contextmanager
+def _quiet_exporter():
+    """Silence the exporter's registry log lines ("torchvision is not installed. Skipping ...")."""
+    noisy = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = noisy.level
+    noisy.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        noisy.setLevel(level)
 
 
 def check_onnx(

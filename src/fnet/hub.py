@@ -4,7 +4,8 @@ Everything in fnet that takes a model or tokenizer (``from_pretrained``, ``--mod
 ``--teacher``) passes the name through :func:`resolve`, which returns a local folder:
 
 * an existing folder is used as it is;
-* anything else that is a valid Hub id (``owner/name`` or ``name``) is looked up with
+* anything else that is a valid Hub id (``owner/name`` or ``name``, optionally ``owner/name@REVISION``: a
+  branch, tag or commit, the command line's way to pin one) is looked up with
   ``huggingface_hub.snapshot_download``, which keeps its own cache (``HF_HUB_CACHE`` / ``HF_HOME``, or
   ``cache_dir``) and honours ``HF_HUB_OFFLINE=1`` and ``local_files_only`` (the cache only, no network).
 
@@ -19,7 +20,10 @@ import os
 import re
 from pathlib import Path
 
-__all__ = ["resolve", "is_hub_id"]
+__all__ = ["resolve", "is_hub_id", "split_revision", "HUB_OPTIONS"]
+
+# the keyword arguments every ``from_pretrained`` passes on to :func:`resolve`
+HUB_OPTIONS = ("revision", "cache_dir", "local_files_only", "token")
 
 # everything fnet can read from a model or tokenizer folder, except the weights
 _METADATA = ["*.json", "*.model", "vocab.txt", "merges.txt", "*.toml", "modules.json", "1_Pooling/*"]
@@ -30,6 +34,19 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0
 
 def is_hub_id(name: str) -> bool:
     return bool(_ID.match(name)) and ".." not in name and not name.endswith((".", "-"))
+
+
+def split_revision(name: str, revision: str | None = None, flag: str = "--model") -> tuple[str, str | None]:
+    """``owner/name@rev`` -> (``owner/name``, ``rev``); a ``revision`` given as well must agree."""
+    if "@" not in name:
+        return name, revision
+    name, _, pinned = name.rpartition("@")
+    if not pinned or not name:
+        raise FileNotFoundError(f"{flag} {name}@{pinned}: expected ID@REVISION (a branch, tag or commit)")
+    if revision is not None and revision != pinned:
+        raise ValueError(f"{flag} {name}@{pinned} pins revision {pinned!r} but revision={revision!r} was passed too; "
+                         "give one")
+    return name, pinned
 
 
 def _offline() -> bool:
@@ -52,6 +69,7 @@ def resolve(name_or_path: str | os.PathLike, *, what: str = "model", flag: str =
     name = str(name_or_path)
     if path.exists():
         raise FileNotFoundError(f"{flag} {name} is a file; expected a {what} folder or a Hugging Face Hub id")
+    name, revision = split_revision(name, revision, flag)
     if not is_hub_id(name) or name.startswith((".", "/", "~")):
         raise FileNotFoundError(f"{flag} {name}: no such {what} folder (and not a Hugging Face Hub id)")
     try:
@@ -75,8 +93,8 @@ def resolve(name_or_path: str | os.PathLike, *, what: str = "model", flag: str =
                                 f"({cache_dir or _cache_root()}) and {state}; download it once where the Hub is "
                                 f"reachable, or pass a local {what} folder") from None
     except hub_errors.RevisionNotFoundError:
-        raise FileNotFoundError(f"{flag} {name}: no revision {revision!r} on the Hugging Face Hub; "
-                                "change --revision") from None
+        raise FileNotFoundError(f"{flag} {name}@{revision}: no such revision on the Hugging Face Hub; "
+                                "pin an existing branch, tag or commit after the @") from None
     except hub_errors.RepositoryNotFoundError:
         raise FileNotFoundError(f"{flag} {name}: no such {what} folder, and no such repository on the Hugging Face "
                                 "Hub (or it is private: log in with `hf auth login`)") from None

@@ -12,10 +12,10 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, IO
+from typing import Any, Callable, IO, Iterator
 
 __all__ = ["umask", "fsync_dir", "atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_replace_dir",
-           "temporary_dir_beside"]
+           "temporary_dir_beside", "utf8_lines"]
 
 
 def umask() -> int:
@@ -51,11 +51,13 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> 
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(err, OSError) and err.filename is None:  # name the file in the message
+            raise OSError(err.errno, err.strerror or str(err), str(path)) from None
         raise
     fsync_dir(path.parent)
     return path
@@ -101,3 +103,24 @@ def atomic_replace_dir(tmp: str | os.PathLike, target: str | os.PathLike) -> Pat
     fsync_dir(target.parent)
     shutil.rmtree(old, ignore_errors=True)
     return target
+
+
+def utf8_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
+    """``(line number, line)`` of a UTF-8 text file, read line by line (a leading byte-order mark is
+    dropped). Raises ``ValueError`` naming the file, line and byte offset at the first invalid byte:
+    every command that reads raw text refuses Latin-1 or binary files the same way."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"text file not found: {path}")
+    offset = 0
+    with open(path, "rb") as handle:
+        for lineno, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise ValueError(
+                    f"{path}: line {lineno}: invalid UTF-8 at byte offset {offset + err.start} "
+                    f"(byte {err.start} of the line: {raw[err.start:err.start + 1]!r}); re-encode the file as UTF-8"
+                ) from None
+            offset += len(raw)
+            yield lineno, line.lstrip("\ufeff") if lineno == 1 else line

@@ -558,9 +558,15 @@ class FNetPreTrainedModel(nn.Module):
         output_loading_info: bool = False,
         ignore_mismatched_sizes: bool = False,
         dtype: torch.dtype | None = None,
+        revision: str | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        local_files_only: bool | None = None,
+        token: str | bool | None = None,
         **config_overrides: Any,
     ):
-        """Load from a directory written by fnet or transformers (or build a preset with random init).
+        """Load from a folder written by fnet or transformers, a Hugging Face Hub id (``owner/name``;
+        ``revision``, ``cache_dir``, ``local_files_only``, ``token`` as in transformers; ``HF_HUB_OFFLINE``
+        and ``HF_HUB_CACHE`` are honoured), or build a preset with random init.
 
         The new-head keys (initialised here) and unused keys of other heads are reported in the
         loading info; unknown or mis-shaped keys raise a ValueError naming them.
@@ -569,7 +575,8 @@ class FNetPreTrainedModel(nn.Module):
 
         model, info = load_model(
             cls, name_or_dir, config=config, ignore_mismatched_sizes=ignore_mismatched_sizes,
-            dtype=dtype, **config_overrides,
+            dtype=dtype, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only,
+            token=token, **config_overrides,
         )
         model.name_or_path = str(name_or_dir)  # where encode() finds the tokenizer and pooling recipe
         return (model, info) if output_loading_info else model

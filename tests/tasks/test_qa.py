@@ -105,7 +105,7 @@ def test_answer_mismatch_error_fix_and_skip(tmp_path):
         read_squad(path)
     msg = str(err.value)
     assert str(path) in msg and "data[0].paragraphs[0].qas[0].answers[0]" in msg and "'q1'" in msg
-    assert "'Denver Broncos'" in msg and "'enver Broncos '" in msg and "on_mismatch" in msg
+    assert "'Denver Broncos'" in msg and "'enver Broncos '" in msg and "--answer-mismatch fix" in msg
     fixed = read_squad(path, on_mismatch="fix")
     assert fixed[0].answers == [{"text": "Denver Broncos", "answer_start": 4}] and fixed.fixed == 1
     assert "answer_start 5 -> 4" in fixed.problems[0]

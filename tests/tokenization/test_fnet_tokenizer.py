@@ -595,7 +595,7 @@ def test_missing_and_corrupt_model(tmp_path):
         FNetTokenizer(tmp_path / "spiece.model")
     with pytest.raises(ValueError, match="no spiece.model"):
         FNetTokenizer.from_pretrained(tmp_path)
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with pytest.raises(FileNotFoundError, match="no such tokenizer folder"):
         FNetTokenizer.from_pretrained(tmp_path / "nowhere")
     bad = tmp_path / "spiece.model"
     bad.write_bytes(b"this is not a sentencepiece model")

@@ -206,3 +206,20 @@ def test_options_and_bad_files(minilm_dir, vocab_txt_dir, tmp_path):
     other.write_text(json.dumps(roberta_like))
     with pytest.raises(ValueError, match="not BERT's"):
         WordPieceTokenizer(other)
+
+
+def test_wordpiece_by_hub_id_offline(minilm_dir, tmp_path, monkeypatch):
+    from hub_helpers import add_to_hub_cache
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    tokenizer_files = tmp_path / "files"
+    tokenizer_files.mkdir()
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        (tokenizer_files / name).write_bytes((minilm_dir / name).read_bytes())
+    add_to_hub_cache(tmp_path / "hub", "sentence-transformers/all-MiniLM-L6-v2", tokenizer_files)
+    tok = AutoTokenizer.from_pretrained("sentence-transformers/all-MiniLM-L6-v2", cache_dir=tmp_path / "hub")
+    assert isinstance(tok, WordPieceTokenizer)
+    assert tok(HARD)["input_ids"] == AutoTokenizer.from_pretrained(minilm_dir)(HARD)["input_ids"]
+    with pytest.raises(FileNotFoundError) as err:
+        AutoTokenizer.from_pretrained("someone/absent-tokenizer", cache_dir=tmp_path / "hub")
+    assert "--tokenizer someone/absent-tokenizer" in str(err.value) and "offline" in str(err.value)

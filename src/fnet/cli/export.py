@@ -9,6 +9,7 @@ PyTorch at two batch sizes and lengths, and the largest difference is printed.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,6 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="which head to export; auto reads `architectures` from config.json (default)")
     parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, metavar="N",
                         help=f"ONNX opset version (default: {DEFAULT_OPSET})")
+    parser.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
     parser.add_argument("--no-check", action="store_true",
                         help="skip running the exported file in onnxruntime against PyTorch")
     parser.set_defaults(func=run)
@@ -34,8 +36,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from fnet.export import check_onnx, export_onnx, load_for_export
 
+    from fnet import run_folder
+
+    run_folder.check_output_path(args.output, want="file")
+    if Path(args.output).exists() and not args.overwrite:
+        raise run_folder.OutputError(f"--output {args.output} already exists; choose another --output, or pass "
+                                     "--overwrite to replace it")
     model, task = load_for_export(args.model, args.task)
-    info = export_onnx(model, args.output, task, opset=args.opset)
+    with run_folder.claim_file(args.output, overwrite=args.overwrite) as tmp:
+        info = export_onnx(model, tmp, task, opset=args.opset)
+    info["path"] = args.output
     print(f"wrote {info['path']} (task {task}, opset {info['opset']}, inputs {', '.join(info['inputs'])}; "
           f"outputs {', '.join(info['outputs'])}; batch and sequence dynamic, up to {info['max_sequence_length']} tokens)")
     if args.no_check:

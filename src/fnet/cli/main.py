@@ -3,11 +3,17 @@
 Each subcommand lives in ``fnet.cli.<module>`` and exposes ``register(subparsers)``, which adds
 its parser and sets ``func`` (called with the parsed namespace, returning an exit code).
 Modules are imported only when the command line is parsed, so ``fnet --help`` stays fast.
+
+Errors take one path (:func:`main`): one line on stderr naming the flag or path and the fix, no
+traceback. Exit status 2: the input is wrong (a flag, a file, an output that is not usable as given);
+1: the operating system failed a read or write (disk full, file too large, I/O error, permission
+denied while writing); 0: success.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 
@@ -59,10 +65,39 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (ValueError, TypeError, FileNotFoundError) as err:
+    except (ValueError, TypeError, KeyError, FileNotFoundError, NotADirectoryError, IsADirectoryError) as err:
         # user errors: one clear line, no traceback
-        print(f"fnet {args.command}: error: {err}", file=sys.stderr)
+        print(f"fnet {args.command}: error: {_user_message(err)}", file=sys.stderr)
         return 2
+    except OSError as err:  # the system failed a read or a write
+        print(f"fnet {args.command}: error: {os_error_message(err)}", file=sys.stderr)
+        return 1
+
+
+def _user_message(err: BaseException) -> str:
+    if isinstance(err, KeyError):  # str(KeyError) is the quoted key
+        return f"missing {err.args[0]!r}" if err.args else "missing key"
+    if isinstance(err, OSError) and err.filename and err.strerror:
+        return f"{err.filename}: {err.strerror}"
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+
+
+_OS_FIXES = {
+    errno.ENOSPC: "the disk is full: free space or write to another disk",
+    errno.EFBIG: "the file grew past the size this process may write (ulimit -f) or the filesystem allows",
+    errno.EDQUOT: "the disk quota is exhausted: free space or write elsewhere",
+    errno.EACCES: "permission denied: choose a path this user may write, or change its permissions",
+    errno.EPERM: "operation not permitted: choose a path this user may write",
+    errno.EROFS: "the filesystem is read-only: choose a writable path",
+    errno.EIO: "input/output error: check the disk",
+}
+
+
+def os_error_message(err: OSError) -> str:
+    """One line for an OS failure: what failed, on which path, and what to do."""
+    where = f" ({err.filename})" if err.filename else ""
+    fix = _OS_FIXES.get(err.errno or -1, "check the disk's free space, quota and size limits (ulimit -f)")
+    return f"{err.strerror or type(err).__name__}{where}: {fix}"
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 ``fnet tokenizer train --input FILE... --vocab-size N --output DIR`` trains a SentencePiece model with
 FNet's fixed special ids (``<unk>`` 0, ``<s>`` 1, ``</s>`` 2, ``<pad>`` 3, ``[CLS]`` 4, ``[SEP]`` 5,
 ``[MASK]`` 6) and saves ``spiece.model``, ``tokenizer_config.json`` and ``special_tokens_map.json``
-in DIR (files of a model saved there are left alone).
+in DIR. DIR must be new or empty (a model folder, or any folder holding files, is refused unless
+``--overwrite``, which replaces it whole once training succeeded: :func:`fnet.run_folder.claim`).
+Input files must be UTF-8 (as for ``fnet pretrain``).
 """
 
 from __future__ import annotations
@@ -50,7 +52,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     train.add_argument("--input", nargs="+", required=True, metavar="FILE", help="text files to train on")
     train.add_argument("--vocab-size", type=_positive_int, required=True, metavar="N", help="number of pieces")
-    train.add_argument("--output", required=True, metavar="DIR", help="folder to save the tokenizer in")
+    train.add_argument("--output", required=True, metavar="DIR", help="new or empty folder to save the tokenizer in")
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace what --output holds (the old folder stays intact until training succeeded)")
     train.add_argument("--model-type", choices=["unigram", "bpe"], default="unigram",
                        help="SentencePiece algorithm (default: unigram)")
     train.add_argument("--character-coverage", type=_coverage, default=0.9995, metavar="F",
@@ -68,16 +72,19 @@ def _no_subcommand(parser: argparse.ArgumentParser) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from fnet import run_folder
     from fnet.tokenization import FNetTokenizer
 
-    tokenizer = FNetTokenizer.train(
-        args.input,
-        vocab_size=args.vocab_size,
-        output_dir=args.output,
-        model_type=args.model_type,
-        character_coverage=args.character_coverage,
-        input_sentence_size=args.input_sentence_size,
-        do_lower_case=args.lowercase,
-    )
+    with run_folder.claim(args.output, "tokenizer train", overwrite=args.overwrite) as out:
+        tokenizer = FNetTokenizer.train(
+            args.input,
+            vocab_size=args.vocab_size,
+            model_type=args.model_type,
+            character_coverage=args.character_coverage,
+            input_sentence_size=args.input_sentence_size,
+            do_lower_case=args.lowercase,
+        )
+        tokenizer.save_pretrained(out.path)
+        out.record(tokenizer=tokenizer.fingerprint())
     print(f"saved tokenizer to {args.output} (vocab size {tokenizer.vocab_size})")
     return 0

@@ -89,30 +89,19 @@ def iter_documents(path: str | os.PathLike) -> Iterator[list[str]]:
     Raises ``ValueError`` naming the file, line and byte offset for invalid UTF-8, and naming the
     file for a file without any text.
     """
+    from fnet.io import utf8_lines
+
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"text file not found: {path}")
     document: list[str] = []
-    offset, lineno, has_text = 0, 0, False
-    with open(path, "rb") as handle:
-        for lineno, raw in enumerate(handle, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                raise ValueError(
-                    f"{path}: line {lineno}: invalid UTF-8 at byte offset {offset + err.start} "
-                    f"(byte {err.start} of the line: {raw[err.start:err.start + 1]!r}); re-encode the file as UTF-8"
-                ) from None
-            offset += len(raw)
-            if lineno == 1:
-                line = line.lstrip("\ufeff")  # byte-order mark
-            sentences = split_sentences(line)
-            if sentences:
-                has_text = True
-                document.extend(sentences)
-            elif document:  # a blank line ends the document
-                yield document
-                document = []
+    lineno, has_text = 0, False
+    for lineno, line in utf8_lines(path):
+        sentences = split_sentences(line)
+        if sentences:
+            has_text = True
+            document.extend(sentences)
+        elif document:  # a blank line ends the document
+            yield document
+            document = []
     if document:
         yield document
     if not has_text:
@@ -127,6 +116,9 @@ def _tokenizer_fingerprint(tokenizer: Tokenizer) -> str:
     sp_model = getattr(tokenizer, "sp_model", None)
     if sp_model is not None:
         digest.update(sp_model.serialized_model_proto())
+    backend = getattr(tokenizer, "backend_tokenizer", None)  # WordPiece: the whole tokenizers pipeline
+    if backend is not None:
+        digest.update(backend.to_str().encode())
     digest.update(json.dumps([len(tokenizer), sorted(tokenizer.all_special_ids), type(tokenizer).__name__]).encode())
     # the tokenizer's own preprocessing options change the ids too
     for name in ("do_lower_case", "remove_space", "keep_accents"):
@@ -478,6 +470,11 @@ class PretrainingBatches:
             raise ValueError(f"seq_len must be >= 5 ([CLS] A [SEP] B [SEP]), got {seq_len}")
         if not 0.0 <= short_seq_prob <= 1.0:
             raise ValueError(f"short_seq_prob must be in [0, 1], got {short_seq_prob}")
+        if nsp_random_prob > 0 and corpus.num_documents < 2:
+            raise ValueError(
+                f"the text of {', '.join(corpus.meta.get('files', [])) or 'the corpus'} is a single document (documents are separated "
+                "by blank lines, and there are none): next-sentence prediction draws its random segments from other "
+                "documents, so put a blank line between documents")
         self.corpus, self.seq_len, self.seed = corpus, seq_len, seed
         self.short_seq_prob, self.nsp_random_prob = short_seq_prob, nsp_random_prob
         self.masking = masking or MaskingConfig()
@@ -492,7 +489,9 @@ class PretrainingBatches:
         self.word_start = None
         if self.masking.whole_word:
             pieces = tokenizer.convert_ids_to_tokens(list(range(vocab)))
-            self.word_start = np.asarray([p.startswith("\u2581") for p in pieces], dtype=bool) | specials
+            continuation = getattr(tokenizer, "continuing_subword_prefix", None)  # WordPiece: "##"
+            starts = [not p.startswith(continuation) if continuation else p.startswith("\u2581") for p in pieces]
+            self.word_start = np.asarray(starts, dtype=bool) | specials
         self._instances: dict[int, np.ndarray] = {}
 
     def instances(self, epoch: int) -> np.ndarray:

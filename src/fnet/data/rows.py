@@ -34,7 +34,7 @@ def detect_format(path: str | Path, format: str | None = None) -> str:
                "json": "jsonl", "ndjson": "jsonl", "jsonlines": "jsonl"}
     if fmt not in aliases:
         raise ValueError(
-            f"{path}: cannot tell the file format from {fmt!r}; pass format='csv', 'tsv' or 'jsonl'"
+            f"{path}: cannot tell the file format from {fmt!r}; pass --format csv, tsv or jsonl"
         )
     return aliases[fmt]
 

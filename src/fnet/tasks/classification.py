@@ -153,7 +153,7 @@ def _detect_named(path: Path, columns: list[str], text: Any, pair: Any, label: A
     if label is None:
         label = find(_LABEL_NAMES)
         if label is None:
-            raise file_error(path, 1, f"cannot find the label column among {columns}; pass label_column=")
+            raise file_error(path, 1, f"cannot find the label column among {columns}; pass --label-column NAME")
     return text, pair, label
 
 
@@ -166,9 +166,9 @@ def _detect_headerless(path: Path, first: tuple[int, list[str]], text: Any, pair
             return 0, pair, 1
         if len(row) == 3:
             return 0, 1, 2
-        raise file_error(path, lineno, f"headerless file with {len(row)} columns: pass text_column=, label_column= (indices)")
+        raise file_error(path, lineno, f"headerless file with {len(row)} columns: pass --text-column and --label-column (column numbers)")
     if text is None or label is None:
-        raise file_error(path, lineno, "headerless file: pass both text_column= and label_column= (indices)")
+        raise file_error(path, lineno, "headerless file: pass both --text-column and --label-column (column numbers)")
     return text, pair, label
 
 

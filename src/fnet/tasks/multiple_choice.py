@@ -119,6 +119,12 @@ def read_multiple_choice(path: str | Path, options: MultipleChoiceReaderOptions 
     while f"{prefix}{k}" in columns:
         ending_cols.append(f"{prefix}{k}")
         k += 1
+    numbered = sorted(int(c[len(prefix):]) for c in columns if c.startswith(prefix) and c[len(prefix):].isdigit())
+    gaps = [f"{prefix}{i}" for i in range(max(numbered, default=-1) + 1) if i not in numbered]
+    if gaps:  # reading up to the gap would silently drop the choices after it
+        raise file_error(path, 1, f"missing choice column(s) {', '.join(gaps)}: the file has "
+                                  f"{', '.join(f'{prefix}{i}' for i in numbered)}; every example needs "
+                                  f"{prefix}0..{prefix}{max(numbered)}")
     if len(ending_cols) < 2:
         raise file_error(path, 1, f"need at least two {prefix}N columns, found {ending_cols}")
     if id_column is None:

@@ -22,6 +22,8 @@ from __future__ import annotations
 import collections
 import dataclasses
 import json
+import logging
+import warnings
 import re
 import string
 from collections import defaultdict
@@ -37,6 +39,8 @@ from fnet.data.rows import file_error
 from fnet.options import option
 from fnet.tasks.base import ExportHead, ReaderOptions, TaskFamily, eval_scores
 
+
+logger = logging.getLogger(__name__)
 __all__ = ["QAExample", "QAExamples", "QAReaderOptions", "read_squad", "prepare_qa_features",
            "postprocess_qa_predictions", "answer_char_span", "gold_texts", "normalize_answer",
            "squad_exact_match", "squad_f1", "squad_scores", "QuestionAnswering"]
@@ -192,7 +196,7 @@ def read_squad(path: str | Path, options: QAReaderOptions | None = None, **overr
                                     path, where_a,
                                     f"question {qid!r}: answer text {text!r} does not match the context at "
                                     f"answer_start={start} (context has {context[start:start + len(text)]!r}); "
-                                    "pass on_mismatch='fix' to search nearby or 'skip' to drop it",
+                                    "pass --answer-mismatch fix to search nearby or --answer-mismatch skip to drop it",
                                 )
                             new = None
                             if on_mismatch == "fix":
@@ -242,6 +246,22 @@ def answer_char_span(answer: dict[str, Any]) -> tuple[int, int]:
     return start + lead, start + len(text) - trail
 
 
+def _cap_questions(questions: list[str], ids: list[str], tokenizer: Any, max_length: int) -> list[str]:
+    """Questions cut to half the window, ``(max_length - 3) // 2`` tokens (as BERT's SQuAD script caps
+    queries), so every window keeps room for context; each cut question is named in a log warning."""
+    cap = max(1, (max_length - 3) // 2)
+    with warnings.catch_warnings():  # a long question is the point here: no "longer than the maximum" warning
+        warnings.simplefilter("ignore")
+        encoded = tokenizer(questions, add_special_tokens=False, return_offsets_mapping=True)
+    capped = list(questions)
+    for i, (ids_i, offsets) in enumerate(zip(encoded["input_ids"], encoded["offset_mapping"])):
+        if len(ids_i) > cap:
+            capped[i] = questions[i][: int(offsets[cap - 1][1])]
+            logger.warning("question %r has %d tokens: cut to its first %d (half of the %d-token window)",
+                           ids[i], len(ids_i), cap, max_length)
+    return capped
+
+
 def prepare_qa_features(
     examples: QAExamples | Sequence[QAExample],
     tokenizer: Any,
@@ -266,6 +286,7 @@ def prepare_qa_features(
     if not exs:
         raise ValueError("no examples to featurize")
     questions = [ex.question.lstrip() for ex in exs]  # leading spaces only waste window room
+    questions = _cap_questions(questions, [ex.id for ex in exs], tokenizer, max_length)
     contexts = [ex.context for ex in exs]
     # Plain lists come back much faster than "pt" tensors from transformers' fast tokenizers for
     # thousands of windows; _to_numpy accepts either, so tokenizers that always give tensors work too.

@@ -682,12 +682,38 @@ class TokenizerBase(ABC):
         self.vocab_file = str(vocab_path)
         return str(vocab_path), str(config_path), str(map_path)
 
+    def _vocabulary_bytes(self) -> bytes:
+        """The bytes :meth:`_save_vocabulary` writes (kinds that hold them in memory return them directly)."""
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            return self._save_vocabulary(Path(tmp)).read_bytes()
+
+    def fingerprint(self) -> str:
+        """A short hash of everything that decides the ids: the vocabulary file's bytes, the kind's
+        options (e.g. lower-casing) and the special tokens. Two tokenizers with equal fingerprints give
+        equal ids for every text; run and model folders record it (:mod:`fnet.run_folder`)."""
+        import hashlib
+
+        digest = hashlib.sha256(self._vocabulary_bytes())
+        config = {k: v for k, v in self._config_dict().items() if k != "model_max_length"}
+        digest.update(json.dumps(config, sort_keys=True, default=str).encode("utf-8"))
+        return f"{self.tokenizer_class}:{digest.hexdigest()[:16]}"
+
     @classmethod
-    def from_pretrained(cls, pretrained_path: str | os.PathLike, **kwargs: Any) -> TokenizerBase:
+    def from_pretrained(cls, pretrained_path: str | os.PathLike, *, revision: str | None = None,
+                        cache_dir: str | os.PathLike | None = None, local_files_only: bool | None = None,
+                        token: str | bool | None = None, **kwargs: Any) -> TokenizerBase:
         """Load from a folder (its vocabulary file plus, when present, ``tokenizer_config.json`` and
-        ``special_tokens_map.json``, as written by this class or by transformers), or from the vocabulary
-        file itself.  ``kwargs`` override the saved options."""
+        ``special_tokens_map.json``, as written by this class or by transformers), from the vocabulary
+        file itself, or from a Hugging Face Hub id (``revision``, ``cache_dir``, ``local_files_only``,
+        ``token``: see :func:`fnet.hub.resolve`).  ``kwargs`` override the saved options."""
         path = Path(pretrained_path)
+        if not path.is_file():
+            from fnet.hub import resolve
+
+            path = resolve(pretrained_path, what="tokenizer", flag="--tokenizer", revision=revision,
+                           cache_dir=cache_dir, local_files_only=local_files_only, token=token, weights=False)
         vocab_file = cls._vocabulary_file(path)
         options = cls._saved_options(path) if path.is_dir() else {}
         options.update(kwargs)

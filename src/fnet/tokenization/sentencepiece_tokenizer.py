@@ -442,6 +442,9 @@ class FNetTokenizer(TokenizerBase):
     def _save_vocabulary(self, directory: Path) -> Path:
         return atomic_write_bytes(directory / VOCAB_FILE_NAME, self._sp_bytes)
 
+    def _vocabulary_bytes(self) -> bytes:
+        return self._sp_bytes
+
     # ---------------------------------------------------------------------------------------------
     # training
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import sentencepiece as spm
 
+from fnet.io import utf8_lines
 from fnet.tokenization.base import TokenizerFileError
 from fnet.tokenization.encoding import check_length
 from fnet.tokenization.normalization import normalize
@@ -64,17 +65,19 @@ def train_sentencepiece(
 
     def sentences() -> Iterator[str]:
         for p in paths:
-            with open(p, encoding="utf-8", errors="replace") as handle:
-                for line in handle:
-                    line = normalize(line.rstrip("\n"), remove_space, keep_accents, do_lower_case)
-                    if not line.strip():
-                        continue
-                    counter["lines"] += 1
-                    if len(line.encode("utf-8")) <= max_sentence_length:
-                        yield line
-                    else:  # SentencePiece would skip it: cut it into pieces at spaces
-                        yield from _split_long_line(line, max_sentence_length)
+            for _, line in utf8_lines(p):  # invalid UTF-8 raises, naming file, line and byte
+                line = normalize(line.rstrip("\r\n"), remove_space, keep_accents, do_lower_case)
+                if not line.strip():
+                    continue
+                counter["lines"] += 1
+                if len(line.encode("utf-8")) <= max_sentence_length:
+                    yield line
+                else:  # SentencePiece would skip it: cut it into pieces at spaces
+                    yield from _split_long_line(line, max_sentence_length)
 
+    for p in paths:  # the whole input is valid UTF-8 before training starts (as `fnet pretrain` requires)
+        for _ in utf8_lines(p):
+            pass
     # find empty input before SentencePiece does (its message is cryptic)
     if next(sentences(), None) is None:
         raise ValueError(f"the training files contain no text: {[str(p) for p in paths]}")
@@ -119,13 +122,13 @@ def train_sentencepiece(
         message = str(err)
         if "smaller than required_chars" in message:
             raise ValueError(
-                f"vocab_size={vocab_size} is too small for the characters of this text at "
-                f"character_coverage={character_coverage}: {message.strip()}"
+                f"--vocab-size {vocab_size} is too small for the characters of this text at "
+                f"--character-coverage {character_coverage}: {message.strip()}"
             ) from None
         if "Vocabulary size" in message or "vocab_size" in message:
             raise ValueError(
-                f"vocab_size={vocab_size} is too big for this text ({counter['lines']} lines): {message.strip()}; "
-                "use a smaller vocab_size or more text"
+                f"--vocab-size {vocab_size} is too big for this text ({counter['lines']} lines): {message.strip()}; "
+                "use a smaller --vocab-size or more text"
             ) from None
         raise ValueError(f"SentencePiece training failed: {message.strip()}") from None
     return model.getvalue()

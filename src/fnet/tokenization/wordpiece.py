@@ -61,6 +61,7 @@ class WordPieceTokenizer(TokenizerBase):
     option_names = ("do_lower_case", "strip_accents", "tokenize_chinese_chars")
     model_input_names = ["input_ids", "token_type_ids"]
     pair_truncation = "tokenizers"
+    continuing_subword_prefix = "##"  # marks a piece that continues a word (whole-word masking reads it)
 
     def __init__(
         self,

@@ -17,6 +17,7 @@ Legend: s Monte-Carlo samples, b rows, n sequence length, k labels.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -25,7 +26,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -35,6 +36,7 @@ from fnet.data.features import LABEL_KEYS, MODEL_KEYS, Features
 from fnet.io import atomic_write_text
 from fnet.optimize import optimize_for_inference
 from fnet.options import flag_name, option
+from fnet.run_folder import check_output_path
 from fnet.tasks import TaskFamily, cli_choices, get_family
 
 __all__ = ["FinetuneConfig", "EvaluateConfig", "PredictConfig", "TaskInfo", "finetune", "evaluate", "predict",
@@ -62,7 +64,8 @@ class FinetuneConfig:
     the reader options of the task's family, a ``[reader]`` table in a run file)."""
 
     task: str | None = option(None, "task family (required)", choices=cli_choices())
-    model: str | None = option(None, "model directory (pretrained/converted) or a preset name (required)")
+    model: str | None = option(None, "model folder (pretrained/converted), Hub id (owner/name[@revision]) or preset "
+                                     "name (required)")
     tokenizer: str | None = option(None, "tokenizer folder or Hub id (default: the model's)")
     train: str | None = option(None, "training file (required)")
     validation: str | None = option(None, "validation file: evaluated each epoch, selects the best epoch")
@@ -72,7 +75,8 @@ class FinetuneConfig:
     batch_size: int = option(16, "examples per optimizer step")
     grad_accum: int = option(1, "micro-batches per optimizer step (the batch is split over them)")
     seq_len: int = option(128, "tokens per input (QA: per window); longer inputs are truncated or windowed")
-    stride: int = option(128, "QA: overlap of consecutive windows, in tokens")
+    stride: int | None = option(None, "QA: overlap of consecutive windows, in tokens (default: min(128, seq-len // 4), "
+                                      "which fits every --seq-len)")
     max_answer_length: int = option(30, "QA: longest answer, in tokens")
     warmup_ratio: float = option(0.1, "fraction of steps with linear warmup")
     weight_decay: float = option(0.01, "AdamW decay (never on biases and norms)")
@@ -84,6 +88,8 @@ class FinetuneConfig:
     max_eval_examples: int | None = option(None, "use only the first N validation examples")
     threads: int | None = option(None, "torch threads")
     progress: bool = option(True, "progress bar")
+    overwrite: bool = option(False, "replace what --output holds (another model, even --model); the old folder "
+                                    "stays intact until this run finishes")
     reader: dict[str, Any] = option(help="reader options of the task's family (columns, format, ...)", cli=False,
                                     default_factory=dict)
 
@@ -105,18 +111,40 @@ class FinetuneConfig:
             raise ValueError(f"--epochs must be > 0, got {self.epochs}")
         if self.seq_len < 8:
             raise ValueError(f"--seq-len must be >= 8, got {self.seq_len}")
+        if self.stride is not None and not 0 <= self.stride < self.seq_len // 2 - 2:
+            raise ValueError(f"--stride {self.stride} must be >= 0 and below half of --seq-len {self.seq_len} minus 2 "
+                             f"(a window keeps at least that much context); omit --stride for "
+                             f"{default_stride(self.seq_len)}")
+        from fnet import run_folder
+        from fnet.hub import is_hub_id
+
+        if self.model not in PRESETS and not Path(self.model).exists() and (
+                not is_hub_id(self.model) or self.model.startswith((".", "/", "~"))):
+            raise FileNotFoundError(f"--model {self.model}: no such model folder (and not a Hugging Face Hub id or a "
+                                    f"preset: {', '.join(PRESETS)})")
+        run_folder.check_claim(self.output, "finetune", overwrite=self.overwrite,
+                               inputs={"--model": self.model if self.model not in PRESETS else None,
+                                       "--tokenizer": self.tokenizer})
         return family
+
+
+def default_stride(seq_len: int) -> int:
+    """QA window overlap when --stride is not given: a quarter of the window, at most 128 tokens.
+    Questions are cut to half the window (tasks.question_answering), so it always fits."""
+    return min(128, seq_len // 4)
 
 
 @dataclass
 class EvaluateConfig:
     """`fnet evaluate`: score a fine-tuned directory on a labelled file."""
 
-    model: str | None = option(None, "directory written by `fnet finetune` (required)")
+    model: str | None = option(None, "folder written by `fnet finetune`, or its Hub id (owner/name[@revision]) "
+                                     "(required)")
     data: str | None = option(None, "labelled file in the task's format (required)")
     output: str | None = option(None, "where metrics.json and predictions.jsonl go (default: the model directory)")
     batch_size: int = option(32, "examples per forward pass")
     max_examples: int | None = option(None, "score only the first N examples")
+    overwrite: bool = option(False, "replace what --output holds")
     reader: dict[str, Any] = option(help="reader options, over those recorded in fnet_task.json", cli=False,
                                     default_factory=dict)
 
@@ -124,13 +152,21 @@ class EvaluateConfig:
         _require(self, "model", "data")
         if self.batch_size < 1:
             raise ValueError(f"--batch-size must be >= 1, got {self.batch_size}")
+        if self.output:
+            from fnet import run_folder
+
+            if Path(self.output).resolve() == Path(self.model).resolve():
+                raise ValueError("--output is the --model folder: omit --output to write metrics.json and "
+                                 "predictions.jsonl there")
+            run_folder.check_claim(self.output, "evaluate", overwrite=self.overwrite)
 
 
 @dataclass
 class PredictConfig:
     """`fnet predict`: label raw texts or a file with a fine-tuned directory."""
 
-    model: str | None = option(None, "directory written by `fnet finetune` (required)")
+    model: str | None = option(None, "folder written by `fnet finetune`, or its Hub id (owner/name[@revision]) "
+                                     "(required)")
     texts: list[str] = option(help="texts to classify or tag", cli=False, default_factory=list)
     input: str | None = option(None, "input file")
     output: str | None = option(None, "write JSON lines here instead of stdout")
@@ -143,6 +179,8 @@ class PredictConfig:
 
     def validate(self) -> None:
         _require(self, "model")
+        if self.output:
+            check_output_path(self.output, want="file")
         if self.mc_samples < 0:
             raise ValueError(f"--mc-samples must be >= 0, got {self.mc_samples}")
         if self.mc_samples == 1:
@@ -171,8 +209,11 @@ class TaskInfo:
 
 
 def task_info(model_dir: str | os.PathLike) -> TaskInfo:
-    """What `fnet finetune` recorded about a directory: task, input length, reader options, labels."""
-    path = Path(model_dir) / TASK_INFO_NAME
+    """What `fnet finetune` recorded about a directory (or a Hub id of one): task, input length, reader
+    options, labels."""
+    from fnet.hub import resolve
+
+    path = resolve(model_dir, flag="--model") / TASK_INFO_NAME
     if not path.is_file():
         raise FileNotFoundError(f"{model_dir} has no {TASK_INFO_NAME}: it was not written by `fnet finetune`")
     info = json.loads(path.read_text(encoding="utf-8"))
@@ -183,7 +224,8 @@ def task_info(model_dir: str | os.PathLike) -> TaskInfo:
 # ----------------------------------------------------------------------------- small helpers
 
 
-def _load_tokenizer(tokenizer: str | os.PathLike | None, model: str | os.PathLike | None):
+def _load_tokenizer(tokenizer: str | os.PathLike | None, model: str | os.PathLike | None,
+                    hint: str = "pass --tokenizer DIR|ID"):
     """``--tokenizer`` when given, else the tokenizer saved with ``--model`` (a folder or a Hub id; any kind)."""
     from fnet.tokenization import AutoTokenizer, TokenizerFileError
 
@@ -194,7 +236,7 @@ def _load_tokenizer(tokenizer: str | os.PathLike | None, model: str | os.PathLik
     try:
         return AutoTokenizer.from_pretrained(model, flag="--model")
     except TokenizerFileError as err:
-        raise TokenizerFileError(f"{err}; pass --tokenizer DIR|ID") from None
+        raise TokenizerFileError(f"{err}; {hint}") from None
 
 
 def _slice(examples: Any, limit: int | None) -> Any:
@@ -288,9 +330,6 @@ def _build_model(family: TaskFamily, config: FinetuneConfig, tokenizer, label_in
             max_position_embeddings=max(512, config.seq_len), **label_info)
         torch.manual_seed(config.seed)
         return cls(model_config)
-    if not Path(config.model).is_dir():
-        raise FileNotFoundError(
-            f"--model {config.model!r} is neither a model directory nor a preset ({', '.join(PRESETS)})")
     model = cls.from_pretrained(config.model, ignore_mismatched_sizes=True, **label_info)
     if model.config.vocab_size < len(tokenizer):
         raise ValueError(f"the tokenizer has {len(tokenizer)} tokens but the model only {model.config.vocab_size}; "
@@ -303,18 +342,35 @@ def _build_model(family: TaskFamily, config: FinetuneConfig, tokenizer, label_in
 
 
 def finetune(config: FinetuneConfig) -> dict[str, Any]:
-    """Train a task model; returns the final validation metrics (and where things were written)."""
-    from fnet.data.collate import ListDataset, StepBatches
-    from fnet.training.loop import Trainer, TrainerConfig
-    from fnet.training.optim import OptimConfig, build_optimizer, build_scheduler
+    """Train a task model; returns the final validation metrics (and where things were written).
+
+    The output folder is claimed (:func:`fnet.run_folder.claim`): a folder holding anything is refused
+    unless ``overwrite``, a second run on it refuses, and a failed run leaves nothing behind.
+    """
+    from fnet import run_folder
 
     family = config.validate()
     if config.threads:
         torch.set_num_threads(config.threads)
-    output = Path(config.output)
-    output.mkdir(parents=True, exist_ok=True)
-    tokenizer = _load_tokenizer(config.tokenizer, config.model if config.model not in PRESETS else None)
+    model_dir = config.model if config.model not in PRESETS else None
+    tokenizer = _load_tokenizer(config.tokenizer, model_dir)
+    if model_dir and config.tokenizer:  # a pretrained model reads ids of the tokenizer it was trained with
+        run_folder.check_tokenizer(model_dir, "--model", tokenizer, config.tokenizer)
+    with run_folder.claim(config.output, "finetune", overwrite=config.overwrite,
+                          inputs={"--model": model_dir, "--tokenizer": config.tokenizer}) as out:
+        out.record(task=family.name, tokenizer=tokenizer.fingerprint())
+        return _finetune(config, family, tokenizer, out.path)
+
+
+def _finetune(config: FinetuneConfig, family: TaskFamily, tokenizer: Any, output: Path) -> dict[str, Any]:
+    """The run of :func:`finetune`, writing under the claimed folder ``output``."""
+    from fnet.data.collate import ListDataset, StepBatches
+    from fnet.training.loop import Trainer, TrainerConfig
+    from fnet.training.optim import OptimConfig, build_optimizer, build_scheduler
+
     started = time.perf_counter()
+    if config.stride is None:
+        config = dataclasses.replace(config, stride=default_stride(config.seq_len))
     train_ex = _read(family, config.train, config.reader, config.max_train_examples)
     label_info, label_names = family.label_info(train_ex)
     val_ex = None
@@ -377,12 +433,17 @@ def finetune(config: FinetuneConfig) -> dict[str, Any]:
 
 
 def _load_task_dir(model_dir: str | os.PathLike):
+    from fnet.hub import resolve
+
+    model_dir = resolve(model_dir, flag="--model")  # a folder, or a Hub id of a `fnet finetune` output
     info = task_info(model_dir)
     family = info.family()
     model = optimize_for_inference(family.model_class().from_pretrained(model_dir))
     if not info.label_names:  # an fnet_task.json without labels: the model config's (unused by span/choice tasks)
         info.label_names = [model.config.labels()[i] for i in range(model.config.num_labels)]
-    return family, model, _load_tokenizer(None, model_dir), info
+    tokenizer = _load_tokenizer(None, model_dir, hint="the folder was not written by `fnet finetune`, or its "
+                                "tokenizer files were removed: copy them back into it")
+    return family, model, tokenizer, info
 
 
 def evaluate(config: EvaluateConfig) -> dict[str, Any]:
@@ -398,13 +459,24 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     scores, records = family.score(examples, features, outputs, info.label_names, problem_type=problem_type,
                                    max_answer_length=info.max_answer_length)
-    out_dir = Path(config.output or config.model)
-    out_dir.mkdir(parents=True, exist_ok=True)
     summary = {"task": family.name, "data": str(config.data), "examples": len(examples),
                "seconds": round(seconds, 2), **scores}
-    _write_metrics(out_dir, summary)
-    _write_jsonl(out_dir / "predictions.jsonl", records)
+    with _evaluation_folder(config) as out_dir:
+        _write_metrics(out_dir, summary)
+        _write_jsonl(out_dir / "predictions.jsonl", records)
     return summary
+
+
+@contextlib.contextmanager
+def _evaluation_folder(config: EvaluateConfig) -> Iterator[Path]:
+    """Where evaluate writes: the model folder, or ``--output`` claimed as fnet.run_folder says."""
+    from fnet import run_folder
+
+    if not config.output:
+        yield Path(config.model)
+        return
+    with run_folder.claim(config.output, "evaluate", overwrite=config.overwrite) as out:
+        yield out.path
 
 
 def _inputs_for_prediction(family: TaskFamily, config: PredictConfig, info: TaskInfo) -> Any:

@@ -57,6 +57,8 @@ class PretrainConfig:
                                      "model as at max steps; the schedule still assumes max steps); 0: no limit")
     resume: bool = option(False, "continue from the newest complete checkpoint in OUTPUT (a fresh start when there "
                                  "is none)")
+    overwrite: bool = option(False, "replace what OUTPUT holds (another run, a model); the old folder stays intact "
+                                    "until this run finishes")
     bf16: bool = option(False, "bfloat16 autocast (CPU and GPU)")
     whole_word_mask: bool = option(False, "mask whole words (all pieces after a '▁' piece) instead of single pieces")
     short_seq_prob: float = option(0.1, "probability of a shorter target length (BERT)")
@@ -78,6 +80,11 @@ class PretrainConfig:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if self.device not in DEVICES:
             raise ValueError(f"--device must be auto, cpu or cuda, got {self.device!r}")
+        if self.warmup_steps is not None and not 0 <= self.warmup_steps <= self.max_steps:
+            raise ValueError(f"--warmup-steps {self.warmup_steps} must be between 0 and --max-steps {self.max_steps} "
+                             "(the learning rate would never reach its peak)")
+        if self.resume and self.overwrite:
+            raise ValueError("--resume continues the run in --output and --overwrite replaces it: give one of them")
         warmup = min(10000, self.max_steps // 10) if self.warmup_steps is None else self.warmup_steps
         return dataclasses.replace(self, warmup_steps=warmup)
 
@@ -145,6 +152,43 @@ def pretrain(config: PretrainConfig) -> PretrainResult:
 
     Raises ``ValueError`` / ``FileNotFoundError`` for bad options or files (messages name the flag).
     """
+    import contextlib
+    import functools
+
+    import torch
+
+    from fnet import run_folder
+    from fnet.run_folder import check_output_path
+    from fnet.tokenization import AutoTokenizer
+    from fnet.training.distributed import cleanup, init_distributed
+    from fnet.training.resume import CHECKPOINTS_DIR
+
+    config = config.checked()
+    # everything that can be checked before the expensive work, on every rank
+    check_output_path(config.output)
+    if config.device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: no CUDA device is available to this process (torch "
+                         f"{torch.__version__}); use --device cpu or --device auto")
+    for name in config.train_files + (config.eval_files or []):
+        if not Path(name).is_file():
+            raise FileNotFoundError(f"text file not found: {name}")
+    tokenizer = AutoTokenizer.from_pretrained(config.tokenizer, flag="--tokenizer")
+    ctx = init_distributed(None if config.device == "auto" else config.device)
+    with contextlib.ExitStack() as stack:
+        # rank 0 claims (and locks) the output once the other ranks have looked at it as it was
+        claim_output = functools.partial(run_folder.claim, config.output, "pretrain", overwrite=config.overwrite,
+                                         resume=config.resume, keep=(CHECKPOINTS_DIR,))
+        if not ctx.is_main:
+            out = stack.enter_context(claim_output(main=False))
+        ctx.barrier()
+        if ctx.is_main:
+            out = stack.enter_context(claim_output())
+        stack.callback(cleanup, ctx)
+        return _pretrain(config, ctx, out, tokenizer)
+
+
+def _pretrain(config: PretrainConfig, ctx: Any, out: Any, tokenizer: Any) -> PretrainResult:
+    """The run itself, writing under the claimed folder ``out.path``."""
     import torch
 
     from fnet.data.collate import StepBatches
@@ -152,79 +196,70 @@ def pretrain(config: PretrainConfig) -> PretrainResult:
     from fnet.io import atomic_write_text
     from fnet.modeling import FNetForPreTraining
     from fnet.optimize import optimize_for_inference
-    from fnet.tokenization import AutoTokenizer
-    from fnet.training.distributed import cleanup, default_threads, init_distributed, wrap_model
+    from fnet.run_folder import check_tokenizer
+    from fnet.training.distributed import default_threads, wrap_model
     from fnet.training.loop import Trainer, TrainerConfig
     from fnet.training.objectives import evaluate_pretraining, pretraining_loss
     from fnet.training.optim import OptimConfig, build_optimizer, build_scheduler
-    from fnet.training.resume import list_checkpoints
 
-    config = config.checked()
-    ctx = init_distributed(None if config.device == "auto" else config.device)
-    try:
-        torch.set_num_threads(config.threads or default_threads(ctx))
-        output = Path(config.output)
-        if not config.resume and list_checkpoints(output):
-            raise ValueError(f"{output} already holds checkpoints; pass --resume to continue, or choose another --output")
-        for name in config.train_files + (config.eval_files or []):
-            if not Path(name).is_file():
-                raise FileNotFoundError(f"text file not found: {name}")
-        tokenizer = AutoTokenizer.from_pretrained(config.tokenizer, flag="--tokenizer")
-        model_config = _model_config(config, tokenizer)
+    torch.set_num_threads(config.threads or default_threads(ctx))
+    output = out.path
+    if config.resume:  # the run in OUTPUT was made with one tokenizer: refuse another
+        check_tokenizer(output, "--output", tokenizer, config.tokenizer)
+    if ctx.is_main:
+        out.record(tokenizer=tokenizer.fingerprint())
+    model_config = _model_config(config, tokenizer)
 
-        # tokenise on rank 0; the other ranks then find the finished cache
-        cache = Path(config.data_cache or output / "cache")
-        shard_dirs = {}
-        for rank_turn in (True, False):
-            if ctx.is_main == rank_turn:
-                shard_dirs["train"] = build_shards(config.train_files, tokenizer, cache,
-                                                   progress=ctx.is_main and config.progress)
-                if config.eval_files:
-                    shard_dirs["eval"] = build_shards(config.eval_files, tokenizer, cache)
-            ctx.barrier()
-        masking = MaskingConfig(mlm_prob=config.mlm_prob, whole_word=config.whole_word_mask)
-        train_set = PretrainingBatches(ShardedCorpus(shard_dirs["train"]), tokenizer, config.seq_len, config.seed,
-                                       config.short_seq_prob, masking)
-        data = StepBatches(train_set, config.batch_size, config.grad_accum, ctx.rank, ctx.world_size, seed=config.seed)
-
-        evaluate = None
-        if config.eval_files:
-            # evaluation runs on rank 0; the other ranks only need to know it exists
-            eval_batches = _eval_batches(config, shard_dirs["eval"], tokenizer, masking) if ctx.is_main else []
-
-            def evaluate(model):
-                return evaluate_pretraining(model, eval_batches, ctx.device)
-
-        torch.manual_seed(config.seed)
-        # fused inference kernels for the evaluations; training steps keep the reference path
-        model = optimize_for_inference(FNetForPreTraining(model_config).to(ctx.device))
-        optim_config = OptimConfig(lr=config.lr, weight_decay=config.weight_decay, warmup_steps=config.warmup_steps,
-                                   schedule=config.schedule)
-        optimizer = build_optimizer(model, optim_config)
-        scheduler = build_scheduler(optimizer, optim_config, config.max_steps)
-        trainer_config = TrainerConfig(
-            max_steps=config.max_steps, output_dir=str(output), clip_grad=config.clip_grad or None, bf16=config.bf16,
-            seed=config.seed, log_every=config.log_every, eval_every=config.eval_every, save_every=config.save_every,
-            keep_last=config.keep_last, progress=config.progress, num_workers=config.num_workers,
-            max_time_s=60.0 * config.time_budget,
-        )
-        options = dataclasses.asdict(config)
-        if ctx.is_main:
-            output.mkdir(parents=True, exist_ok=True)
-            logger.info("%s parameters, %s training tokens, %d steps per epoch of %d pairs, %d process(es) on %s, "
-                        "%d threads each", f"{model.num_parameters():,}", f"{train_set.corpus.num_tokens:,}",
-                        data.steps_per_epoch, data.global_batch, ctx.world_size, ctx.device, torch.get_num_threads())
-        trainer = Trainer(wrap_model(model, ctx), optimizer, data, trainer_config, scheduler=scheduler,
-                          loss_fn=pretraining_loss, evaluate=evaluate, dist=ctx, extra_state={"options": options})
-        trained = trainer.train(resume=config.resume)
-        result = PretrainResult(steps=trained.step, resumed_from=trained.resumed_from, train=trained.last_logs,
-                                eval=trained.last_eval, elapsed_s=trainer.elapsed, main_process=ctx.is_main)
-        if ctx.is_main:
-            model.save_pretrained(output)
-            tokenizer.save_pretrained(output)
-            atomic_write_text(output / "run_config.json", json.dumps(options, indent=2, default=str) + "\n")
-            atomic_write_text(output / "train_summary.json", json.dumps(result.summary(), indent=2) + "\n")
+    # tokenise on rank 0; the other ranks then find the finished cache
+    cache = Path(config.data_cache or output / "cache")
+    shard_dirs = {}
+    for rank_turn in (True, False):
+        if ctx.is_main == rank_turn:
+            shard_dirs["train"] = build_shards(config.train_files, tokenizer, cache,
+                                               progress=ctx.is_main and config.progress)
+            if config.eval_files:
+                shard_dirs["eval"] = build_shards(config.eval_files, tokenizer, cache)
         ctx.barrier()
-        return result
-    finally:
-        cleanup(ctx)
+    masking = MaskingConfig(mlm_prob=config.mlm_prob, whole_word=config.whole_word_mask)
+    train_set = PretrainingBatches(ShardedCorpus(shard_dirs["train"]), tokenizer, config.seq_len, config.seed,
+                                   config.short_seq_prob, masking)
+    data = StepBatches(train_set, config.batch_size, config.grad_accum, ctx.rank, ctx.world_size, seed=config.seed)
+
+    evaluate = None
+    if config.eval_files:
+        # evaluation runs on rank 0; the other ranks only need to know it exists
+        eval_batches = _eval_batches(config, shard_dirs["eval"], tokenizer, masking) if ctx.is_main else []
+
+        def evaluate(model):
+            return evaluate_pretraining(model, eval_batches, ctx.device)
+
+    torch.manual_seed(config.seed)
+    # fused inference kernels for the evaluations; training steps keep the reference path
+    model = optimize_for_inference(FNetForPreTraining(model_config).to(ctx.device))
+    optim_config = OptimConfig(lr=config.lr, weight_decay=config.weight_decay, warmup_steps=config.warmup_steps,
+                               schedule=config.schedule)
+    optimizer = build_optimizer(model, optim_config)
+    scheduler = build_scheduler(optimizer, optim_config, config.max_steps)
+    trainer_config = TrainerConfig(
+        max_steps=config.max_steps, output_dir=str(output), clip_grad=config.clip_grad or None, bf16=config.bf16,
+        seed=config.seed, log_every=config.log_every, eval_every=config.eval_every, save_every=config.save_every,
+        keep_last=config.keep_last, progress=config.progress, num_workers=config.num_workers,
+        max_time_s=60.0 * config.time_budget,
+    )
+    options = dataclasses.asdict(config)
+    if ctx.is_main:
+        logger.info("%s parameters, %s training tokens, %d steps per epoch of %d pairs, %d process(es) on %s, "
+                    "%d threads each", f"{model.num_parameters():,}", f"{train_set.corpus.num_tokens:,}",
+                    data.steps_per_epoch, data.global_batch, ctx.world_size, ctx.device, torch.get_num_threads())
+    trainer = Trainer(wrap_model(model, ctx), optimizer, data, trainer_config, scheduler=scheduler,
+                      loss_fn=pretraining_loss, evaluate=evaluate, dist=ctx, extra_state={"options": options})
+    trained = trainer.train(resume=config.resume)
+    result = PretrainResult(steps=trained.step, resumed_from=trained.resumed_from, train=trained.last_logs,
+                            eval=trained.last_eval, elapsed_s=trainer.elapsed, main_process=ctx.is_main)
+    if ctx.is_main:
+        model.save_pretrained(output)
+        tokenizer.save_pretrained(output)
+        atomic_write_text(output / "run_config.json", json.dumps(options, indent=2, default=str) + "\n")
+        atomic_write_text(output / "train_summary.json", json.dumps(result.summary(), indent=2) + "\n")
+    ctx.barrier()
+    return result
