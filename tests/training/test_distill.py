@@ -104,7 +104,7 @@ def test_distillation_lowers_its_loss_and_resumes_exactly(teacher_dir, text_file
     cut = tmp_path / "cut"
     with pytest.raises(KeyboardInterrupt):
         distill(_config(teacher_dir, text_file, cut), callbacks=[Crash()])
-    with pytest.raises(ValueError, match="--resume"):
+    with pytest.raises(ValueError, match="unfinished.*--overwrite"):  # the claimed folder is not silently reused
         distill(_config(teacher_dir, text_file, cut))
     resumed = distill(_config(teacher_dir, text_file, cut, resume=True))
     assert resumed.resumed_from == 4

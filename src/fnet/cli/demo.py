@@ -162,10 +162,12 @@ def run(args: argparse.Namespace) -> int:
         task="classification", model=str(student), train=str(paths["train"]), validation=str(paths["dev"]),
         output=str(ft_dir), epochs=args.epochs, lr=1e-4, batch_size=32, seq_len=64, seed=args.seed,
         max_train_examples=args.max_train_examples, progress=not args.no_progress,
+        overwrite=True,  # the demo's own folder: a rerun replaces what the last run made
     ))
 
     print("\n[3/4] evaluating on held-out tweets")
-    test = evaluate(EvaluateConfig(model=str(ft_dir), data=str(paths["test"]), output=str(out / "test")))
+    test = evaluate(EvaluateConfig(model=str(ft_dir), data=str(paths["test"]), output=str(out / "test"),
+                                  overwrite=True))
 
     print("\n[4/4] predicting (mean and std over 20 Monte-Carlo dropout passes)")
     for record in predict(PredictConfig(model=str(ft_dir), texts=list(EXAMPLES), mc_samples=20)):

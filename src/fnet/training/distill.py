@@ -80,6 +80,8 @@ class DistillConfig:
     log_every: int = option(10, "steps per metrics.jsonl line and progress update")
     resume: bool = option(False, "continue from the newest complete checkpoint in OUTPUT (a fresh start when there "
                                  "is none)")
+    overwrite: bool = option(False, "replace what OUTPUT holds (another run, a model); the old folder stays intact "
+                                    "until this run succeeds")
     clip_grad: float = option(1.0, "max global gradient norm (0: no clipping)")
     threads: int | None = option(None, "torch CPU threads per process (default: cores / processes on this machine)")
     device: str = option("auto", "auto (CUDA when available), cpu or cuda")
@@ -107,6 +109,8 @@ class DistillConfig:
             raise ValueError(f"--dropout must be in [0, 1), got {self.dropout}")
         if self.device not in DEVICES:
             raise ValueError(f"--device must be auto, cpu or cuda, got {self.device!r}")
+        if self.resume and self.overwrite:
+            raise ValueError("--resume continues the run in --output and --overwrite replaces it: give one of them")
         if self.max_texts is not None and self.max_texts < 1:
             raise ValueError(f"--max-texts must be >= 1, got {self.max_texts}")
         warmup = self.max_steps // 20 if self.warmup_steps is None else self.warmup_steps
@@ -305,83 +309,101 @@ def distill(config: DistillConfig, tokenizer: Any = None, callbacks: Sequence[An
     ``callbacks``: :class:`fnet.training.loop.Callback` objects for the trainer.
     Raises ``ValueError`` / ``FileNotFoundError`` for bad options or files (messages name the flag).
     """
+    import contextlib
+    import functools
+
+    from fnet import run_folder
+    from fnet.run_folder import check_output_path
+    from fnet.training.distributed import cleanup, init_distributed
+    from fnet.training.resume import CHECKPOINTS_DIR
+
+    config = config.checked()
+    check_output_path(config.output)
+    ctx = init_distributed(None if config.device == "auto" else config.device)
+    with contextlib.ExitStack() as stack:
+        stack.callback(cleanup, ctx)
+        # rank 0 claims (and locks) the output once the other ranks have looked at it as it was
+        claim_output = functools.partial(run_folder.claim, config.output, "distill", overwrite=config.overwrite,
+                                         resume=config.resume, keep=(CHECKPOINTS_DIR,),
+                                         inputs={"--teacher": config.teacher})
+        if not ctx.is_main:
+            out = stack.enter_context(claim_output(main=False))
+        ctx.barrier()
+        if ctx.is_main:
+            out = stack.enter_context(claim_output())
+        return _distill(config, ctx, out, tokenizer, callbacks)
+
+
+def _distill(config: DistillConfig, ctx: Any, out: Any, tokenizer: Any, callbacks: Sequence[Any]) -> DistillResult:
+    """The run itself, writing under the claimed folder ``out.path``."""
     import torch
 
     from fnet.data.collate import StepBatches
     from fnet.embeddings import RECIPE_FILES, embedding_defaults, load_tokenizer
     from fnet.io import atomic_write_text
-    from fnet.training.distributed import cleanup, default_threads, init_distributed, wrap_model
+    from fnet.training.distributed import default_threads, wrap_model
     from fnet.training.loop import Trainer, TrainerConfig
     from fnet.training.optim import OptimConfig, build_optimizer, build_scheduler
-    from fnet.training.resume import list_checkpoints
 
-    config = config.checked()
-    ctx = init_distributed(None if config.device == "auto" else config.device)
-    try:
-        torch.set_num_threads(config.threads or default_threads(ctx))
-        output = Path(config.output)
-        if not config.resume and list_checkpoints(output):
-            raise ValueError(f"{output} already holds checkpoints; pass --resume to continue, or choose another --output")
-        if output.exists() and not output.is_dir():
-            raise ValueError(f"--output {output} is a file; choose a folder")
-        teacher, folder = load_teacher(config.teacher)
-        tokenizer = tokenizer if tokenizer is not None else load_tokenizer(folder, flag="--teacher")
-        pooling = config.pooling or embedding_defaults(folder).pooling
-        data_set = DistillTexts(config.train_files, tokenizer, config.seq_len, config.max_texts)
-        if config.seq_len > teacher.config.max_position_embeddings:
-            raise ValueError(f"--seq-len {config.seq_len} exceeds the teacher's {teacher.config.max_position_embeddings} "
-                             "positions; lower --seq-len")
-        data = StepBatches(data_set, config.batch_size, 1, ctx.rank, ctx.world_size, seed=config.seed)
+    torch.set_num_threads(config.threads or default_threads(ctx))
+    output = out.path
+    teacher, folder = load_teacher(config.teacher)
+    tokenizer = tokenizer if tokenizer is not None else load_tokenizer(folder, flag="--teacher")
+    pooling = config.pooling or embedding_defaults(folder).pooling
+    data_set = DistillTexts(config.train_files, tokenizer, config.seq_len, config.max_texts)
+    if config.seq_len > teacher.config.max_position_embeddings:
+        raise ValueError(f"--seq-len {config.seq_len} exceeds the teacher's {teacher.config.max_position_embeddings} "
+                         "positions; lower --seq-len")
+    data = StepBatches(data_set, config.batch_size, 1, ctx.rank, ctx.world_size, seed=config.seed)
 
-        torch.manual_seed(config.seed)
-        student, report = student_from_teacher(teacher, config.layers, config.dropout)
-        teacher_dropout = teacher.config.hidden_dropout_prob
-        teacher = teacher.to(ctx.device).eval().requires_grad_(False)
-        student = student.to(ctx.device).train()
-        layer_map = report["layer_map"]
+    torch.manual_seed(config.seed)
+    student, report = student_from_teacher(teacher, config.layers, config.dropout)
+    teacher_dropout = teacher.config.hidden_dropout_prob
+    teacher = teacher.to(ctx.device).eval().requires_grad_(False)
+    student = student.to(ctx.device).train()
+    layer_map = report["layer_map"]
 
-        def loss_fn(model, batch):
-            with torch.no_grad():
-                target = teacher(**batch, output_hidden_states=True)
-            out = model(**batch, output_hidden_states=True)
-            return distillation_loss(out, target, batch["attention_mask"], layer_map, config.targets,
-                                     config.pooled_loss, pooling)
+    def loss_fn(model, batch):
+        with torch.no_grad():
+            target = teacher(**batch, output_hidden_states=True)
+        predicted = model(**batch, output_hidden_states=True)
+        return distillation_loss(predicted, target, batch["attention_mask"], layer_map, config.targets,
+                                 config.pooled_loss, pooling)
 
-        optim_config = OptimConfig(lr=config.lr, weight_decay=config.weight_decay, warmup_steps=config.warmup_steps,
-                                   schedule=config.schedule)
-        optimizer = build_optimizer(student, optim_config)
-        scheduler = build_scheduler(optimizer, optim_config, config.max_steps)
-        trainer_config = TrainerConfig(
-            max_steps=config.max_steps, output_dir=str(output), clip_grad=config.clip_grad or None, seed=config.seed,
-            log_every=config.log_every, save_every=config.save_every, keep_last=config.keep_last,
-            progress=config.progress, max_time_s=60.0 * config.time_budget, eval_at_end=False,
-        )
-        options = dataclasses.asdict(config)
-        if ctx.is_main:
-            output.mkdir(parents=True, exist_ok=True)
-            logger.info("student: %d layers from teacher layers %s, %d tensors from the teacher, %d new; %s texts, "
-                        "%s tokens; %d process(es) on %s, %d threads each", len(layer_map), layer_map,
-                        len(report["copied"]), len(report["initialised"]), f"{len(data_set.examples):,}",
-                        f"{data_set.num_tokens:,}", ctx.world_size, ctx.device, torch.get_num_threads())
-        trainer = Trainer(wrap_model(student, ctx), optimizer, data, trainer_config, scheduler=scheduler,
-                          loss_fn=loss_fn, dist=ctx, extra_state={"options": options}, callbacks=callbacks)
-        trained = trainer.train(resume=config.resume)
-        result = DistillResult(steps=trained.step, resumed_from=trained.resumed_from, train=trained.last_logs,
-                               elapsed_s=trainer.elapsed, main_process=ctx.is_main,
-                               init={"copied": len(report["copied"]), "initialised": len(report["initialised"]),
-                                     "dropped": len(report["dropped"])})
-        if ctx.is_main:
-            student.config.hidden_dropout_prob = teacher_dropout  # fine-tuning gets the teacher's regularisation
-            student.save_pretrained(output)
-            tokenizer.save_pretrained(str(output))
-            for name in RECIPE_FILES:  # the sentence-embedding recipe: encode() and fnet embed read it
-                if (folder / name).is_file():
-                    (output / name).parent.mkdir(parents=True, exist_ok=True)
-                    atomic_write_text(output / name, (folder / name).read_text(encoding="utf-8"))
-            atomic_write_text(output / "run_config.json", json.dumps(options, indent=2, default=str) + "\n")
-            atomic_write_text(output / "distill_summary.json", json.dumps(
-                {**result.summary(), "layer_map": layer_map, "teacher": config.teacher}, indent=2) + "\n")
-        ctx.barrier()
-        return result
-    finally:
-        cleanup(ctx)
+    optim_config = OptimConfig(lr=config.lr, weight_decay=config.weight_decay, warmup_steps=config.warmup_steps,
+                               schedule=config.schedule)
+    optimizer = build_optimizer(student, optim_config)
+    scheduler = build_scheduler(optimizer, optim_config, config.max_steps)
+    trainer_config = TrainerConfig(
+        max_steps=config.max_steps, output_dir=str(output), clip_grad=config.clip_grad or None, seed=config.seed,
+        log_every=config.log_every, save_every=config.save_every, keep_last=config.keep_last,
+        progress=config.progress, max_time_s=60.0 * config.time_budget, eval_at_end=False,
+    )
+    options = dataclasses.asdict(config)
+    if ctx.is_main:
+        output.mkdir(parents=True, exist_ok=True)
+        logger.info("student: %d layers from teacher layers %s, %d tensors from the teacher, %d new; %s texts, "
+                    "%s tokens; %d process(es) on %s, %d threads each", len(layer_map), layer_map,
+                    len(report["copied"]), len(report["initialised"]), f"{len(data_set.examples):,}",
+                    f"{data_set.num_tokens:,}", ctx.world_size, ctx.device, torch.get_num_threads())
+    trainer = Trainer(wrap_model(student, ctx), optimizer, data, trainer_config, scheduler=scheduler,
+                      loss_fn=loss_fn, dist=ctx, extra_state={"options": options}, callbacks=callbacks)
+    trained = trainer.train(resume=config.resume)
+    result = DistillResult(steps=trained.step, resumed_from=trained.resumed_from, train=trained.last_logs,
+                           elapsed_s=trainer.elapsed, main_process=ctx.is_main,
+                           init={"copied": len(report["copied"]), "initialised": len(report["initialised"]),
+                                 "dropped": len(report["dropped"])})
+    if ctx.is_main:
+        student.config.hidden_dropout_prob = teacher_dropout  # fine-tuning gets the teacher's regularisation
+        student.save_pretrained(output)
+        tokenizer.save_pretrained(str(output))
+        out.record(tokenizer=tokenizer.fingerprint() if hasattr(tokenizer, "fingerprint") else None)
+        for name in RECIPE_FILES:  # the sentence-embedding recipe: encode() and fnet embed read it
+            if (folder / name).is_file():
+                (output / name).parent.mkdir(parents=True, exist_ok=True)
+                atomic_write_text(output / name, (folder / name).read_text(encoding="utf-8"))
+        atomic_write_text(output / "run_config.json", json.dumps(options, indent=2, default=str) + "\n")
+        atomic_write_text(output / "distill_summary.json", json.dumps(
+            {**result.summary(), "layer_map": layer_map, "teacher": config.teacher}, indent=2) + "\n")
+    ctx.barrier()
+    return result
