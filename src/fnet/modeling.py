@@ -419,6 +419,7 @@ class FNetPreTrainedModel(nn.Module):
         if not isinstance(config, FNetConfig):
             raise TypeError(f"{type(self).__name__} needs an FNetConfig, got {type(config).__name__}")
         self.config = config
+        self.name_or_path: str | None = None  # the folder or Hub id from_pretrained loaded (transformers' name)
 
     # -- initialisation
     def _init_weights(self, module: nn.Module) -> None:
@@ -580,7 +581,21 @@ class FNetPreTrainedModel(nn.Module):
             dtype=dtype, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only,
             token=token, **config_overrides,
         )
+        model.name_or_path = str(name_or_dir)  # where encode() finds the tokenizer and pooling recipe
         return (model, info) if output_loading_info else model
+
+    def encode(self, texts, tokenizer=None, *, batch_size: int = 32, max_length: int | None = None,
+               pooling: str | None = None, normalize: bool | None = None, progress: bool = False):
+        """(N, d) float32 sentence embeddings of ``texts`` (see :mod:`fnet.embeddings`).
+
+        ``pooling`` ("mean" | "cls"), ``normalize`` and ``max_length`` default to the model folder's
+        sentence-transformers recipe when it has one, else mean pooling, no normalisation, the
+        position table's length; ``tokenizer`` defaults to the folder's (``fnet.AutoTokenizer``).
+        """
+        from fnet.embeddings import encode
+
+        return encode(self, texts, tokenizer, batch_size=batch_size, max_length=max_length, pooling=pooling,
+                      normalize=normalize, progress=progress)
 
     # -- input checks (skipped while tracing/exporting, where values are symbolic)
     def _check_inputs(

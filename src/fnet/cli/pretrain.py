@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-import sys
 
+from fnet.cli import library_log
 from fnet.options import add_arguments, build
 from fnet.training.pretrain import PretrainConfig, pretrain, read_config_file
 
@@ -40,17 +39,8 @@ def resolve_config(args: argparse.Namespace) -> PretrainConfig:
 def run(args: argparse.Namespace) -> int:
     config = resolve_config(args)
     # the library logs its start line; on the command line it reads as before
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("fnet pretrain: %(message)s"))
-    logger = logging.getLogger("fnet.training.pretrain")
-    logger.addHandler(handler)
-    level = logger.level
-    logger.setLevel(logging.INFO)
-    try:
+    with library_log("fnet.training.pretrain", "fnet pretrain"):
         result = pretrain(config)
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
     if result.main_process:
         print(json.dumps(result.summary()))
     return 0
