@@ -84,8 +84,6 @@ def embedding_defaults(folder: str | os.PathLike | None) -> EmbeddingDefaults:
 
 def pool(hidden, attention_mask, pooling: str = "mean"):
     """(b, n, d) hidden states, (b, n) mask of real tokens -> (b, d) sentence vectors."""
-    import torch
-
     if pooling == "cls":
         return hidden[:, 0]
     if pooling != "mean":
