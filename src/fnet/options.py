@@ -42,6 +42,26 @@ def flag_name(field: dataclasses.Field) -> str:
     return field.metadata.get("flag") or "--" + field.name.replace("_", "-")
 
 
+def flag_of(cls: type, name: str) -> str:
+    """The CLI flag of field ``name`` of dataclass ``cls`` (for error messages)."""
+    return flag_name(next(f for f in dataclasses.fields(cls) if f.name == name))
+
+
+def require(config: Any, *names: str, hint: str = "") -> None:
+    """Raise ``ValueError`` naming the flag of the first of ``names`` that ``config`` leaves empty."""
+    for name in names:
+        if getattr(config, name) in (None, "", []):
+            raise ValueError(f"{flag_of(type(config), name)} is required{hint}")
+
+
+def require_at_least(config: Any, minimum: int, *names: str) -> None:
+    """Raise ``ValueError`` naming the flag of the first of ``names`` whose value is below ``minimum``."""
+    for name in names:
+        value = getattr(config, name)
+        if value < minimum:
+            raise ValueError(f"{flag_of(type(config), name)} must be >= {minimum}, got {value}")
+
+
 def _unwrap(tp: Any) -> tuple[Any, bool]:
     """(the base type, whether None is allowed) of an annotation."""
     origin = typing.get_origin(tp)

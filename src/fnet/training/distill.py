@@ -32,7 +32,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from fnet.options import option
+from fnet.options import option, require, require_at_least
 
 logger = logging.getLogger(__name__)
 
@@ -89,12 +89,8 @@ class DistillConfig:
 
     def checked(self) -> "DistillConfig":
         """This config with derived defaults filled in; raises ``ValueError`` naming the flag to change."""
-        for name in ("teacher", "train_files", "output"):
-            if not getattr(self, name):
-                raise ValueError(f"--{name.replace('_', '-')} is required")
-        for name in ("seq_len", "batch_size", "max_steps", "keep_last", "log_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        require(self, "teacher", "train_files", "output")
+        require_at_least(self, 1, "seq_len", "batch_size", "max_steps", "keep_last", "log_every")
         if self.seq_len < 3:
             raise ValueError(f"--seq-len must be >= 3 ([CLS], a token, [SEP]), got {self.seq_len}")
         if self.layers is not None and self.layers < 1:

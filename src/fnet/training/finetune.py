@@ -36,7 +36,7 @@ from fnet.data.features import LABEL_KEYS, MODEL_KEYS, Features
 from fnet.inference import LengthBuckets, trim_padding
 from fnet.io import atomic_write_text
 from fnet.optimize import QUANTIZE_CHOICES, compile_for_inference, optimize_for_inference
-from fnet.options import flag_name, option
+from fnet.options import option, require
 from fnet.run_folder import check_output_path
 from fnet.tasks import TaskFamily, cli_choices, get_family
 
@@ -46,17 +46,6 @@ __all__ = ["FinetuneConfig", "InferenceOptions", "EvaluateConfig", "PredictConfi
 logger = logging.getLogger(__name__)
 
 TASK_INFO_NAME = "fnet_task.json"
-
-
-def _flag(cls: type, name: str) -> str:
-    """The CLI flag of a config field, for error messages."""
-    return flag_name(next(f for f in dataclasses.fields(cls) if f.name == name))
-
-
-def _require(config: Any, *names: str) -> None:
-    for name in names:
-        if getattr(config, name) in (None, ""):
-            raise ValueError(f"{_flag(type(config), name)} is required")
 
 
 @dataclass
@@ -101,7 +90,7 @@ class FinetuneConfig:
 
     def validate(self) -> TaskFamily:
         """All cross-field checks, in one place; returns the task's family."""
-        _require(self, "task", "model", "train", "output")
+        require(self, "task", "model", "train", "output")
         try:
             family = self.family()
         except ValueError as err:
@@ -220,7 +209,7 @@ class EvaluateConfig(InferenceOptions):
     def validate(self) -> None:
         from fnet.calibration import check_measure_flags
 
-        _require(self, "model", "data")
+        require(self, "model", "data")
         check_measure_flags(self.calibration_bins, self.bootstrap, self.batch_size, bins_flag="--calibration-bins")
         if self.mc_samples < 0 or self.mc_samples == 1:
             raise ValueError(f"--mc-samples must be 0 (off) or >= 2, got {self.mc_samples}")
@@ -258,7 +247,7 @@ class PredictConfig(InferenceOptions):
                                     default_factory=dict)
 
     def validate(self) -> None:
-        _require(self, "model")
+        require(self, "model")
         if self.output:
             check_output_path(self.output, want="file")
         self.validate_inference()

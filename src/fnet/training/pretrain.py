@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fnet.options import check_keys, option, read_file
+from fnet.options import check_keys, option, read_file, require, require_at_least
 
 logger = logging.getLogger(__name__)
 
@@ -75,12 +75,9 @@ class PretrainConfig:
 
     def checked(self) -> "PretrainConfig":
         """This config with derived defaults filled in; raises ``ValueError`` naming the flag to change."""
-        for name in ("train_files", "tokenizer", "output"):
-            if not getattr(self, name):
-                raise ValueError(f"--{name.replace('_', '-')} is required (on the command line or in the --config file)")
-        for name in ("seq_len", "batch_size", "grad_accum", "max_steps", "eval_batches", "keep_last", "log_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        require(self, "train_files", "tokenizer", "output", hint=" (on the command line or in the --config file)")
+        require_at_least(self, 1, "seq_len", "batch_size", "grad_accum", "max_steps", "eval_batches", "keep_last",
+                         "log_every")
         if self.device not in DEVICES:
             raise ValueError(f"--device must be auto, cpu or cuda, got {self.device!r}")
         if self.warmup_steps is not None and not 0 <= self.warmup_steps <= self.max_steps:
