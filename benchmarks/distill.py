@@ -96,6 +96,7 @@ def distill_cmd(args) -> None:
               "machine": machine()}
     log = WORK / args.name / "cpu_time.json"
     previous = json.loads(log.read_text()) if log.is_file() else []
+    previous = previous if isinstance(previous, list) else [previous]  # an older single-run record
     log.write_text(json.dumps(previous + [record], indent=2))
     print(json.dumps(record))
 

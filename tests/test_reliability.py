@@ -409,3 +409,16 @@ def test_tokenizer_train_refuses_latin1_like_pretrain(tmp_path):
 def test_python_dash_m_fnet_works(tmp_path):
     result = run_cli(["--version"], tmp_path)
     assert result.returncode == 0 and result.stdout.startswith("fnet ")
+
+
+def test_an_unfinished_distillation_is_offered_resume(tmp_path):
+    """A run folder with checkpoints of a resumable command points to --resume, for distill as for pretrain."""
+    from fnet.run_folder import OutputError, _check_reuse
+
+    (tmp_path / "checkpoints").mkdir()
+    for kind in ("pretrain", "distill"):
+        with pytest.raises(OutputError, match="pass --resume to continue it"):
+            _check_reuse(tmp_path, kind, None, overwrite=False, resume=False, flag="--output", inputs={})
+    with pytest.raises(OutputError) as err:
+        _check_reuse(tmp_path, "finetune", None, overwrite=False, resume=False, flag="--output", inputs={})
+    assert "--resume" not in str(err.value)

@@ -99,7 +99,7 @@ def describe(folder: str | os.PathLike) -> str:
         task = _json_field(folder / "fnet_task.json", "task")
         return f"a fine-tuned model (task {task})"
     if (folder / "checkpoints").is_dir():
-        return "a pretraining run (checkpoints/)"
+        return "a training run (checkpoints/)"
     if (folder / "config.json").is_file():
         return "a model (config.json)"
     if any((folder / name).is_file() for name in ("spiece.model", "vocab.txt", "tokenizer.json")):
@@ -296,6 +296,9 @@ def check_claim(path: str | os.PathLike, kind: str, *, overwrite: bool = False, 
     return target
 
 
+RESUMABLE = ("pretrain", "distill")  # commands with --resume: an unfinished run of theirs can be continued
+
+
 def _check_reuse(target: Path, kind: str, previous: dict[str, Any] | None, *, overwrite: bool, resume: bool,
                  flag: str, inputs: dict[str, Any]) -> None:
     """Raise unless a non-empty ``target`` may be written by this run."""
@@ -312,7 +315,7 @@ def _check_reuse(target: Path, kind: str, previous: dict[str, Any] | None, *, ov
             raise OutputError(f"{flag} {target} is the {input_flag} folder ({what}); writing there would replace "
                               f"it: choose another {flag}, or pass --overwrite to replace it")
     hint = ""
-    if kind == "pretrain" and (previous is None or previous.get("kind") == "pretrain") \
+    if kind in RESUMABLE and (previous is None or previous.get("kind") == kind) \
             and (target / "checkpoints").is_dir():
         hint = "pass --resume to continue it, "
     raise OutputError(f"{flag} {target} already holds {what}; {hint}choose another {flag}, or pass --overwrite "

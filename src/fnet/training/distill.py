@@ -190,7 +190,8 @@ class DistillTexts:
         for name in files:
             lines = _read_lines(name)
             for start in range(0, len(lines), chunk):
-                encoded = tokenizer(lines[start:start + chunk], add_special_tokens=False)["input_ids"]
+                encoded = tokenizer(lines[start:start + chunk], add_special_tokens=False,
+                                    verbose=False)["input_ids"]  # long lines are cut into windows below
                 for ids in encoded:
                     for cut in range(0, len(ids), body):
                         self.examples.append(np.array([cls_id, *ids[cut:cut + body], sep_id], dtype=np.int64))
