@@ -137,3 +137,15 @@ def test_cli_predict_by_id_offline_and_a_missing_id_is_one_line(tmp_path):
     assert missing.returncode != 0 and "Traceback" not in missing.stderr
     lines = [line for line in missing.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "--model someone/absent" in lines[0] and "offline" in lines[0], missing.stderr
+
+
+def test_export_loads_a_model_by_hub_id(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    from fnet.export import load_for_export
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    add_to_hub_cache(tmp_path, "someone/tiny-classifier", FIXTURE)
+    model, task = load_for_export("someone/tiny-classifier")
+    assert task == "sequence-classification" and type(model).__name__ == "FNetForSequenceClassification"

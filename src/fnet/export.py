@@ -81,9 +81,12 @@ class _OnnxWrapper(nn.Module):
 
 
 def load_for_export(model_dir: str | os.PathLike, task: str = "auto") -> tuple[nn.Module, str]:
-    """Load the model of ``task`` from ``model_dir`` with the DFT-matrix mixing, in eval mode, float32."""
+    """Load the model of ``task`` from ``model_dir`` (a folder or a Hub id) with the DFT-matrix mixing, in
+    eval mode, float32."""
     import fnet.modeling as modeling
+    from fnet.hub import resolve
 
+    model_dir = resolve(model_dir, flag="--model")
     task = resolve_task(model_dir, task)
     cls = getattr(modeling, TASKS[task][0])
     loading = logging.getLogger("fnet")  # missing heads are reported below, as one error
