@@ -201,6 +201,10 @@ def evaluate(args) -> None:
               "student": optimize_for_inference(FNetModel.from_pretrained(student_dir))}
     results: dict = {"machine": machine(), "student": str(student_dir), "command": " ".join(sys.argv)}
     cpu = json.loads((student_dir / "cpu_time.json").read_text())
+    if isinstance(cpu, list):  # `distill` subcommand: one record per (resumed) run of `fnet distill`
+        summary = json.loads((student_dir / "distill_summary.json").read_text())
+        cpu = {"cpu_s": sum(r["cpu_s"] for r in cpu), "wall_s": sum(r["wall_s"] for r in cpu), "summary": summary,
+               "config": json.loads((student_dir / "run_config.json").read_text())}
     results["distillation"] = {"cpu_s": cpu["cpu_s"], "wall_s": cpu["wall_s"],
                                "steps": cpu["summary"]["steps"], "last_train_log": cpu["summary"]["train"],
                                "config": cpu["config"]}
