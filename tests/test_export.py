@@ -61,7 +61,7 @@ def test_cli_exports_the_classifier_and_checks_it(saved, tmp_path, capsys):
 
 
 def test_export_errors_are_clear(saved, tmp_path):
-    with pytest.raises(ValueError, match="unknown task 'translation'"):
+    with pytest.raises(ValueError, match="unknown --task 'translation'"):
         resolve_task(saved / "FNetModel", "translation")
     with pytest.raises(FileNotFoundError, match="no config.json"):
         resolve_task(tmp_path)

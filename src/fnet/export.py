@@ -20,7 +20,7 @@ import logging
 import os
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -30,40 +30,52 @@ from fnet.config import CONFIG_NAME
 logger = logging.getLogger(__name__)
 
 
-def _export_tasks() -> dict[str, tuple[str, tuple[str, ...]]]:
+class ExportTarget(NamedTuple):
+    """What ``fnet export --task NAME`` writes."""
+
+    model_class_name: str  # the fnet.modeling class loaded
+    outputs: tuple[str, ...]  # output fields, in graph order
+    untrained_ok: tuple[str, ...] = ()  # key fragments that may be missing from a checkpoint (with a warning)
+
+
+ENCODER = "feature-extraction"  # what a checkpoint without an exportable head is exported as
+AUTO = ("auto", None)  # --task values meaning "from config.json's architectures"
+
+
+def _export_tasks() -> dict[str, ExportTarget]:
     """The encoder, each task family's head (from the registry, fnet.tasks), and the MLM head."""
     from fnet.tasks import FAMILIES
 
-    tasks = {"feature-extraction": ("FNetModel", ("last_hidden_state", "pooler_output"))}
+    tasks = {ENCODER: ExportTarget("FNetModel", ("last_hidden_state", "pooler_output"), untrained_ok=(".pooler.",))}
     for family in FAMILIES.values():
         if family.export is not None:
-            tasks[family.export.name] = (family.model_class_name, family.export.outputs)
-    tasks["masked-lm"] = ("FNetForMaskedLM", ("logits",))
+            tasks[family.export.name] = ExportTarget(family.model_class_name, family.export.outputs)
+    tasks["masked-lm"] = ExportTarget("FNetForMaskedLM", ("logits",))
     return tasks
 
 
-# task name -> (model class name, output fields in graph order)
-TASKS: dict[str, tuple[str, tuple[str, ...]]] = _export_tasks()
+# task name -> what is exported
+TASKS: dict[str, ExportTarget] = _export_tasks()
 INPUT_NAMES = ("input_ids", "token_type_ids", "attention_mask")
 DEFAULT_OPSET = 18
 MIN_OPSET, MAX_OPSET = 18, 23  # torch's exporter writes 18 and converts upwards
 
 
-def resolve_task(model_dir: str | os.PathLike, task: str = "auto") -> str:
+def resolve_task(model_dir: str | os.PathLike, task: str | None = "auto") -> str:
     """The export task: given explicitly, or read from ``architectures`` in the model's config.json."""
-    if task != "auto":
-        if task not in TASKS:
-            raise ValueError(f"unknown task {task!r}; use auto or one of {', '.join(TASKS)}")
+    if task in TASKS:
         return task
+    if task not in AUTO:
+        raise ValueError(f"unknown --task {task!r}; use auto or one of {', '.join(TASKS)}")
     path = Path(model_dir) / CONFIG_NAME
     if not path.is_file():
         raise FileNotFoundError(f"no {CONFIG_NAME} in {model_dir}: not a saved model directory")
     architectures = json.loads(path.read_text(encoding="utf-8")).get("architectures") or ["FNetModel"]
-    for name, (cls_name, _) in TASKS.items():
-        if architectures[0] == cls_name:
+    for name, target in TASKS.items():
+        if architectures[0] == target.model_class_name:
             return name
     # pretraining / NSP / multiple-choice checkpoints: export their encoder
-    return "feature-extraction"
+    return ENCODER
 
 
 class _OnnxWrapper(nn.Module):
@@ -80,7 +92,7 @@ class _OnnxWrapper(nn.Module):
         return tuple(getattr(out, name) for name in self.outputs)
 
 
-def load_for_export(model_dir: str | os.PathLike, task: str = "auto") -> tuple[nn.Module, str]:
+def load_for_export(model_dir: str | os.PathLike, task: str | None = "auto") -> tuple[nn.Module, str]:
     """Load the model of ``task`` from ``model_dir`` (a folder or a Hub id) with the DFT-matrix mixing, in
     eval mode, float32."""
     import fnet.modeling as modeling
@@ -88,7 +100,8 @@ def load_for_export(model_dir: str | os.PathLike, task: str = "auto") -> tuple[n
 
     model_dir = resolve(model_dir, flag="--model")
     task = resolve_task(model_dir, task)
-    cls = getattr(modeling, TASKS[task][0])
+    target = TASKS[task]
+    cls = getattr(modeling, target.model_class_name)
     loading = logging.getLogger("fnet")  # missing heads are reported below, as one error
     level = loading.level
     loading.setLevel(logging.ERROR)
@@ -96,14 +109,15 @@ def load_for_export(model_dir: str | os.PathLike, task: str = "auto") -> tuple[n
         model, info = cls.from_pretrained(model_dir, fourier_transform="dft", output_loading_info=True)
     finally:
         loading.setLevel(level)
-    untrained = [k for k in info.missing_keys if not (task == "feature-extraction" and ".pooler." in f".{k}")]
+    untrained = [k for k in info.missing_keys if not any(part in f".{k}" for part in target.untrained_ok)]
     if untrained:
         raise ValueError(f"--task {task}: {model_dir} has no trained {task} head (its config.json names "
                          f"{_architecture(model_dir)}; missing {', '.join(untrained[:3])}"
                          f"{', ...' if len(untrained) > 3 else ''}), so the export would hold random weights; "
-                         "use --task auto, or feature-extraction for the encoder")
+                         f"use --task auto, or {ENCODER} for the encoder")
     if info.missing_keys:
-        logger.warning("%s has no trained pooler: pooler_output of the export is untrained", model_dir)
+        logger.warning("%s lacks %s: those outputs of the export are untrained", model_dir,
+                       ", ".join(info.missing_keys[:3]))
     return model.float().eval(), task
 
 
@@ -118,7 +132,7 @@ def _architecture(model_dir: str | os.PathLike) -> str:
 def export_onnx(
     model: nn.Module,
     output: str | os.PathLike,
-    task: str = "feature-extraction",
+    task: str = ENCODER,
     opset: int = DEFAULT_OPSET,
     example_length: int = 16,
     example_batch: int = 2,
@@ -138,7 +152,7 @@ def export_onnx(
     if not config.uses_dft:
         raise ValueError("export needs the DFT-matrix mixing: load the model with fourier_transform='dft' "
                          "(fnet.export.load_for_export does)")
-    outputs = TASKS[task][1]
+    outputs = TASKS[task].outputs
     wrapper = _OnnxWrapper(model, outputs).eval()
     max_length = min(config.max_position_embeddings, config.dft_max_length)
     example_length = max(2, min(example_length, max_length - 1))
@@ -185,7 +199,7 @@ def check_onnx(
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    outputs = TASKS[task][1]
+    outputs = TASKS[task].outputs
     gen = torch.Generator().manual_seed(1)
     worst = 0.0
     for b, n in shapes:
