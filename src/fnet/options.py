@@ -96,7 +96,8 @@ def add_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls
     kinds = field_types(cls)
     only = set(only) if only is not None else None
     exclude, required = set(exclude), set(required)
-    for field in dataclasses.fields(cls):
+    own = cls.__dict__.get("__annotations__", {})  # the class's own fields first, inherited ones after
+    for field in sorted(dataclasses.fields(cls), key=lambda f: f.name not in own):
         if not field.metadata.get("cli", True) or field.name in exclude or (only is not None and field.name not in only):
             continue
         kind, default = kinds[field.name], _default_of(field)

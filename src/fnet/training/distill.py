@@ -33,6 +33,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from fnet.options import option, require, require_at_least
+from fnet.training.run_options import RunOptions
 
 logger = logging.getLogger(__name__)
 
@@ -41,11 +42,10 @@ __all__ = ["DistillConfig", "DistillResult", "distill", "student_from_teacher", 
 
 TARGETS = ("hidden", "pooled", "both")
 POOLED_LOSSES = ("cosine", "mse")
-DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass
-class DistillConfig:
+class DistillConfig(RunOptions):
     """Options of a distillation run (``fnet distill --help`` shows each with its flag)."""
 
     teacher: str | None = option(None, "the BERT-family teacher: a model folder or Hugging Face Hub id (e.g. "
@@ -63,8 +63,6 @@ class DistillConfig:
                                      "--max-steps); 0: no limit")
     lr: float = option(2e-4, "peak learning rate")
     warmup_steps: int | None = option(None, "linear warmup steps (default: 5% of --max-steps)")
-    schedule: str = option("linear", "decay after warmup: linear, cosine or constant")
-    weight_decay: float = option(0.01, "AdamW weight decay (never on biases and LayerNorm weights)")
     targets: str = option("both", "what the student matches: hidden (every layer's hidden states), pooled (the "
                                   "sentence embedding) or both", choices=TARGETS)
     pooled_loss: str = option("cosine", "loss on the sentence embedding: cosine (1 - cosine) or mse",
@@ -76,21 +74,12 @@ class DistillConfig:
     max_texts: int | None = option(None, "use at most this many training texts (windows), the first ones read")
     seed: int = option(0, "seed of the shuffling and dropout")
     save_every: int = option(200, "steps between checkpoints in OUTPUT/checkpoints/step-N (0: none)")
-    keep_last: int = option(2, "checkpoints kept")
-    log_every: int = option(10, "steps per metrics.jsonl line and progress update")
-    resume: bool = option(False, "continue from the newest complete checkpoint in OUTPUT (a fresh start when there "
-                                 "is none)")
-    overwrite: bool = option(False, "replace what OUTPUT holds (another run, a model); the old folder stays intact "
-                                    "until this run succeeds")
-    clip_grad: float = option(1.0, "max global gradient norm (0: no clipping)")
-    threads: int | None = option(None, "torch CPU threads per process (default: cores / processes on this machine)")
-    device: str = option("auto", "auto (CUDA when available), cpu or cuda")
-    progress: bool = option(True, "show a progress bar (--no-progress to hide)")
 
     def checked(self) -> "DistillConfig":
         """This config with derived defaults filled in; raises ``ValueError`` naming the flag to change."""
         require(self, "teacher", "train_files", "output")
-        require_at_least(self, 1, "seq_len", "batch_size", "max_steps", "keep_last", "log_every")
+        require_at_least(self, 1, "seq_len", "batch_size", "max_steps")
+        self.check_run_options()
         if self.seq_len < 3:
             raise ValueError(f"--seq-len must be >= 3 ([CLS], a token, [SEP]), got {self.seq_len}")
         if self.layers is not None and self.layers < 1:
@@ -103,10 +92,6 @@ class DistillConfig:
             raise ValueError(f"--pooling must be mean or cls, got {self.pooling!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"--dropout must be in [0, 1), got {self.dropout}")
-        if self.device not in DEVICES:
-            raise ValueError(f"--device must be auto, cpu or cuda, got {self.device!r}")
-        if self.resume and self.overwrite:
-            raise ValueError("--resume continues the run in --output and --overwrite replaces it: give one of them")
         if self.max_texts is not None and self.max_texts < 1:
             raise ValueError(f"--max-texts must be >= 1, got {self.max_texts}")
         warmup = self.max_steps // 20 if self.warmup_steps is None else self.warmup_steps

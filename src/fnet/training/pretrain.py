@@ -16,14 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from fnet.options import check_keys, option, read_file, require, require_at_least
+from fnet.training.run_options import RunOptions
 
 logger = logging.getLogger(__name__)
 
-DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass
-class PretrainConfig:
+class PretrainConfig(RunOptions):
     """Options of a pretraining run (``fnet pretrain --help`` shows each with its flag)."""
 
     train_files: list[str] | None = option(None, "text files: documents separated by blank lines, a sentence per "
@@ -46,45 +46,29 @@ class PretrainConfig:
     max_steps: int = option(1000, "optimizer steps (the schedule decays to 0 at this step)")
     lr: float = option(5e-4, "peak learning rate")
     warmup_steps: int | None = option(None, "linear warmup steps (default: 10% of max steps, at most 10000)")
-    schedule: str = option("linear", "decay after warmup: linear, cosine or constant")
-    weight_decay: float = option(0.01, "AdamW weight decay (never on biases and LayerNorm weights)")
-    clip_grad: float = option(1.0, "max global gradient norm (0: no clipping)")
     seed: int = option(0, "seed of model init, pairs, masks, shuffling and dropout")
     eval_files: list[str] | None = option(None, "held-out text files for evaluation (MLM accuracy, NSP accuracy, "
                                                 "loss)")
     eval_every: int = option(0, "steps between evaluations (0: only at the end)")
     eval_batches: int = option(20, "batches per evaluation (fixed pairs and masks)")
     save_every: int = option(500, "steps between checkpoints in OUTPUT/checkpoints/step-N (0: none)")
-    keep_last: int = option(2, "checkpoints kept")
     time_budget: float = option(0.0, "stop after this many minutes of training (checkpoint, evaluation and final "
                                      "model as at max steps; the schedule still assumes max steps); 0: no limit")
-    resume: bool = option(False, "continue from the newest complete checkpoint in OUTPUT (a fresh start when there "
-                                 "is none)")
-    overwrite: bool = option(False, "replace what OUTPUT holds (another run, a model); the old folder stays intact "
-                                    "until this run finishes")
     bf16: bool = option(False, "bfloat16 autocast (CPU and GPU)")
     whole_word_mask: bool = option(False, "mask whole words (all pieces after a '▁' piece) instead of single pieces")
     short_seq_prob: float = option(0.1, "probability of a shorter target length (BERT)")
     mlm_prob: float = option(0.15, "share of tokens predicted by MLM")
     num_workers: int = option(0, "threads that prepare the next step's batches during the current step")
-    threads: int | None = option(None, "torch CPU threads per process (default: cores / processes on this machine)")
-    log_every: int = option(10, "steps per metrics.jsonl line and progress update")
     data_cache: str | None = option(None, "where tokenised shards are stored (default: OUTPUT/cache)")
-    device: str = option("auto", "auto (CUDA when available), cpu or cuda")
-    progress: bool = option(True, "show a progress bar (--no-progress to hide)")
 
     def checked(self) -> "PretrainConfig":
         """This config with derived defaults filled in; raises ``ValueError`` naming the flag to change."""
         require(self, "train_files", "tokenizer", "output", hint=" (on the command line or in the --config file)")
-        require_at_least(self, 1, "seq_len", "batch_size", "grad_accum", "max_steps", "eval_batches", "keep_last",
-                         "log_every")
-        if self.device not in DEVICES:
-            raise ValueError(f"--device must be auto, cpu or cuda, got {self.device!r}")
+        require_at_least(self, 1, "seq_len", "batch_size", "grad_accum", "max_steps", "eval_batches")
+        self.check_run_options()
         if self.warmup_steps is not None and not 0 <= self.warmup_steps <= self.max_steps:
             raise ValueError(f"--warmup-steps {self.warmup_steps} must be between 0 and --max-steps {self.max_steps} "
                              "(the learning rate would never reach its peak)")
-        if self.resume and self.overwrite:
-            raise ValueError("--resume continues the run in --output and --overwrite replaces it: give one of them")
         warmup = min(10000, self.max_steps // 10) if self.warmup_steps is None else self.warmup_steps
         return dataclasses.replace(self, warmup_steps=warmup)
 

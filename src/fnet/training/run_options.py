@@ -1,0 +1,40 @@
+"""Options every training command shares (`fnet pretrain`, `fnet distill`): optimizer schedule,
+checkpoints, the output folder and the process. Each run's config dataclass inherits them, so each
+default and help text is written once; `fnet.options.add_arguments` lists them after the run's own."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fnet.options import option, require_at_least
+from fnet.training.optim import SCHEDULES
+
+__all__ = ["RunOptions", "DEVICES"]
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass
+class RunOptions:
+    schedule: str = option("linear", "decay after warmup: linear, cosine or constant")
+    weight_decay: float = option(0.01, "AdamW weight decay (never on biases and LayerNorm weights)")
+    clip_grad: float = option(1.0, "max global gradient norm (0: no clipping)")
+    keep_last: int = option(2, "checkpoints kept")
+    log_every: int = option(10, "steps per metrics.jsonl line and progress update")
+    resume: bool = option(False, "continue from the newest complete checkpoint in OUTPUT (a fresh start when there "
+                                 "is none)")
+    overwrite: bool = option(False, "replace what OUTPUT holds (another run, a model); the old folder stays intact "
+                                    "until this run finishes")
+    threads: int | None = option(None, "torch CPU threads per process (default: cores / processes on this machine)")
+    device: str = option("auto", "auto (CUDA when available), cpu or cuda")
+    progress: bool = option(True, "show a progress bar (--no-progress to hide)")
+
+    def check_run_options(self) -> None:
+        """The checks of the shared options; raises ``ValueError`` naming the flag to change."""
+        require_at_least(self, 1, "keep_last", "log_every")
+        if self.device not in DEVICES:  # a run config file bypasses argparse's choices
+            raise ValueError(f"--device must be auto, cpu or cuda, got {self.device!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if self.resume and self.overwrite:
+            raise ValueError("--resume continues the run in --output and --overwrite replaces it: give one of them")
