@@ -14,7 +14,6 @@ Outputs by task: ``last_hidden_state`` (b, n, d) and ``pooler_output`` (b, d) fo
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -26,6 +25,7 @@ import torch
 from torch import nn
 
 from fnet.config import CONFIG_NAME
+from fnet.runtime import log_level
 
 logger = logging.getLogger(__name__)
 
@@ -102,13 +102,8 @@ def load_for_export(model_dir: str | os.PathLike, task: str | None = "auto") -> 
     task = resolve_task(model_dir, task)
     target = TASKS[task]
     cls = getattr(modeling, target.model_class_name)
-    loading = logging.getLogger("fnet")  # missing heads are reported below, as one error
-    level = loading.level
-    loading.setLevel(logging.ERROR)
-    try:
+    with log_level("fnet", logging.ERROR):  # missing heads are reported below, as one error
         model, info = cls.from_pretrained(model_dir, fourier_transform="dft", output_loading_info=True)
-    finally:
-        loading.setLevel(level)
     untrained = [k for k in info.missing_keys if not any(part in f".{k}" for part in target.untrained_ok)]
     if untrained:
         raise ValueError(f"--task {task}: {model_dir} has no trained {task} head (its config.json names "
@@ -176,16 +171,9 @@ def export_onnx(
             "outputs": list(outputs), "max_sequence_length": max_length}
 
 
-@contextlib.contextmanager
 def _quiet_exporter():
     """Silence the exporter's registry log lines ("torchvision is not installed. Skipping ...")."""
-    noisy = logging.getLogger("torch.onnx._internal.exporter._registration")
-    level = noisy.level
-    noisy.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        noisy.setLevel(level)
+    return log_level("torch.onnx._internal.exporter._registration", logging.ERROR)
 
 
 def check_onnx(

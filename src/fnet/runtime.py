@@ -20,10 +20,13 @@ kernel. Set ``FNET_ALLOCATOR=default`` to skip both settings.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
+import logging
 import os
 import sys
+from typing import Iterator
 
 # glibc's mallopt parameter numbers (malloc.h)
 _M_TRIM_THRESHOLD = -1
@@ -96,3 +99,15 @@ def _glibc() -> ctypes.CDLL | None:
     libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     libc.mallopt.restype = ctypes.c_int
     return libc
+
+
+@contextlib.contextmanager
+def log_level(name: str, level: int) -> Iterator[logging.Logger]:
+    """Set logger ``name`` to ``level`` for the duration of the block, then restore it."""
+    logger = logging.getLogger(name)
+    previous = logger.level
+    logger.setLevel(level)
+    try:
+        yield logger
+    finally:
+        logger.setLevel(previous)

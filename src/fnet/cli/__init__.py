@@ -11,14 +11,13 @@ from typing import Iterator
 @contextmanager
 def library_log(logger_name: str, prefix: str) -> Iterator[None]:
     """Show a library module's INFO lines on stderr as ``prefix: message`` while the command runs."""
+    from fnet.runtime import log_level
+
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(f"{prefix}: %(message)s"))
-    logger = logging.getLogger(logger_name)
-    logger.addHandler(handler)
-    level = logger.level
-    logger.setLevel(logging.INFO)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
+    with log_level(logger_name, logging.INFO) as logger:
+        logger.addHandler(handler)
+        try:
+            yield
+        finally:
+            logger.removeHandler(handler)
