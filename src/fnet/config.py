@@ -91,6 +91,7 @@ class FNetConfig:
     embedding_size: int | None = None  # ALBERT factorised embeddings: table width (None = hidden_size)
     embedding_projection: bool = True  # the embeddings' projection Linear(embedding_size, hidden); BERT has none
     share_layers: bool = False  # ALBERT cross-layer sharing: one layer's weights applied num_hidden_layers times
+    mixing_layer_scale: float | None = None  # LayerScale: learned per-channel gain on the mixing output, init value
 
     # --- task-head fields (transformers keeps these on every config) ---
     num_labels: int = 2  # outputs of sequence/token classification heads
@@ -167,6 +168,9 @@ class FNetConfig:
         if isinstance(self.performer_redraw_interval, bool) or not isinstance(self.performer_redraw_interval, int) \
                 or self.performer_redraw_interval < 0:
             raise ValueError(f"FNetConfig.performer_redraw_interval must be an int >= 0, got {self.performer_redraw_interval!r}")
+        if self.mixing_layer_scale is not None and (
+                isinstance(self.mixing_layer_scale, bool) or not isinstance(self.mixing_layer_scale, (int, float))):
+            raise TypeError(f"FNetConfig.mixing_layer_scale must be a number or None, got {self.mixing_layer_scale!r}")
         if not 0.0 <= float(self.attention_probs_dropout_prob) < 1.0:
             raise ValueError(
                 f"FNetConfig.attention_probs_dropout_prob must be in [0, 1), got {self.attention_probs_dropout_prob}"

@@ -211,14 +211,23 @@ class FNetMixingSublayer(nn.Module):
         self.self: TokenMixer = build_mixer(mixer, config, layer_index)
         self.output = FNetBasicOutput(config, with_dense=self.self.has_output_dense)
         self.pre_norm = config.norm_position == "pre"
+        # LayerScale (Touvron et al., 2021): mix(x) * gain, a learned (d,) gain; None in the reference
+        self.layer_scale = None
+        if config.mixing_layer_scale is not None:
+            self.layer_scale = nn.Parameter(torch.full((config.hidden_size,), float(config.mixing_layer_scale)))
 
     def forward(self, hidden_states: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
         if self.pre_norm:
-            return hidden_states + self.output.project(self.self(self.output.LayerNorm(hidden_states), padding_mask))
-        if self.output.with_dense:
-            return self.output(self.self(hidden_states, padding_mask), hidden_states)
+            return hidden_states + self._mixed(self.output.LayerNorm(hidden_states), padding_mask)
+        if self.output.with_dense or self.layer_scale is not None:
+            return self.output.LayerNorm(hidden_states + self._mixed(hidden_states, padding_mask))
         # x + mix(x) in the mixer's own residual form (the Fourier mixer's is one fused pass)
         return self.output.LayerNorm(self.self.residual(hidden_states, padding_mask))
+
+    def _mixed(self, hidden_states: torch.Tensor, padding_mask: torch.Tensor | None) -> torch.Tensor:
+        """The sublayer's branch: project(mix(x)) [* layer_scale]. (b, n, d) -> (b, n, d)."""
+        mixed = self.output.project(self.self(hidden_states, padding_mask))
+        return mixed if self.layer_scale is None else mixed * self.layer_scale.to(mixed.dtype)
 
 
 class FNetFourierTransform(FNetMixingSublayer):

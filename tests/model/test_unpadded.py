@@ -36,7 +36,7 @@ def _worst(a, b, keep):
 @pytest.mark.parametrize("config", [
     {}, {"norm_position": "pre"}, {"token_mixer": "attention", "num_attention_heads": 4},
     {"feed_forward": "swiglu"}, {"fourier_transform": "dft"}, {"share_layers": True},
-    {"embedding_size": 16}, {"embedding_projection": False},
+    {"embedding_size": 16}, {"embedding_projection": False}, {"mixing_layer_scale": 0.3},
 ], ids=lambda c: ",".join(f"{k}={v}" for k, v in c.items()) or "reference")
 def test_backbone_equals_padded_path(config):
     reference, unpadded = _pair(FNetModel, **config)

@@ -69,6 +69,8 @@ class DistillConfig(RunOptions):
                               choices=POOLED_LOSSES)
     pooling: str | None = option(None, "sentence pooling of the pooled target: mean or cls (default: the teacher "
                                        "folder's sentence-transformers recipe, else mean)")
+    layer_scale: float | None = option(None, "start each Fourier sublayer's output at this per-channel gain "
+                                             "(LayerScale, learned; see DEFAULT_LAYER_SCALE); 0 or less: none")
     dropout: float = option(0.0, "dropout while distilling (the saved student keeps the teacher's rate for "
                                  "fine-tuning)")
     max_texts: int | None = option(None, "use at most this many training texts (windows), the first ones read")
@@ -114,7 +116,8 @@ def _check_teacher(config: Any, where: str) -> None:
                          f"{config.token_mixer!r}); pass a BERT/MiniLM/sentence-transformers folder or Hub id")
 
 
-def student_from_teacher(teacher: Any, layers: int | None = None, dropout: float | None = None):
+def student_from_teacher(teacher: Any, layers: int | None = None, dropout: float | None = None,
+                         layer_scale: float | None = None):
     """An :class:`fnet.modeling.FNetModel` with Fourier mixing, initialised from ``teacher`` (an fnet
     model with the ``attention`` mixer, e.g. ``FNetModel.from_pretrained(bert_dir)``).
 
@@ -130,6 +133,8 @@ def student_from_teacher(teacher: Any, layers: int | None = None, dropout: float
     changes: dict[str, Any] = {"token_mixer": "fourier", "num_hidden_layers": layers}
     if dropout is not None:
         changes["hidden_dropout_prob"] = dropout
+    if layer_scale is not None:
+        changes["mixing_layer_scale"] = layer_scale
     student = FNetModel(FNetConfig.from_dict({**teacher.config.to_dict(), **changes}),
                         add_pooling_layer=teacher.pooler is not None)
     source = teacher.state_dict()
@@ -339,7 +344,7 @@ def _distill(config: DistillConfig, ctx: Any, out: Any, tokenizer: Any, callback
     data = StepBatches(data_set, config.batch_size, 1, ctx.rank, ctx.world_size, seed=config.seed)
 
     torch.manual_seed(config.seed)
-    student, report = student_from_teacher(teacher, config.layers, config.dropout)
+    student, report = student_from_teacher(teacher, config.layers, config.dropout, config.layer_scale)
     teacher_dropout = teacher.config.hidden_dropout_prob
     teacher = teacher.to(ctx.device).eval().requires_grad_(False)
     student = student.to(ctx.device).train()
