@@ -83,9 +83,12 @@ def distill_cmd(args) -> None:
     cmd = [sys.executable, "-m", "fnet.cli.main", "distill", "--teacher", str(teacher), "--train-files",
            str(WORK / "train.txt"), "--output", str(WORK / args.name), "--seq-len", str(args.seq_len),
            "--max-steps", str(args.max_steps), "--time-budget", str(args.time_budget), "--targets", args.targets,
-           "--batch-size", str(args.batch_size), "--save-every", "50", "--no-progress", "--threads", "2"]
+           "--batch-size", str(args.batch_size), "--save-every", "50", "--no-progress", "--threads", str(args.threads)]
     if args.max_texts:
         cmd += ["--max-texts", str(args.max_texts)]
+    for flag in ("lr", "layer_scale"):
+        if getattr(args, flag) is not None:
+            cmd += ["--" + flag.replace("_", "-"), str(getattr(args, flag))]
     if args.resume:
         cmd.append("--resume")
     start, before = time.time(), resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -364,6 +367,9 @@ def main() -> None:
     p.add_argument("--time-budget", type=float, default=0.0)
     p.add_argument("--targets", default="both")
     p.add_argument("--max-texts", type=int)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--lr", type=float, help="--lr of fnet distill (default: its own)")
+    p.add_argument("--layer-scale", type=float, help="--layer-scale of fnet distill (default: its own)")
     p.add_argument("--resume", action="store_true")
     p.set_defaults(func=distill_cmd)
     p = sub.add_parser("evaluate")

@@ -8,6 +8,14 @@ attention output LayerNorm (``attention.output.LayerNorm``) becomes the Fourier 
 attention output projection have no counterpart and are dropped. A student with fewer layers takes
 evenly spaced teacher layers (the last student layer always maps to the last teacher layer).
 
+The un-scaled transform ``Re(F_n x F_d)`` is about ``sqrt(n d / 2)`` times larger than its input, so a
+student that adds it to the residual stream where BERT added a small attention output starts far from
+its teacher (all-MiniLM-L6-v2: embedding cosine 0.10). The student therefore gets LayerScale
+(``FNetConfig.mixing_layer_scale``, Touvron et al. 2021): a learned per-channel gain on each Fourier
+output, starting at ``--layer-scale`` (1e-3: cosine 0.50 at the start, about what a student with no
+mixing at all gets, and 0.80 instead of 0.60 on training batches after 150 steps;
+benchmarks/results/distill/). ``--layer-scale 0`` keeps the reference block that transformers' FNet runs.
+
 The student then learns to reproduce the teacher on unlabelled text (``--targets``):
 
 * ``hidden``: every student layer's hidden states match its teacher layer's (MSE over real tokens);
@@ -61,7 +69,7 @@ class DistillConfig(RunOptions):
     max_steps: int = option(3000, "optimizer steps (the schedule decays to 0 at this step)")
     time_budget: float = option(0.0, "stop after this many minutes of training (checkpoint and final model as at "
                                      "--max-steps); 0: no limit")
-    lr: float = option(2e-4, "peak learning rate")
+    lr: float = option(5e-4, "peak learning rate")
     warmup_steps: int | None = option(None, "linear warmup steps (default: 5% of --max-steps)")
     targets: str = option("both", "what the student matches: hidden (every layer's hidden states), pooled (the "
                                   "sentence embedding) or both", choices=TARGETS)
@@ -69,8 +77,9 @@ class DistillConfig(RunOptions):
                               choices=POOLED_LOSSES)
     pooling: str | None = option(None, "sentence pooling of the pooled target: mean or cls (default: the teacher "
                                        "folder's sentence-transformers recipe, else mean)")
-    layer_scale: float | None = option(None, "start each Fourier sublayer's output at this per-channel gain "
-                                             "(LayerScale, learned; see DEFAULT_LAYER_SCALE); 0 or less: none")
+    layer_scale: float = option(1e-3, "the student's Fourier sublayers start with this learned per-channel gain "
+                                      "on their output (LayerScale), so the residual stream starts as the teacher's; "
+                                      "0: none (the reference FNet block, as transformers' FNet runs it)")
     dropout: float = option(0.0, "dropout while distilling (the saved student keeps the teacher's rate for "
                                  "fine-tuning)")
     max_texts: int | None = option(None, "use at most this many training texts (windows), the first ones read")
@@ -92,6 +101,8 @@ class DistillConfig(RunOptions):
             raise ValueError(f"--pooled-loss must be one of {', '.join(POOLED_LOSSES)}, got {self.pooled_loss!r}")
         if self.pooling not in (None, "mean", "cls"):
             raise ValueError(f"--pooling must be mean or cls, got {self.pooling!r}")
+        if self.layer_scale < 0:
+            raise ValueError(f"--layer-scale must be >= 0 (0: no LayerScale), got {self.layer_scale}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"--dropout must be in [0, 1), got {self.dropout}")
         if self.max_texts is not None and self.max_texts < 1:
@@ -133,7 +144,7 @@ def student_from_teacher(teacher: Any, layers: int | None = None, dropout: float
     changes: dict[str, Any] = {"token_mixer": "fourier", "num_hidden_layers": layers}
     if dropout is not None:
         changes["hidden_dropout_prob"] = dropout
-    if layer_scale is not None:
+    if layer_scale:
         changes["mixing_layer_scale"] = layer_scale
     student = FNetModel(FNetConfig.from_dict({**teacher.config.to_dict(), **changes}),
                         add_pooling_layer=teacher.pooler is not None)
