@@ -27,7 +27,8 @@ from torch import nn
 
 from fnet.modeling import FNetIntermediate, FNetModel, FNetOutput, FNetPreTrainedModel, _is_exporting
 
-__all__ = ["optimize_for_inference", "quantize", "OneDNNIntermediate", "OneDNNOutput", "QUANTIZE_CHOICES"]
+__all__ = ["optimize_for_inference", "quantize", "OneDNNIntermediate", "OneDNNOutput", "QUANTIZE_CHOICES",
+           "QUANTIZE_HELP"]
 
 # None where PyTorch was built without oneDNN or no longer has the op: then nothing is swapped
 _ONEDNN_LINEAR = getattr(torch.ops.mkldnn, "_linear_pointwise", None) if torch.backends.mkldnn.is_available() else None
@@ -67,6 +68,9 @@ class OneDNNOutput(FNetOutput):
 
 
 QUANTIZE_CHOICES = ("int8",)
+# the --quantize help of every command that runs the model in PyTorch (evaluate, predict, embed)
+QUANTIZE_HELP = ("int8: int8 weights for the encoder's Linear layers (CPU; faster, a small accuracy change, "
+                 "see BENCHMARKS.md)")
 
 
 def quantize(model: FNetPreTrainedModel, dtype: str = "int8") -> FNetPreTrainedModel:
