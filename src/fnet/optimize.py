@@ -27,7 +27,7 @@ from torch import nn
 
 from fnet.modeling import FNetIntermediate, FNetModel, FNetOutput, FNetPreTrainedModel, _is_exporting
 
-__all__ = ["optimize_for_inference", "quantize", "OneDNNIntermediate", "OneDNNOutput", "QUANTIZE_CHOICES",
+__all__ = ["optimize_for_inference", "quantize", "int8_linear_names", "OneDNNIntermediate", "OneDNNOutput", "QUANTIZE_CHOICES",
            "QUANTIZE_HELP"]
 
 # None where PyTorch was built without oneDNN or no longer has the op: then nothing is swapped
@@ -73,22 +73,38 @@ QUANTIZE_HELP = ("int8: int8 weights for the encoder's Linear layers (CPU; faste
                  "see BENCHMARKS.md)")
 
 
+def int8_linear_names(model: nn.Module) -> list[str]:
+    """The qualified names (``model.named_modules()``) of the Linear layers int8 quantization converts:
+    every ``nn.Linear`` of each backbone's encoder (feed-forward, the attention family's projections)
+    and its embedding projection; not the pooler or the task heads. :func:`quantize` and the int8
+    ONNX export (``fnet.export``) both quantize exactly these."""
+    names = []
+    for prefix, backbone in model.named_modules():
+        if not isinstance(backbone, FNetModel):
+            continue
+        for name, module in backbone.named_modules():
+            if type(module) is nn.Linear and (name.startswith("encoder.") or name == "embeddings.projection"):
+                names.append(f"{prefix}.{name}" if prefix else name)
+    return names
+
+
 def quantize(model: FNetPreTrainedModel, dtype: str = "int8") -> FNetPreTrainedModel:
     """int8 weights for the encoder's Linear layers (in place); returns ``model``. CPU inference only.
 
-    PyTorch's dynamic quantization: each encoder Linear (feed-forward, embedding projection, the
-    attention family's projections) keeps int8 weights with one scale per tensor and quantizes its
-    input per batch, so the matmuls run in int8 (FBGEMM/oneDNN, AVX2 is enough). Embedding tables,
-    norms, the Fourier mixing, the pooler and the task heads stay float32. On the development
-    machine the feed-forward runs ~2.8x faster; the accuracy change on real tasks is in
-    BENCHMARKS.md ("int8"). The model can no longer be trained, exported or moved to a GPU.
+    PyTorch's dynamic quantization: each Linear of :func:`int8_linear_names` (feed-forward,
+    embedding projection, the attention family's projections) keeps int8 weights with one scale per
+    tensor and quantizes its input per batch, so the matmuls run in int8 (FBGEMM/oneDNN, AVX2 is
+    enough). Embedding tables, norms, the Fourier mixing, the pooler and the task heads stay
+    float32. On the development machine the feed-forward runs ~2.8x faster; the accuracy change on
+    real tasks is in BENCHMARKS.md ("int8"). The model can no longer be trained, exported or moved
+    to a GPU. For sentence embeddings: ``fnet.quantize(model)`` then ``model.encode(texts)``.
     """
     if dtype not in QUANTIZE_CHOICES:
         raise ValueError(f"unknown quantization {dtype!r}; choose one of {', '.join(QUANTIZE_CHOICES)}")
     import warnings
 
     from torch.ao.nn.quantized.dynamic import Linear as DynamicInt8Linear
-    from torch.ao.quantization import quantize_dynamic
+    from torch.ao.quantization import default_dynamic_qconfig
 
     model.eval()
     for module in model.modules():  # the fused float32 kernels read module.dense.weight: back to the reference
@@ -98,19 +114,13 @@ def quantize(model: FNetPreTrainedModel, dtype: str = "int8") -> FNetPreTrainedM
             module.__class__ = FNetOutput
     with warnings.catch_warnings():  # PyTorch flags the eager quantization API as deprecated (it still works)
         warnings.simplefilter("ignore")
-        for backbone in [m for m in model.modules() if isinstance(m, FNetModel)]:
-            quantize_dynamic(backbone.encoder, {nn.Linear}, dtype=torch.qint8, inplace=True)
-            if isinstance(backbone.embeddings.projection, nn.Linear):
-                backbone.embeddings.projection = DynamicInt8Linear.from_float(_with_qconfig(backbone.embeddings.projection))
+        for name in int8_linear_names(model):
+            parent, _, attr = name.rpartition(".")
+            linear = model.get_submodule(name)
+            linear.qconfig = default_dynamic_qconfig
+            model.get_submodule(parent).__setattr__(attr, DynamicInt8Linear.from_float(linear))
     model.quantized = dtype
     return model
-
-
-def _with_qconfig(linear: nn.Linear) -> nn.Linear:
-    from torch.ao.quantization import default_dynamic_qconfig
-
-    linear.qconfig = default_dynamic_qconfig
-    return linear
 
 
 def optimize_for_inference(model: FNetPreTrainedModel, unpadded: bool = True,
