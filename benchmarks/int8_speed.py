@@ -24,7 +24,6 @@ torch-fp32 on the last round. Results: benchmarks/results/realtext/int8_speed.{j
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -35,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from realtext import DATA, OUT_DIR, machine  # noqa: E402  (one CPU/load record for both benchmarks)
+from realtext import DATA, machine, write_report  # noqa: E402  (one CPU/load record and writer for both)
 
 DEFAULT_TOKENIZER = DATA / "tokenizers" / "sentencepiece_test_en_1k.model"
 
@@ -184,10 +183,7 @@ def main(argv: list[str] | None = None) -> int:
             "label_agreement_with_torch_fp32": round(float((got.argmax(-1) == reference.argmax(-1)).mean()), 4),
             "max_abs_logit_diff_vs_torch_fp32": float(np.abs(got - reference).max()),
         }
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    (OUT_DIR / f"{args.name}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (OUT_DIR / f"{args.name}.md").write_text(markdown(report))
-    print(markdown(report))
+    write_report(args.name, report, markdown(report))
     return 0
 
 
