@@ -300,11 +300,16 @@ def main(argv: list[str] | None = None) -> int:
     for task, row in acc.items():
         report.setdefault("goals", {})[f"int8 accuracy change on {task} <= 0.5 points"] = {
             "points": row["accuracy_change_points"], "met": abs(row["accuracy_change_points"]) <= 0.5}
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    (OUT_DIR / f"{args.name}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (OUT_DIR / f"{args.name}.md").write_text(markdown(report))
-    print(markdown(report))
+    write_report(args.name, report, markdown(report))
     return 0
+
+
+def write_report(name: str, report: dict, text: str) -> None:
+    """benchmarks/results/realtext/NAME.json (the report) and NAME.md (``text``), which is also printed."""
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    (OUT_DIR / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (OUT_DIR / f"{name}.md").write_text(text)
+    print(text)
 
 
 def markdown(r: dict) -> str:

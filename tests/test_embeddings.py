@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -96,3 +98,73 @@ def test_unsupported_pooling_config_names_the_flag(tmp_path):
     (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_max_tokens": True}))
     with pytest.raises(ValueError, match="--pooling mean|cls"):
         embedding_defaults(tmp_path)
+
+
+LEGACY_TOKENIZER = Path(__file__).resolve().parent / "fixtures" / "legacy-0.1" / "pretrain-run"
+
+
+@pytest.fixture(scope="module")
+def small_model_dir(tmp_path_factory):
+    """A small random FNet encoder (d=64, 2 layers) saved with the legacy fixture's SentencePiece tokenizer."""
+    from fnet.tokenization import AutoTokenizer
+
+    folder = tmp_path_factory.mktemp("small-embed")
+    for name in ("spiece.model", "special_tokens_map.json", "tokenizer_config.json"):
+        shutil.copy(LEGACY_TOKENIZER / name, folder / name)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    torch.manual_seed(0)
+    config = FNetConfig(vocab_size=len(tokenizer), hidden_size=64, num_hidden_layers=2, intermediate_size=256,
+                        max_position_embeddings=128, pad_token_id=tokenizer.pad_token_id)
+    FNetModel(config).save_pretrained(folder)
+    return folder
+
+
+TEXTS = ["the cat sat on the mat", "a", "", "one two three four five six seven eight nine ten " * 2, "red sun"]
+
+
+def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
+def test_int8_embeddings_stay_close_to_float32(small_model_dir):
+    """fnet.quantize(model) then encode (the documented way; encode has no quantize= argument)."""
+    import fnet
+
+    fp32 = FNetModel.from_pretrained(small_model_dir).encode(TEXTS, batch_size=2)
+    model = fnet.quantize(FNetModel.from_pretrained(small_model_dir))
+    assert isinstance(model.encoder.layer[0].intermediate.dense, torch.ao.nn.quantized.dynamic.Linear)
+    int8 = model.encode(TEXTS, batch_size=2)
+    cosines = _cosines(fp32, int8)
+    assert cosines.min() > 0.99, f"int8 vs float32 cosine per text: {np.round(cosines, 4).tolist()}"
+    unit = fp32 / np.linalg.norm(fp32, axis=1, keepdims=True)
+    across = (unit @ unit.T)[~np.eye(len(TEXTS), dtype=bool)]
+    assert across.max() < 0.99, f"different texts are {across.max():.3f} alike: 0.99 would not tell rows apart"
+    assert np.abs(fp32 - int8).max() > 0, "int8 gave float32's exact numbers: the quantized layers did not run"
+
+
+def test_fnet_embed_quantize_int8(small_model_dir, tmp_path, capsys):
+    from fnet.cli.main import main
+
+    rows = tmp_path / "in.txt"
+    rows.write_text("\n".join(TEXTS) + "\n", encoding="utf-8")
+    outputs = {}
+    for mode in ("fp32", "int8"):
+        npy = tmp_path / f"{mode}.npy"
+        extra = ["--quantize", "int8"] if mode == "int8" else []
+        assert main(["embed", "--model", str(small_model_dir), "--input", str(rows), "--output", str(npy),
+                     "--batch-size", "2", "--no-progress", *extra]) == 0
+        printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert printed["quantize"] == (None if mode == "fp32" else "int8")
+        assert json.loads(npy.with_suffix(".json").read_text())["quantize"] == printed["quantize"]
+        outputs[mode] = np.load(npy)
+    np.testing.assert_allclose(outputs["fp32"], FNetModel.from_pretrained(small_model_dir).encode(TEXTS),
+                               atol=1e-5, rtol=0)
+    cosines = _cosines(outputs["fp32"], outputs["int8"])
+    assert cosines.min() > 0.99 and np.abs(outputs["fp32"] - outputs["int8"]).max() > 0, cosines.tolist()
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["embed", "--model", str(small_model_dir), "--input", str(rows), "--output", str(tmp_path / "x.npy"),
+              "--quantize", "int4"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "--quantize" in err and "'int4'" in err and "int8" in err

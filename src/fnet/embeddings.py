@@ -12,6 +12,11 @@ Inputs are tokenised once, cut into batches of similar length by
 depend on its neighbours (FNet's Fourier mixing is per example over its real tokens, attention
 masks its pads). An empty text is embedded as ``[CLS] [SEP]``, as sentence-transformers does.
 
+int8: ``fnet embed --quantize int8``, or in Python ``fnet.quantize(model)`` then ``model.encode(texts)``.
+``encode`` has no ``quantize=`` argument on purpose: quantization replaces the model's Linear layers
+in place and cannot be undone (the model no longer trains, exports or moves to a GPU), which a call
+that only reads the model should not do behind its caller's back.
+
 Einstein notation in shape comments: ``b`` batch, ``n`` tokens, ``d`` hidden size, ``N`` texts.
 """
 
@@ -227,6 +232,7 @@ def encode(model: Any, texts: Sequence[str], tokenizer: Any = None, **options: A
 
 # ----------------------------------------------------------------------------- fnet embed: a file of lines -> .npy
 
+from fnet.optimize import QUANTIZE_CHOICES, QUANTIZE_HELP, optimize_for_inference  # noqa: E402  (used below only)
 from fnet.options import option  # noqa: E402  (kept beside the one config that uses it)
 
 
@@ -247,6 +253,7 @@ class EmbedConfig:
     normalize: bool | None = option(None, "unit-length rows (default: as the model folder's modules.json says, "
                                           "else off); --no-normalize turns it off")
     batch_size: int = option(32, "texts per forward pass (batches group texts of similar length)")
+    quantize: str | None = option(None, QUANTIZE_HELP, choices=QUANTIZE_CHOICES)
     tokenizer: str | None = option(None, "tokenizer folder or Hub id (default: the model's)")
     overwrite: bool = option(False, "replace an existing --output file")
     progress: bool = option(True, "show a progress bar in texts/s (--no-progress to hide)")
@@ -283,6 +290,8 @@ def embed_file(config: EmbedConfig) -> dict[str, Any]:
     output = Path(config.output)
     if output.suffix != ".npy":
         raise ValueError(f"--output {output} must end in .npy")
+    if config.quantize not in (None, *QUANTIZE_CHOICES):
+        raise ValueError(f"--quantize {config.quantize!r} is not a choice; use {' or '.join(QUANTIZE_CHOICES)}")
     record_path = output.with_suffix(".json")
     if output.exists() and not config.overwrite:
         raise ValueError(f"--output {output} exists; pass --overwrite to replace it, or choose another file")
@@ -292,9 +301,8 @@ def embed_file(config: EmbedConfig) -> dict[str, Any]:
     from fnet.hub import resolve
 
     folder = resolve(config.model, what="model", flag="--model")
-    from fnet.optimize import optimize_for_inference
-
-    model = optimize_for_inference(FNetModel.from_pretrained(folder))  # fused CPU kernels, as predict uses
+    # fused CPU kernels (or int8 Linear layers), as predict uses
+    model = optimize_for_inference(FNetModel.from_pretrained(folder), quantize_weights=config.quantize)
     model.name_or_path = str(folder)
     tokenizer = load_tokenizer(config.tokenizer or folder)
     result = encode_texts(model, texts, tokenizer, batch_size=config.batch_size, max_length=config.max_length,
@@ -302,7 +310,7 @@ def embed_file(config: EmbedConfig) -> dict[str, Any]:
     atomic_write(output, lambda handle: np.save(handle, result.embeddings, allow_pickle=False))
     record = {"model": str(config.model), "input": str(config.input), "output": str(output),
               "rows": len(texts), "dim": int(result.embeddings.shape[1]), "pooling": result.pooling,
-              "normalize": result.normalize, "max_length": result.max_length,
+              "normalize": result.normalize, "max_length": result.max_length, "quantize": config.quantize,
               "recipe": embedding_defaults(folder).source,
               "blank_rows": result.empty, "truncated_rows": result.truncated,
               "texts_per_s": round(result.stats["texts_per_s"], 2), "tokens_per_s": round(result.stats["tokens_per_s"], 1),

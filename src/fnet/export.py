@@ -10,6 +10,17 @@ its own tokens (a per-example masked DFT matrix), so padded batches give exact p
 Graph inputs: ``input_ids``, ``token_type_ids``, ``attention_mask`` (all int64, (batch, seq)).
 Outputs by task: ``last_hidden_state`` (b, n, d) and ``pooler_output`` (b, d) for the base model,
 ``logits`` for the heads (``start_logits``/``end_logits`` for question answering).
+
+``quantize="int8"`` (``fnet export --quantize int8``) writes the float32 graph, then onnxruntime's
+dynamic quantization of exactly the layers ``fnet.quantize`` converts in PyTorch
+(:func:`fnet.optimize.int8_linear_names`: the encoder's Linear layers and the embedding projection),
+found through the module path the exporter records on every node. The DFT matrices of the Fourier
+mixing are constants of the graph too, and onnxruntime would quantize their MatMuls as well if
+asked for every MatMul; they stay float32 (as do the pooler and the heads), which is both more
+accurate and what PyTorch's int8 does. Weights are int8 with one scale per tensor and 7-bit range
+(``reduce_range``): on x86 CPUs without VNNI, onnxruntime's u8 x s8 kernels can saturate 16-bit
+sums with full-range weights, and the file may run on any CPU. The file's metadata records
+``fnet.quantize`` and the layers converted.
 """
 
 from __future__ import annotations
@@ -131,15 +142,28 @@ def export_onnx(
     opset: int = DEFAULT_OPSET,
     example_length: int = 16,
     example_batch: int = 2,
+    quantize: str | None = None,
 ) -> dict[str, Any]:
     """Write ``model`` (an fnet model using ``fourier_transform="dft"``) as ONNX with dynamic axes.
 
     The example inputs only fix dtypes and ranks: batch and sequence are symbolic
     (``torch.export.Dim``), from 1 to ``min(max_position_embeddings, dft_max_length)`` tokens.
-    Returns a summary (path, task, opset, input/output names, longest sequence).
+    ``quantize="int8"``: int8 encoder Linear layers through onnxruntime (module docstring).
+    Returns a summary (path, task, opset, input/output names, longest sequence, quantization).
     """
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
+    if quantize is not None:
+        from fnet.optimize import QUANTIZE_CHOICES
+
+        if quantize not in QUANTIZE_CHOICES:
+            raise ValueError(f"--quantize {quantize!r} is not a choice; use {' or '.join(QUANTIZE_CHOICES)}")
+        try:
+            import onnxruntime.quantization  # noqa: F401
+        except ImportError:
+            raise ValueError(f"--quantize {quantize} quantizes through onnxruntime, which is not installed "
+                             "(pip install onnxruntime)") from None
+        return _export_int8(model, Path(output), task, opset, example_length, example_batch)
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise ValueError(f"opset {opset} is outside the range fnet exports, {MIN_OPSET}..{MAX_OPSET} "
                          f"(torch's exporter writes opset {MIN_OPSET} natively)")
@@ -168,7 +192,73 @@ def export_onnx(
         )
     program.save(str(output), external_data=False)
     return {"path": str(output), "task": task, "opset": opset, "inputs": list(INPUT_NAMES),
-            "outputs": list(outputs), "max_sequence_length": max_length}
+            "outputs": list(outputs), "max_sequence_length": max_length, "quantize": None}
+
+
+WRAPPED = "model"  # the attribute of _OnnxWrapper holding the model: the first part of every node's module path
+NAME_SCOPES = "pkg.torch.onnx.name_scopes"  # node metadata: the module path of the PyTorch call it came from
+
+
+def _export_int8(model: nn.Module, output: Path, task: str, opset: int, example_length: int,
+                 example_batch: int) -> dict[str, Any]:
+    """The float32 export into a temporary folder beside ``output``, then its int8 version to ``output``."""
+    import shutil
+
+    from fnet.io import temporary_dir_beside
+
+    work = temporary_dir_beside(output, tag="fnet-export")
+    try:
+        info = export_onnx(model, work / "float32.onnx", task, opset, example_length, example_batch)
+        layers = quantize_onnx(model, work / "float32.onnx", output, work=work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return {**info, "path": str(output), "quantize": "int8", "int8_layers": layers}
+
+
+def quantize_onnx(model: nn.Module, source: str | os.PathLike, target: str | os.PathLike,
+                  work: str | os.PathLike | None = None) -> list[str]:
+    """Write ``target``: the float32 ONNX file ``source`` (exported from ``model``) with int8 weights in
+    the layers of :func:`fnet.optimize.int8_linear_names`, and the rest float32. Returns those layers.
+
+    ``work``: a folder for onnxruntime's intermediate file (default: a temporary one beside ``target``).
+    """
+    import ast
+    import shutil
+
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from fnet.io import atomic_write_bytes, temporary_dir_beside
+    from fnet.optimize import int8_linear_names
+
+    layers = int8_linear_names(model)
+    wanted = {f"{WRAPPED}.{name}": name for name in layers}
+    graph = onnx.load(str(source))
+    nodes, found = [], set()
+    for node in graph.graph.node:
+        scopes = next((p.value for p in node.metadata_props if p.key == NAME_SCOPES), None)
+        hit = wanted.keys() & set(ast.literal_eval(scopes)) if scopes and node.op_type in ("MatMul", "Gemm") else ()
+        if hit:
+            nodes.append(node.name)
+            found |= hit
+    if found != set(wanted):
+        missing = sorted(wanted[name] for name in set(wanted) - found)
+        raise RuntimeError(f"int8 export: no MatMul of {', '.join(missing[:3])} in {source} (the exporter's "
+                           f"{NAME_SCOPES} node metadata is missing or changed); export without --quantize")
+    scratch = Path(work) if work is not None else temporary_dir_beside(Path(target), tag="fnet-int8")
+    try:
+        with log_level("", logging.ERROR):  # onnxruntime's root-logger advice to pre-process the graph first
+            quantize_dynamic(graph, scratch / "int8.onnx", weight_type=QuantType.QInt8, per_channel=False,
+                             reduce_range=True, nodes_to_quantize=nodes)
+        quantized = onnx.load(str(scratch / "int8.onnx"))
+    finally:
+        if work is None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    for key, value in (("fnet.quantize", "int8"), ("fnet.int8_layers", ",".join(layers))):
+        entry = quantized.metadata_props.add()
+        entry.key, entry.value = key, value
+    atomic_write_bytes(target, quantized.SerializeToString())
+    return layers
 
 
 def _quiet_exporter():
@@ -177,9 +267,12 @@ def _quiet_exporter():
 
 
 def check_onnx(
-    model: nn.Module, path: str | os.PathLike, task: str, shapes: list[tuple[int, int]], pad: bool = True
+    model: nn.Module, path: str | os.PathLike, task: str, shapes: list[tuple[int, int]], pad: bool = True,
+    relative: bool = False,
 ) -> float:
-    """Run the ONNX file in onnxruntime and PyTorch on random inputs; return the max abs difference.
+    """Run the ONNX file in onnxruntime and PyTorch on random inputs; return the max abs difference
+    (``relative``: each output's max abs difference over its largest absolute value, the measure an
+    int8 file is checked by, as its error scales with the outputs).
 
     ``shapes`` are (batch, seq) pairs; with ``pad`` the last example of each batch is right-padded.
     """
@@ -204,5 +297,6 @@ def check_onnx(
             expected = getattr(ref, name).numpy()
             if value.shape != expected.shape:
                 raise AssertionError(f"{name}: onnx shape {value.shape} != torch shape {expected.shape} at {(b, n)}")
-            worst = max(worst, float(np.abs(value - expected).max()))
+            error = float(np.abs(value - expected).max())
+            worst = max(worst, error / max(float(np.abs(expected).max()), 1e-12) if relative else error)
     return worst

@@ -17,7 +17,8 @@ accepts half precision only at power-of-2 sizes and has no bfloat16 at all.
 
 With a padding mask, each example is transformed over its own real tokens only (the DFT of length
 ``L_i`` instead of the padded length), and pad positions get zeros. Then an example's outputs do not
-depend on how much padding it was batched with.
+depend on how much padding it was batched with. A mask that marks no pad (a batch of equal lengths)
+is the same math as no mask, so it takes the unmasked path, the fastest one (:func:`has_pads`).
 """
 
 from __future__ import annotations
@@ -28,12 +29,30 @@ import torch
 
 __all__ = [
     "fourier_transform",
+    "has_pads",
+    "is_tracing",
     "fourier_residual",
     "fft_fourier_transform",
     "dft_fourier_transform",
     "reference_fourier_transform",
     "dft_matrices",
 ]
+
+
+def is_tracing() -> bool:
+    """True while tracing, compiling or exporting: values are symbolic then, so no check may read them."""
+    return bool(torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.onnx.is_in_onnx_export())
+
+
+def has_pads(padding_mask: torch.Tensor | None) -> bool:
+    """Whether ``padding_mask`` (b, n) marks any pad (a 0). A mask without pads mixes exactly like no
+    mask, so the transforms below take their unmasked path for it. While tracing or exporting the
+    mask's values are unknown: a given mask counts as padded, so the graph keeps the masked form."""
+    if padding_mask is None:
+        return False
+    if is_tracing():
+        return True
+    return not bool(padding_mask.all())
 
 
 def _compute_dtype(x: torch.Tensor) -> torch.dtype:
@@ -108,7 +127,7 @@ def fft_fourier_transform(x: torch.Tensor, padding_mask: torch.Tensor | None = N
     dtype = x.dtype
     with torch.autocast(device_type=x.device.type, enabled=False):
         xc = x.to(_compute_dtype(x))
-        if padding_mask is None:
+        if not has_pads(padding_mask):
             return _rfft_real_part(xc).to(dtype)
         if xc.shape[-2] <= MASKED_MATMUL_MAX_LENGTH:
             return _masked_by_matrices(xc, padding_mask).to(dtype)
@@ -153,8 +172,6 @@ def _masked(x: torch.Tensor, padding_mask: torch.Tensor, transform) -> torch.Ten
     mask = padding_mask.to(device=x.device, dtype=torch.bool)
     lengths = mask.sum(dim=1)  # (b,)
     out = torch.zeros_like(x)
-    if bool(mask.all()):
-        return transform(x, mask)
     contiguous = bool((mask == (torch.arange(n, device=x.device) < lengths[:, None])).all())
     if contiguous:  # right padding, the usual case: no gather needed
         order = None
@@ -184,8 +201,7 @@ def dft_matrices(n: int, device: torch.device | str = "cpu", dtype: torch.dtype 
     """
     # while tracing/exporting, n may be symbolic and tensors fake: build the matrices in the graph
     # and never read or fill the cache (a fake tensor left there would poison later eager calls)
-    tracing = torch.jit.is_tracing() or torch.compiler.is_compiling()
-    key = None if tracing else (int(n), str(device), dtype)
+    key = None if is_tracing() else (int(n), str(device), dtype)
     if key is not None and key in _DFT_CACHE:
         return _DFT_CACHE[key]
     # not inference tensors even under inference_mode: cached matrices are reused by training too
@@ -218,7 +234,7 @@ def dft_fourier_transform(
     dtype = x.dtype
     with torch.autocast(device_type=x.device.type, enabled=False):
         xc = x.to(_compute_dtype(x))
-        if padding_mask is None:
+        if not has_pads(padding_mask):
             return _dft_real_part(xc, max_length).to(dtype)
         return _masked_dft(xc, padding_mask, max_length).to(dtype)
 
@@ -237,6 +253,15 @@ def _masked_dft(x: torch.Tensor, padding_mask: torch.Tensor, max_length: int) ->
     return torch.matmul(c_n, torch.matmul(x, c_d)) - torch.matmul(s_n, torch.matmul(x, s_d))
 
 
+def _check_shapes(x: torch.Tensor, padding_mask: torch.Tensor | None) -> None:
+    if x.dim() != 3:
+        raise ValueError(f"fourier_transform expects (batch, seq, hidden), got shape {tuple(x.shape)}")
+    if padding_mask is not None and tuple(padding_mask.shape) != tuple(x.shape[:2]):
+        raise ValueError(
+            f"padding mask shape {tuple(padding_mask.shape)} does not match (batch, seq) = {tuple(x.shape[:2])}"
+        )
+
+
 def fourier_transform(
     x: torch.Tensor,
     padding_mask: torch.Tensor | None = None,
@@ -248,12 +273,7 @@ def fourier_transform(
     ``method``: "fft" (any length) or "dft" (matrix form, n <= dft_max_length).
     ``padding_mask``: optional (b, n), nonzero at real tokens; each example is mixed over its own tokens.
     """
-    if x.dim() != 3:
-        raise ValueError(f"fourier_transform expects (batch, seq, hidden), got shape {tuple(x.shape)}")
-    if padding_mask is not None and tuple(padding_mask.shape) != tuple(x.shape[:2]):
-        raise ValueError(
-            f"padding mask shape {tuple(padding_mask.shape)} does not match (batch, seq) = {tuple(x.shape[:2])}"
-        )
+    _check_shapes(x, padding_mask)
     if method == "fft":
         return fft_fourier_transform(x, padding_mask)
     if method == "dft":
@@ -269,12 +289,13 @@ def fourier_residual(
 ) -> torch.Tensor:
     """The mixing sublayer before its norm, ``x + Re(F_n x F_d)``. (b, n, d) -> (b, n, d), x's dtype.
 
-    The fast path (FFT, no padding mask) writes the sum straight from the half spectrum into one
-    output tensor, so neither the rebuilt transform nor the sum before it is ever a separate tensor;
-    its gradient is the same kernel (the map is symmetric). The sum is formed in float32 (float64
-    stays float64) and rounded to x's dtype once. Other cases add the transform to x.
+    The fast path (FFT, no pads: no mask or one of all ones) writes the sum straight from the half
+    spectrum into one output tensor, so neither the rebuilt transform nor the sum before it is ever a
+    separate tensor; its gradient is the same kernel (the map is symmetric). The sum is formed in
+    float32 (float64 stays float64) and rounded to x's dtype once. Other cases add the transform to x.
     """
-    if method != "fft" or padding_mask is not None or x.dim() != 3:
+    _check_shapes(x, padding_mask)
+    if method != "fft" or has_pads(padding_mask):
         return x + fourier_transform(x, padding_mask, method, dft_max_length)
     dtype = x.dtype
     with torch.autocast(device_type=x.device.type, enabled=False):

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fnet.config import FNetConfig
+from fnet.fourier import is_tracing as _is_exporting  # data-dependent checks are skipped while tracing/exporting
 from fnet.mixers import FNetBasicFourierTransform, TokenMixer, build_mixer  # noqa: F401 (FNetBasicFourierTransform: public name, re-exported)
 
 # ----------------------------------------------------------------------------- outputs
@@ -112,13 +113,6 @@ def get_activation(name: str):
     if name not in table:
         raise ValueError(f"unknown activation {name!r}; use one of gelu_new, gelu_fast, gelu_pytorch_tanh, {', '.join(table)}")
     return table[name]
-
-
-def _is_exporting() -> bool:
-    """True while tracing, compiling or exporting: data-dependent checks must be skipped then."""
-    return bool(
-        torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.onnx.is_in_onnx_export()
-    )
 
 
 # ----------------------------------------------------------------------------- embeddings

@@ -18,6 +18,11 @@ Otherwise they run the reference ``forward`` unchanged, so an optimized model ca
 ``model.train()``, move to a GPU, or be exported, and behaves exactly as before the call; the
 kernels engage again whenever the conditions hold. The swap keeps parameters, buffers and
 state-dict keys: the module's class changes, nothing else.
+
+int8 (:func:`quantize`) is the same idea one level down: the encoder's Linear layers become
+PyTorch's dynamic int8 modules, and the feed-forward modules run oneDNN's int8 matmul with the
+same fused GELU / residual add (``torch.ops.onednn.qlinear_pointwise``, also private), under the
+same conditions, falling back to the int8 modules and PyTorch's GELU otherwise.
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ from torch import nn
 
 from fnet.modeling import FNetIntermediate, FNetModel, FNetOutput, FNetPreTrainedModel, _is_exporting
 
-__all__ = ["optimize_for_inference", "quantize", "OneDNNIntermediate", "OneDNNOutput", "QUANTIZE_CHOICES"]
+__all__ = ["optimize_for_inference", "quantize", "int8_linear_names", "OneDNNIntermediate", "OneDNNOutput",
+           "Int8Intermediate", "Int8Output", "QUANTIZE_CHOICES", "QUANTIZE_HELP"]
 
 # None where PyTorch was built without oneDNN or no longer has the op: then nothing is swapped
 _ONEDNN_LINEAR = getattr(torch.ops.mkldnn, "_linear_pointwise", None) if torch.backends.mkldnn.is_available() else None
@@ -66,25 +72,139 @@ class OneDNNOutput(FNetOutput):
         return super().forward(hidden_states, input_tensor)
 
 
+# oneDNN's int8 matmul with the same fused post-ops (private to PyTorch too: the x86 backend of
+# torch.compile's int8 calls it); None where absent, and then int8 runs on the torch.ao modules alone
+_ONEDNN_QLINEAR = getattr(torch.ops.onednn, "qlinear_pointwise", None) if _ONEDNN_LINEAR is not None else None
+# int8 activations use 0..255 where the CPU has VNNI; without it oneDNN's u8 x s8 products are summed
+# in 16 bits and can saturate, so activations get 7 bits (0..127), as PyTorch's own int8 does on x86
+_ACTIVATION_MAX = 255 if getattr(torch.cpu, "_is_vnni_supported", lambda: False)() else 127
+
+
+def _use_onednn_int8(x: torch.Tensor, module: nn.Module) -> bool:
+    return (
+        not module.training and not torch.is_grad_enabled()
+        and x.device.type == "cpu" and x.dtype == torch.float32 and x.numel() > 0
+        and not torch.is_autocast_enabled("cpu") and not _is_exporting()
+    )
+
+
+def _quantize_activations(x: torch.Tensor) -> tuple[torch.Tensor, float, int]:
+    """Dynamic per-tensor quantization of ``x`` to uint8: (values, scale, zero point), x ~ scale * (q - zp).
+
+    The range always holds 0, as PyTorch's dynamic quantization does; values are rounded half up.
+    """
+    low, high = (float(v) for v in torch.aminmax(x))
+    low, high = min(low, 0.0), max(high, 0.0)
+    scale = max((high - low) / _ACTIVATION_MAX, torch.finfo(torch.float32).eps)
+    zero_point = int(min(max(round(-low / scale), 0), _ACTIVATION_MAX))
+    shifted = torch.add(torch.tensor(zero_point + 0.5), x, alpha=1.0 / scale)  # (..., k): one pass
+    return shifted.clamp_(0, _ACTIVATION_MAX).to(torch.uint8), scale, zero_point  # truncation rounds
+
+
+def _pack_int8(linear: nn.Module) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """The int8 weights of a dynamic int8 Linear (torch.ao), packed for oneDNN: (weights, per-row
+    scales (out,), zero points (out,), float bias). The same int8 values as the torch.ao module's."""
+    weight = linear.weight()  # (out, in), qint8, one scale per tensor, zero point 0
+    rows = weight.shape[0]
+    scales = torch.full((rows,), weight.q_scale(), dtype=torch.float32)
+    zero_points = torch.full((rows,), weight.q_zero_point(), dtype=torch.int64)
+    packed = torch.ops.onednn.qlinear_prepack(weight.int_repr(), None)
+    return packed, scales, zero_points, linear.bias()
+
+
+class _OneDNNInt8:
+    """The int8 weights of ``self.dense`` (a torch.ao dynamic Linear) packed for oneDNN, in ``int8``.
+    The packed tensor is opaque (no storage to copy or pickle): copies drop it and repack on first use."""
+
+    int8: tuple | None = None  # (weights, per-row scales, zero points, bias), from _pack_int8
+
+    def packed(self) -> tuple:
+        if self.int8 is None:
+            self.int8 = _pack_int8(self.dense)
+        return self.int8
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "int8": None}
+
+
+class Int8Intermediate(_OneDNNInt8, FNetIntermediate):
+    """``FNetIntermediate`` of an int8 model (standard feed-forward, GELU): the int8 dense + GELU in
+    one oneDNN call, the activations quantized per call. (b, n, d) -> (b, n, f).
+
+    Without it, the int8 matmul (torch.ao, FBGEMM) is followed by PyTorch's own GELU kernel, a
+    separate pass over the (b, n, f) activations that took as long as the int8 matmul itself
+    (tanh GELU: 7.6 ms on (2885, 1024) with one thread against 10.4 ms for the matmul), so int8
+    gained little end to end. ``dense`` stays the torch.ao module: the fallback (autograd on, other
+    devices, exporting) and the state dict.
+    """
+
+    fused_gelu: str  # oneDNN's GELU algorithm, "tanh" or "none" (exact erf)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        if _use_onednn_int8(hidden_states, self):
+            q, scale, zero_point = _quantize_activations(hidden_states)
+            weight, w_scales, w_zero_points, bias = self.packed()
+            return _ONEDNN_QLINEAR(q, scale, zero_point, weight, w_scales, w_zero_points, bias, 1.0, 0,
+                                   torch.float32, "gelu", [], self.fused_gelu)
+        return super().forward(hidden_states)
+
+
+class Int8Output(_OneDNNInt8, FNetOutput):
+    """``FNetOutput`` of an int8 model: the int8 dense + residual add in one oneDNN call, then the
+    norm. (b, n, f), (b, n, d) -> (b, n, d)."""
+
+    def forward(self, hidden_states: torch.Tensor, input_tensor: torch.Tensor) -> torch.Tensor:
+        if _use_onednn_int8(hidden_states, self) and input_tensor.dtype == torch.float32:
+            q, scale, zero_point = _quantize_activations(hidden_states)
+            weight, w_scales, w_zero_points, bias = self.packed()
+            summed = _ONEDNN_QLINEAR.binary(q, scale, zero_point, weight, w_scales, w_zero_points,
+                                            input_tensor.contiguous(), bias, 1.0, 0, torch.float32, 1.0, 0, "add",
+                                            1.0, "none", [], "")
+            return self.LayerNorm(summed)
+        return super().forward(hidden_states, input_tensor)
+
+
 QUANTIZE_CHOICES = ("int8",)
+# the --quantize help of every command that runs the model in PyTorch (evaluate, predict, embed)
+QUANTIZE_HELP = ("int8: int8 weights for the encoder's Linear layers (CPU; faster, a small accuracy change, "
+                 "see BENCHMARKS.md)")
+
+
+def int8_linear_names(model: nn.Module) -> list[str]:
+    """The qualified names (``model.named_modules()``) of the Linear layers int8 quantization converts:
+    every ``nn.Linear`` of each backbone's encoder (feed-forward, the attention family's projections)
+    and its embedding projection; not the pooler or the task heads. :func:`quantize` and the int8
+    ONNX export (``fnet.export``) both quantize exactly these."""
+    names = []
+    for prefix, backbone in model.named_modules():
+        if not isinstance(backbone, FNetModel):
+            continue
+        for name, module in backbone.named_modules():
+            if type(module) is nn.Linear and (name.startswith("encoder.") or name == "embeddings.projection"):
+                names.append(f"{prefix}.{name}" if prefix else name)
+    return names
 
 
 def quantize(model: FNetPreTrainedModel, dtype: str = "int8") -> FNetPreTrainedModel:
     """int8 weights for the encoder's Linear layers (in place); returns ``model``. CPU inference only.
 
-    PyTorch's dynamic quantization: each encoder Linear (feed-forward, embedding projection, the
-    attention family's projections) keeps int8 weights with one scale per tensor and quantizes its
-    input per batch, so the matmuls run in int8 (FBGEMM/oneDNN, AVX2 is enough). Embedding tables,
-    norms, the Fourier mixing, the pooler and the task heads stay float32. On the development
-    machine the feed-forward runs ~2.8x faster; the accuracy change on real tasks is in
-    BENCHMARKS.md ("int8"). The model can no longer be trained, exported or moved to a GPU.
+    PyTorch's dynamic quantization: each Linear of :func:`int8_linear_names` (feed-forward,
+    embedding projection, the attention family's projections) keeps int8 weights with one scale per
+    tensor and quantizes its input per batch, so the matmuls run in int8 (FBGEMM/oneDNN, AVX2 is
+    enough). Embedding tables, norms, the Fourier mixing, the pooler and the task heads stay
+    float32. Where PyTorch has oneDNN's int8 matmul, the feed-forward runs on it with the GELU and
+    the residual add fused, as the float32 kernels do (:class:`Int8Intermediate`,
+    :class:`Int8Output`; activations 8-bit, 7-bit on CPUs without VNNI); the other Linear layers
+    run on PyTorch's dynamic int8 modules (FBGEMM). The accuracy change on real tasks is in
+    BENCHMARKS.md ("int8"). The model can no longer be trained, exported or moved
+    to a GPU. For sentence embeddings: ``fnet.quantize(model)`` then ``model.encode(texts)``.
     """
     if dtype not in QUANTIZE_CHOICES:
         raise ValueError(f"unknown quantization {dtype!r}; choose one of {', '.join(QUANTIZE_CHOICES)}")
     import warnings
 
     from torch.ao.nn.quantized.dynamic import Linear as DynamicInt8Linear
-    from torch.ao.quantization import quantize_dynamic
+    from torch.ao.quantization import default_dynamic_qconfig
 
     model.eval()
     for module in model.modules():  # the fused float32 kernels read module.dense.weight: back to the reference
@@ -94,19 +214,33 @@ def quantize(model: FNetPreTrainedModel, dtype: str = "int8") -> FNetPreTrainedM
             module.__class__ = FNetOutput
     with warnings.catch_warnings():  # PyTorch flags the eager quantization API as deprecated (it still works)
         warnings.simplefilter("ignore")
-        for backbone in [m for m in model.modules() if isinstance(m, FNetModel)]:
-            quantize_dynamic(backbone.encoder, {nn.Linear}, dtype=torch.qint8, inplace=True)
-            if isinstance(backbone.embeddings.projection, nn.Linear):
-                backbone.embeddings.projection = DynamicInt8Linear.from_float(_with_qconfig(backbone.embeddings.projection))
+        for name in int8_linear_names(model):
+            parent, _, attr = name.rpartition(".")
+            linear = model.get_submodule(name)
+            linear.qconfig = default_dynamic_qconfig
+            model.get_submodule(parent).__setattr__(attr, DynamicInt8Linear.from_float(linear))
+    if _ONEDNN_QLINEAR is not None:
+        _swap_int8_feed_forward(model)
     model.quantized = dtype
     return model
 
 
-def _with_qconfig(linear: nn.Linear) -> nn.Linear:
-    from torch.ao.quantization import default_dynamic_qconfig
+def _swap_int8_feed_forward(model: nn.Module) -> None:
+    """Put the int8 feed-forward modules on oneDNN's int8 kernels with the GELU / residual add fused."""
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicInt8Linear
 
-    linear.qconfig = default_dynamic_qconfig
-    return linear
+    gelu = _ONEDNN_GELU.get(model.config.hidden_act)
+    for module in model.modules():
+        if not isinstance(getattr(module, "dense", None), DynamicInt8Linear):
+            continue
+        if type(module) is FNetIntermediate and module.gate is None and gelu is not None:
+            module.__class__ = Int8Intermediate
+            module.fused_gelu = gelu
+        elif type(module) is FNetOutput:
+            module.__class__ = Int8Output
+        else:
+            continue
+        module.packed()
 
 
 def optimize_for_inference(model: FNetPreTrainedModel, unpadded: bool = True,

@@ -16,7 +16,8 @@ pads, so the task heads run unchanged. Real-token outputs equal the padded path 
 takes the packed route only when all of these hold, and otherwise runs the reference forward:
 
 * eval mode, autograd off;
-* an ``attention_mask`` with at least one pad, right-padded (every row's tokens come first);
+* an ``attention_mask`` with at least one pad, right-padded (every row's tokens come first), and
+  at least one real token in every row (the pooler reads each row's first one);
 * ``input_ids`` given (not ``inputs_embeds``), no ``position_ids``, no ``output_hidden_states``;
 * not tracing, compiling or exporting.
 """
@@ -90,7 +91,8 @@ class UnpaddedFNetModel(FNetModel):
                 or not isinstance(attention_mask, torch.Tensor) or attention_mask.dim() != 2
                 or attention_mask.shape != input_ids.shape or _is_exporting()):
             return False
-        return bool((attention_mask == 0).any()) and _right_padded(attention_mask)
+        real = attention_mask != 0  # (b, n)
+        return bool((~real).any()) and bool(real[:, 0].all()) and _right_padded(attention_mask)
 
 
 def unpad(model: torch.nn.Module) -> torch.nn.Module:

@@ -132,3 +132,31 @@ def test_masked_fft_paths_both_exact(n, monkeypatch):
         for i, length in enumerate(lengths):
             assert (out[i : i + 1, :length] - _oracle(x[i : i + 1, :length])).abs().max().item() < 1e-9
             assert torch.all(out[i, length:] == 0)
+
+
+@pytest.mark.parametrize("method", ["fft", "dft"])
+@pytest.mark.parametrize("n", [9, 300])  # both sides of MASKED_MATMUL_MAX_LENGTH
+def test_a_mask_without_pads_takes_the_unmasked_path(method, n, monkeypatch):
+    """A mask of all ones is the same math as no mask: same outputs as the masked path, which it skips."""
+    import fnet.fourier as fourier
+
+    x = torch.randn(3, n, 6, dtype=torch.float64)
+    ones = torch.ones(3, n, dtype=torch.long)
+    masked = {"fft": fourier._masked_by_matrices(x, ones), "dft": fourier._masked_dft(x, ones, 4096)}[method]
+    expected = x + masked
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a mask without pads went down the masked path")
+
+    for name in ("_masked_by_matrices", "_masked", "_masked_dft", "_per_example_dft"):
+        monkeypatch.setattr(fourier, name, refuse)
+    for mask in (ones, ones.bool(), ones.float()):
+        got = fourier.fourier_transform(x, mask, method=method)
+        err = (got - masked).abs().max().item()
+        assert err < 1e-9, f"{method} n={n}: max abs error {err} against the masked path"
+        err = (fourier.fourier_residual(x, mask, method=method) - expected).abs().max().item()
+        assert err < 1e-9, f"residual {method} n={n}: max abs error {err} against the masked path"
+    with pytest.raises(AssertionError, match="masked path"):  # one pad still takes it
+        fourier.fourier_transform(x, torch.cat([ones[:, :-1], torch.zeros(3, 1, dtype=torch.long)], 1), method=method)
+    with pytest.raises(ValueError, match="padding mask shape"):  # the shape is still checked
+        fourier.fourier_residual(x, torch.ones(3, n + 1))

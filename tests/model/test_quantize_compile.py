@@ -77,6 +77,58 @@ def test_quantize_keeps_heads_float_and_rejects_unknown_kinds():
         fnet.quantize(FNetModel(FNetConfig(**tiny_config_kwargs())), "int4")
 
 
+def _fake_quantized(x: torch.Tensor, top: int) -> torch.Tensor:
+    """x through per-tensor uint8 quantization (range holding 0, round half up), in float64."""
+    x = x.double()
+    low, high = min(float(x.min()), 0.0), max(float(x.max()), 0.0)
+    scale = (high - low) / top
+    zero_point = min(max(round(-low / scale), 0), top)
+    return (torch.floor(x / scale + zero_point + 0.5).clamp(0, top) - zero_point) * scale
+
+
+@pytest.mark.parametrize("act", ["gelu_new", "gelu"])
+def test_int8_feed_forward_runs_fused_on_onednn_and_matches_the_int8_math(act):
+    """The int8 feed-forward (oneDNN matmul + GELU / + residual add in one call) against the same
+    math written out in float64: int8 weights dequantized, activations quantized per tensor."""
+    import fnet.optimize as optimize
+
+    if optimize._ONEDNN_QLINEAR is None:
+        pytest.skip("this PyTorch has no oneDNN int8 matmul: int8 runs on torch.ao modules alone")
+    model = fnet.quantize(FNetModel(FNetConfig(**tiny_config_kwargs(hidden_size=32, intermediate_size=64,
+                                                                    hidden_act=act))))
+    layer = model.encoder.layer[0]
+    inter, out = layer.intermediate, layer.output
+    assert (type(inter), type(out)) == (optimize.Int8Intermediate, optimize.Int8Output)
+    top = optimize._ACTIVATION_MAX
+    x, residual = torch.randn(1, 37, 32) * 3, torch.randn(1, 37, 32)
+
+    def dense(module, values):  # float64 matmul with the module's dequantized int8 weights
+        return values @ module.dense.weight().dequantize().double().T + module.dense.bias().double()
+
+    with torch.inference_mode():
+        hidden = inter(x)  # (1, 37, 64)
+        summed = out(hidden, residual)  # (1, 37, 32)
+    approximate = "tanh" if act == "gelu_new" else "none"
+    norm = out.LayerNorm
+    with torch.no_grad():
+        want_hidden = torch.nn.functional.gelu(dense(inter, _fake_quantized(x, top)), approximate=approximate)
+        want = torch.nn.functional.layer_norm(residual.double() + dense(out, _fake_quantized(hidden, top)), (32,),
+                                              norm.weight.double(), norm.bias.double(), norm.eps)
+    err = float((hidden.double() - want_hidden).abs().max())
+    assert err < 1e-5, f"int8 dense + GELU differs from the int8 math by {err:.2e}"
+    err = float((summed.double() - want).abs().max())
+    assert err < 1e-5, f"int8 dense + residual add + norm differs from the int8 math by {err:.2e}"
+
+    ids = torch.randint(4, 61, (2, 20))
+    with torch.inference_mode():
+        fused = model(ids).last_hidden_state
+        copied = copy.deepcopy(model)(ids).last_hidden_state  # the opaque packed weights are repacked
+    with torch.enable_grad():  # autograd on: the torch.ao modules and PyTorch's GELU
+        fallback = model(ids).last_hidden_state.detach()
+    assert torch.equal(fused, copied)
+    assert float((fused - fallback).abs().max()) < 0.1, "the fused int8 path and its fallback disagree"
+
+
 @pytest.mark.parametrize("train", [False, True], ids=["inference", "training"])
 def test_compiled_equals_eager(train):
     """Graph capture with the Fourier mixing left eager (aot_eager: Inductor's C++ build would cost

@@ -82,6 +82,11 @@ def test_falls_back_to_the_padded_path_where_packing_does_not_apply():
         assert bool((left_out[~left.bool()] != 0).any()), "left padding must take the padded path"
         assert torch.allclose(reference(ids, attention_mask=left).last_hidden_state, left_out, atol=1e-5)
         assert torch.allclose(reference(ids).last_hidden_state, unpadded(ids).last_hidden_state, atol=1e-5)
+        for empty in (0, 2, 3):  # a row without tokens (first, middle, last): no first token to pool
+            holes = mask.clone()
+            holes[empty] = 0
+            want, got = reference(ids, attention_mask=holes), unpadded(ids, attention_mask=holes)
+            assert torch.allclose(want.pooler_output, got.pooler_output, atol=1e-5), f"empty row {empty}"
         hidden = unpadded(ids, attention_mask=mask, output_hidden_states=True)
         assert hidden.hidden_states is not None and len(hidden.hidden_states) == 3
     out = unpadded(ids, attention_mask=mask)  # autograd on: the reference path, gradients flow

@@ -33,5 +33,5 @@ def run(args: argparse.Namespace) -> int:
     for note in notes:
         print(f"fnet embed: {note} (rows listed in {record['output'][:-4]}.json)", file=sys.stderr)
     print(json.dumps({k: record[k] for k in ("output", "rows", "dim", "pooling", "normalize", "max_length",
-                                             "texts_per_s")}))
+                                             "quantize", "texts_per_s")}))
     return 0

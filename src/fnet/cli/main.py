@@ -35,8 +35,17 @@ SUBCOMMAND_MODULES = [
 ]
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse whose usage errors (an unknown flag, a value outside ``choices``) are one line on
+    stderr, exit status 2, like every other fnet error; ``--help`` still prints the usage. The
+    subcommands' parsers inherit the class (``add_subparsers`` builds them with ``type(self)``)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="fnet",
         description="Build, pretrain, fine-tune, compare and export FNet encoders.",
     )

@@ -35,7 +35,7 @@ from fnet.config import PRESETS, FNetConfig
 from fnet.data.features import LABEL_KEYS, MODEL_KEYS, Features
 from fnet.inference import LengthBuckets, trim_padding
 from fnet.io import atomic_write_text
-from fnet.optimize import QUANTIZE_CHOICES, compile_for_inference, optimize_for_inference
+from fnet.optimize import QUANTIZE_CHOICES, QUANTIZE_HELP, compile_for_inference, optimize_for_inference
 from fnet.options import option, require
 from fnet.run_folder import check_output_path
 from fnet.tasks import TaskFamily, cli_choices, get_family
@@ -169,8 +169,7 @@ class InferenceOptions:
     batch_size: int = option(32, "most examples per forward pass (inputs are batched by length; see --max-tokens)")
     max_tokens: int = option(16384, "most padded tokens per forward pass: inputs are sorted by length and cut "
                              "into batches of about this many tokens (lower it to use less memory)")
-    quantize: str | None = option(None, "int8: int8 weights for the encoder's Linear layers (CPU; faster, "
-                                  "a small accuracy change, see BENCHMARKS.md)", choices=QUANTIZE_CHOICES)
+    quantize: str | None = option(None, QUANTIZE_HELP, choices=QUANTIZE_CHOICES)
     compile: bool = option(False, "torch.compile the model (the Fourier transform stays eager); "
                            "compiles once per run, see BENCHMARKS.md for when it pays")
     progress: bool = option(True, "progress bar in texts/s and tokens/s on stderr")
