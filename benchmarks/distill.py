@@ -86,7 +86,7 @@ def distill_cmd(args) -> None:
            "--batch-size", str(args.batch_size), "--save-every", "50", "--no-progress", "--threads", str(args.threads)]
     if args.max_texts:
         cmd += ["--max-texts", str(args.max_texts)]
-    for flag in ("lr", "layer_scale"):
+    for flag in ("lr", "layer_scale", "attention_layers"):
         if getattr(args, flag) is not None:
             cmd += ["--" + flag.replace("_", "-"), str(getattr(args, flag))]
     if args.resume:
@@ -370,6 +370,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--lr", type=float, help="--lr of fnet distill (default: its own)")
     p.add_argument("--layer-scale", type=float, help="--layer-scale of fnet distill (default: its own)")
+    p.add_argument("--attention-layers", type=int, help="--attention-layers of fnet distill (default: its own)")
     p.add_argument("--resume", action="store_true")
     p.set_defaults(func=distill_cmd)
     p = sub.add_parser("evaluate")

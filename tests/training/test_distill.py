@@ -78,6 +78,21 @@ def test_layer_scale_starts_the_student_near_the_teacher(teacher_dir):
     assert cosine["scaled"] > cosine["plain"] + 0.2, cosine
 
 
+def test_a_hybrid_student_keeps_the_teachers_top_attention(teacher_dir):
+    teacher = FNetModel.from_pretrained(teacher_dir)
+    student, report = student_from_teacher(teacher, layer_scale=1e-3, attention_layers=1)
+    assert student.config.attention_layer_ids() == [3]
+    assert [layer.mixing_name for layer in student.encoder.layer] == ["fourier"] * 3 + ["attention"]
+    t, s = teacher.state_dict(), student.state_dict()
+    for name in ("attention.self.query.weight", "attention.output.dense.bias", "attention.output.LayerNorm.weight"):
+        torch.testing.assert_close(s[f"encoder.layer.3.{name}"], t[f"encoder.layer.3.{name}"], rtol=0, atol=0)
+    assert torch.equal(s["encoder.layer.3.attention.layer_scale"], torch.ones(32))  # the teacher's sublayer as is
+    assert torch.equal(s["encoder.layer.0.fourier.layer_scale"], torch.full((32,), 1e-3))
+    assert not any(k.startswith("encoder.layer.3.") for k in report["dropped"])
+    with pytest.raises(ValueError, match="--attention-layers"):
+        student_from_teacher(teacher, attention_layers=5)
+
+
 def test_a_student_is_no_teacher(teacher_dir):
     student, _ = student_from_teacher(FNetModel.from_pretrained(teacher_dir))
     with pytest.raises(ValueError, match="--teacher .* not a BERT-family"):

@@ -77,6 +77,8 @@ class DistillConfig(RunOptions):
                               choices=POOLED_LOSSES)
     pooling: str | None = option(None, "sentence pooling of the pooled target: mean or cls (default: the teacher "
                                        "folder's sentence-transformers recipe, else mean)")
+    attention_layers: int = option(0, "keep the teacher's attention in this many top layers (an FNet hybrid, as the "
+                                      "FNet paper's: slower, closer to the teacher); 0: every layer mixes by Fourier")
     layer_scale: float = option(1e-3, "the student's Fourier sublayers start with this learned per-channel gain "
                                       "on their output (LayerScale), so the residual stream starts as the teacher's; "
                                       "0: none (the reference FNet block, as transformers' FNet runs it)")
@@ -101,6 +103,8 @@ class DistillConfig(RunOptions):
             raise ValueError(f"--pooled-loss must be one of {', '.join(POOLED_LOSSES)}, got {self.pooled_loss!r}")
         if self.pooling not in (None, "mean", "cls"):
             raise ValueError(f"--pooling must be mean or cls, got {self.pooling!r}")
+        if self.attention_layers < 0 or (self.layers is not None and self.attention_layers > self.layers):
+            raise ValueError(f"--attention-layers must be between 0 and the student's layers, got {self.attention_layers}")
         if self.layer_scale < 0:
             raise ValueError(f"--layer-scale must be >= 0 (0: no LayerScale), got {self.layer_scale}")
         if not 0.0 <= self.dropout < 1.0:
@@ -128,7 +132,7 @@ def _check_teacher(config: Any, where: str) -> None:
 
 
 def student_from_teacher(teacher: Any, layers: int | None = None, dropout: float | None = None,
-                         layer_scale: float | None = None):
+                         layer_scale: float | None = None, attention_layers: int = 0):
     """An :class:`fnet.modeling.FNetModel` with Fourier mixing, initialised from ``teacher`` (an fnet
     model with the ``attention`` mixer, e.g. ``FNetModel.from_pretrained(bert_dir)``).
 
@@ -146,6 +150,10 @@ def student_from_teacher(teacher: Any, layers: int | None = None, dropout: float
         changes["hidden_dropout_prob"] = dropout
     if layer_scale:
         changes["mixing_layer_scale"] = layer_scale
+    if attention_layers:
+        if attention_layers > layers:
+            raise ValueError(f"--attention-layers {attention_layers} exceeds the student's {layers} layers")
+        changes.update(hybrid_layout="top", hybrid_attention_layers=attention_layers)
     student = FNetModel(FNetConfig.from_dict({**teacher.config.to_dict(), **changes}),
                         add_pooling_layer=teacher.pooler is not None)
     source = teacher.state_dict()
@@ -164,6 +172,10 @@ def student_from_teacher(teacher: Any, layers: int | None = None, dropout: float
             used.add(origin)
         else:
             report["initialised"].append(key)
+    for index in student.config.attention_layer_ids():  # a kept attention layer starts as the teacher's
+        key = f"encoder.layer.{index}.attention.layer_scale"
+        if key in state:
+            state[key].fill_(1.0)
     report["dropped"] = sorted(k for k in source if k not in used)
     student.load_state_dict(state)
     report["layer_map"] = mapping  # type: ignore[assignment]
@@ -355,7 +367,8 @@ def _distill(config: DistillConfig, ctx: Any, out: Any, tokenizer: Any, callback
     data = StepBatches(data_set, config.batch_size, 1, ctx.rank, ctx.world_size, seed=config.seed)
 
     torch.manual_seed(config.seed)
-    student, report = student_from_teacher(teacher, config.layers, config.dropout, config.layer_scale)
+    student, report = student_from_teacher(teacher, config.layers, config.dropout, config.layer_scale,
+                                           config.attention_layers)
     teacher_dropout = teacher.config.hidden_dropout_prob
     teacher = teacher.to(ctx.device).eval().requires_grad_(False)
     student = student.to(ctx.device).train()
