@@ -113,6 +113,12 @@ def studies(args) -> list[dict]:
         if args.early:
             specs.append(dict(name="early-1e-4", study="pretraining length", start=f"pretrained ({args.early})",
                               model=args.early, lr=1e-4, labels=2000, seed=0, epochs=3))
+    elif args.study == "curves-lr":  # the pretrained arm at fixed learning rates instead of the default
+        for lr in args.lrs:
+            for labels in (300, 1000):
+                for seed in (0, 1, 2):
+                    specs.append(dict(name=f"curve-pretrained-lr{lr:g}-{labels}-s{seed}", study="curves",
+                                      start=f"pretrained, lr {lr:g}", model=pre, labels=labels, seed=seed, lr=lr))
     else:
         for labels in (100, 300, 1000, args.all_labels):
             for seed in (0, 1, 2):
@@ -140,19 +146,24 @@ def report(out: Path) -> None:
             curves.setdefault((r["labels"], r["start"]), []).append(r["accuracy"])
     summary = {}
     if curves:
-        lines += ["", "## Low-resource curves (defaults of `fnet finetune`, mean ± std over seeds)", "",
-                  "| labels | pretrained | scratch | pretrained - scratch | seeds |", "|---:|---:|---:|---:|---:|"]
+        starts = sorted({k[1] for k in curves}, key=lambda x: (x == "scratch", x != "pretrained", x))
+        tried = [x for x in starts if x != "scratch"]
+        lines += ["", "## Low-resource curves (defaults of `fnet finetune` unless the column names an lr; mean ± std "
+                  "over seeds)", "",
+                  "| labels | " + " | ".join(starts) + " | " + " | ".join(f"{x} - scratch" for x in tried)
+                  + " | seeds |", "|---:|" + "---:|" * (len(starts) + len(tried) + 1)]
+        fmt = lambda x: f"{x[0]:.3f} ± {x[1]:.3f}" if x else "not run"  # noqa: E731
         for labels in sorted({k[0] for k in curves}):
             row = {}
-            for start in ("pretrained", "scratch"):
+            for start in starts:
                 acc = curves.get((labels, start), [])
                 row[start] = (statistics.mean(acc), statistics.stdev(acc) if len(acc) > 1 else 0.0, len(acc)) if acc else None
             summary[labels] = row
-            p, s = row["pretrained"], row["scratch"]
-            fmt = lambda x: f"{x[0]:.3f} ± {x[1]:.3f}" if x else "not run"
-            diff = f"{100 * (p[0] - s[0]):+.1f} points" if p and s else "-"
-            seeds = "/".join(str(x[2]) for x in (p, s) if x)
-            lines.append(f"| {labels} | {fmt(p)} | {fmt(s)} | {diff} | {seeds} |")
+            s = row.get("scratch")
+            diffs = [f"{100 * (row[x][0] - s[0]):+.1f} points" if row[x] and s else "-" for x in tried]
+            seeds = "/".join(str(row[x][2]) if row[x] else "0" for x in starts)
+            lines.append(f"| {labels} | " + " | ".join(fmt(row[x]) for x in starts) + " | " + " | ".join(diffs)
+                         + f" | {seeds} |")
         try:
             import matplotlib
 
@@ -160,7 +171,7 @@ def report(out: Path) -> None:
             import matplotlib.pyplot as plt
 
             fig, ax = plt.subplots(figsize=(5, 3.5))
-            for start in ("pretrained", "scratch"):
+            for start in starts:
                 xs = [l for l in sorted(summary) if summary[l][start]]
                 ax.errorbar(xs, [summary[l][start][0] for l in xs], yerr=[summary[l][start][1] for l in xs],
                             marker="o", capsize=3, label=start)
@@ -182,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pretrained", help="model folder written by `fnet pretrain`")
     parser.add_argument("--tokenizer", help="tokenizer folder (default: the pretrained folder's)")
     parser.add_argument("--preset", default="fnet-mini", help="the from-scratch model")
-    parser.add_argument("--study", choices=("lr", "curves"), default="lr")
+    parser.add_argument("--study", choices=("lr", "curves", "curves-lr"), default="lr")
+    parser.add_argument("--lrs", type=float, nargs="+", default=[3e-4, 1e-3], help="curves-lr: the fixed rates")
     parser.add_argument("--early", help="an earlier pretraining checkpoint folder (lr study)")
     parser.add_argument("--all-labels", type=int, default=8000, help="the largest label count of the curves")
     parser.add_argument("--only", help="run only specs whose name contains this")
