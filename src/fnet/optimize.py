@@ -60,8 +60,11 @@ class _OneDNNLinearFunction(torch.autograd.Function):
     """y = x W^T + b through oneDNN, with the gradient in the same GEMM:
     dx = dy W, dW = dy^T x, db = sum of dy over the tokens. x (..., i), W (o, i), b (o,) -> (..., o).
 
-    ``_linear_pointwise(a, w, ...)`` computes a w^T, so dx is ``(dy, W^T)`` and dW is
-    ``(dy^T, x^T)``: strided views, read in place by oneDNN (no transposed copies).
+    ``_linear_pointwise(a, w, ...)`` computes a w^T; it reads ``w`` through any strides but copies a
+    transposed ``a`` to row-major first. So dx is ``(dy, W^T)`` (no copy), and dW is formed from
+    whichever of dy and x is smaller: ``(dy^T, x^T)`` copies dy (t*o numbers), ``(x^T, dy^T)^T``
+    copies x and the (i, o) result (t*i + i*o). For the MLM decoder (t = 608 masked tokens, o =
+    32,000) the second costs 2.3x less.
     """
 
     @staticmethod
@@ -82,7 +85,11 @@ class _OneDNNLinearFunction(torch.autograd.Function):
             grad_x = _ONEDNN_LINEAR(grad, weight.t(), None, "none", [], "")  # (..., o) x (o, i) -> (..., i)
         if ctx.needs_input_grad[1]:
             x_2d = x.reshape(-1, x.shape[-1])  # (t, i)
-            grad_weight = _ONEDNN_LINEAR(grad_2d.t(), x_2d.t(), None, "none", [], "")  # (o, t) x (t, i) -> (o, i)
+            (t, o), i = grad_2d.shape, x_2d.shape[1]
+            if t * o > t * i + i * o:  # (i, t) x (t, o) -> (i, o) -> (o, i)
+                grad_weight = _ONEDNN_LINEAR(x_2d.t(), grad_2d.t(), None, "none", [], "").t().contiguous()
+            else:
+                grad_weight = _ONEDNN_LINEAR(grad_2d.t(), x_2d.t(), None, "none", [], "")  # (o, t) x (t, i) -> (o, i)
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_bias = grad_2d.sum(0)  # (o,)
         return grad_x, grad_weight, grad_bias

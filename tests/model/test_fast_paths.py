@@ -278,11 +278,12 @@ def _step(model, batch, seed: int = 1) -> tuple[float, dict[str, torch.Tensor]]:
 
 def _assert_same_gradients(fast_grads, slow_grads, what):
     assert fast_grads.keys() == slow_grads.keys(), what
-    scale = max(float(g.abs().max()) for g in slow_grads.values())
+    largest = max(float(g.abs().max()) for g in slow_grads.values())
     for name, slow in slow_grads.items():
-        err = float((fast_grads[name] - slow).abs().max())
-        # relative to the largest gradient: some are zero in exact arithmetic (an attention key bias)
-        assert err <= 1e-5 * scale, f"{what}: gradient of {name} differs by {err:.3g} (largest gradient {scale:.3g})"
+        err, scale = float((fast_grads[name] - slow).abs().max()), float(slow.abs().max())
+        # 1e-5 of each gradient's own scale; the floor is for gradients that are zero in exact
+        # arithmetic (an attention key bias: softmax ignores a shift), where only rounding noise is left
+        assert err <= 1e-5 * scale + 1e-9 * largest, f"{what}: {name}'s gradient differs by {err:.3g} (scale {scale:.3g})"
 
 
 def _pretraining_batch(n: int = 21) -> dict[str, torch.Tensor]:
@@ -294,7 +295,8 @@ def _pretraining_batch(n: int = 21) -> dict[str, torch.Tensor]:
     labels[:, 1::3] = ids[:, 1::3]
     labels[mask == 0] = -100
     return {"input_ids": ids, "attention_mask": mask, "labels": labels, "only_masked_logits": True,
-            "token_type_ids": (torch.arange(n) >= n // 2).long().expand(3, n), "next_sentence_label": torch.tensor([0, 1, 1])}
+            "token_type_ids": (torch.arange(n) >= n // 2).long().expand(3, n),
+            "next_sentence_label": torch.tensor([0, 1, 1])}
 
 
 @pytest.mark.parametrize("mixer", ["fourier", "attention"])
