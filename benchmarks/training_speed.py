@@ -282,7 +282,7 @@ def markdown(report: dict) -> str:
     lines = ["# Training speed: fnet's pretraining and fine-tuning steps", "",
              f"Command: `{report['command']}` (from the repository root; fnet from `PYTHONPATH=src` or an "
              "installed checkout; on a quiet machine run it as `python3 benchmarks/training_speed.py`, 2 threads)  ",
-             f"Machine: {m['cpu']}, {m['cores']} cores, {report['threads']} torch threads; torch {m['torch']}, "
+             f"Machine: {m['cpu']}, {m['cores']} cores, torch threads: {report['threads']}; torch {m['torch']}, "
              f"transformers {m.get('transformers', '-')}, Python {m['python']}  ",
              f"Load average (1, 5, 15 min) at start {report['load_start']}, at end {report['load_end']}; "
              f"wall time {report['seconds']:.0f} s; allocator {report['allocator']}  ",
