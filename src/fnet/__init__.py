@@ -21,6 +21,7 @@ _EXPORTS: dict[str, str] = {
     "WordPieceTokenizer": "fnet.tokenization",
     "AutoTokenizer": "fnet.tokenization",
     "optimize_for_inference": "fnet.optimize",
+    "optimize_for_training": "fnet.optimize",
     "quantize": "fnet.optimize",
     "configure_allocator": "fnet.runtime",
     "TemperatureScaling": "fnet.calibration",

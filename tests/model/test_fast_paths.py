@@ -1,5 +1,6 @@
-"""Every fast path equals the reference (issue 7): the fused Fourier residual, and the oneDNN
-feed-forward kernels that ``fnet.optimize_for_inference`` swaps in (and nothing else does).
+"""Every fast path equals the reference (issue 7): the fused Fourier residual, the oneDNN
+feed-forward kernels that ``fnet.optimize_for_inference`` swaps in (and nothing else does), and the
+oneDNN linear layers of ``fnet.optimize_for_training`` (forward and gradients).
 
 The oracles are independent of fnet: ``torch.fft.fftn(x, dim=(1, 2)).real`` for the transform and
 ``transformers.FNetModel`` (weights copied) for the whole encoder. Float32 results must match to
@@ -18,7 +19,8 @@ import fnet.optimize as fast
 from conftest import tiny_config_kwargs
 from fnet.config import FNetConfig
 from fnet.fourier import fft_fourier_transform, fourier_residual, fourier_transform
-from fnet.modeling import FNetForMaskedLM, FNetIntermediate, FNetModel
+from fnet.modeling import (FNetForMaskedLM, FNetForPreTraining, FNetForSequenceClassification, FNetIntermediate,
+                           FNetModel)
 
 # (n, d): even/even, odd/odd, prime/prime, prime/even, length 1 and 2, d = 1 and 2
 SHAPES = [(8, 6), (9, 7), (13, 11), (31, 16), (1, 5), (2, 3), (17, 1), (4, 2), (100, 24)]
@@ -180,7 +182,7 @@ def onednn_calls(monkeypatch):
 
     class Counting:
         def __call__(self, *args):
-            calls.append("gelu")
+            calls.append(args[3])  # the post-op: "gelu" (fused feed-forward) or "none" (a plain linear)
             return real(*args)
 
         def binary(self, *args):
@@ -260,6 +262,103 @@ def test_optimize_keeps_reference_paths_it_cannot_fuse(onednn_calls):
 def test_optimize_for_inference_rejects_other_modules():
     with pytest.raises(TypeError, match="expects an fnet model"):
         fnet.optimize_for_inference(torch.nn.Linear(2, 2))
+
+
+# ----------------------------------------------------------------------------- optimize_for_training
+
+
+def _step(model, batch, seed: int = 1) -> tuple[float, dict[str, torch.Tensor]]:
+    """Loss and parameter gradients of one forward/backward (dropout seeded)."""
+    model.zero_grad(set_to_none=True)
+    torch.manual_seed(seed)
+    loss = model(**batch).loss
+    loss.backward()
+    return float(loss.detach()), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+def _assert_same_gradients(fast_grads, slow_grads, what):
+    assert fast_grads.keys() == slow_grads.keys(), what
+    largest = max(float(g.abs().max()) for g in slow_grads.values())
+    for name, slow in slow_grads.items():
+        err, scale = float((fast_grads[name] - slow).abs().max()), float(slow.abs().max())
+        # 1e-5 of each gradient's own scale; the floor is for gradients that are zero in exact
+        # arithmetic (an attention key bias: softmax ignores a shift), where only rounding noise is left
+        assert err <= 1e-5 * scale + 1e-9 * largest, f"{what}: {name}'s gradient differs by {err:.3g} (scale {scale:.3g})"
+
+
+def _pretraining_batch(n: int = 21) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(4, 61, (3, n), generator=g)
+    mask = torch.ones_like(ids)
+    mask[1, 15:] = 0  # a padded row: the per-example mixing path
+    labels = torch.full_like(ids, -100)
+    labels[:, 1::3] = ids[:, 1::3]
+    labels[mask == 0] = -100
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels, "only_masked_logits": True,
+            "token_type_ids": (torch.arange(n) >= n // 2).long().expand(3, n),
+            "next_sentence_label": torch.tensor([0, 1, 1])}
+
+
+@pytest.mark.parametrize("mixer", ["fourier", "attention"])
+def test_optimize_for_training_gives_the_reference_loss_and_gradients(mixer, onednn_calls):
+    config = FNetConfig(**tiny_config_kwargs(token_mixer=mixer, num_attention_heads=4, hidden_dropout_prob=0.1,
+                                             num_hidden_layers=2))
+    torch.manual_seed(0)
+    reference = FNetForPreTraining(config).train()
+    optimized = copy.deepcopy(reference)
+    keys = list(optimized.state_dict())
+    assert fnet.optimize_for_training(fnet.optimize_for_inference(optimized)) is optimized
+    fnet.optimize_for_training(optimized)  # idempotent
+    assert list(optimized.state_dict()) == keys
+    assert optimized.cls.predictions.decoder.weight is optimized.fnet.embeddings.word_embeddings.weight, "still tied"
+    linears = [n for n, m in reference.named_modules() if type(m) is torch.nn.Linear]
+    assert [n for n, m in optimized.named_modules() if type(m) is fast.OneDNNLinear] == linears
+    batch = _pretraining_batch()
+    slow_loss, slow = _step(reference, batch)
+    assert onednn_calls == []
+    fast_loss, fast_grads = _step(optimized, batch)
+    # every linear once forward and twice backward (input and weight), except the first layer's input
+    assert onednn_calls.count("none") >= 3 * len(linears) - 1, onednn_calls
+    assert abs(fast_loss - slow_loss) <= 1e-5 * abs(slow_loss), (fast_loss, slow_loss)
+    _assert_same_gradients(fast_grads, slow, f"{mixer} pretraining model")
+
+
+def test_optimized_linears_handle_strided_inputs_sums_and_empty_batches(onednn_calls):
+    # the pooler reads hidden[:, 0] (a strided view); a sum's gradient has zero strides; no masked token
+    torch.manual_seed(0)
+    reference = FNetForSequenceClassification(FNetConfig(**tiny_config_kwargs(num_labels=3))).train()
+    optimized = fnet.optimize_for_training(copy.deepcopy(reference))
+    batch = {"input_ids": torch.randint(4, 61, (4, 9)), "labels": torch.tensor([0, 2, 1, 2])}
+    _assert_same_gradients(_step(optimized, batch)[1], _step(reference, batch)[1], "classifier")
+    linear = fnet.optimize_for_training(FNetModel(FNetConfig(**tiny_config_kwargs()))).pooler.dense
+    x = torch.randn(2, 5, 24, requires_grad=True)
+    linear(x).sum().backward()
+    expected = torch.autograd.grad(torch.nn.functional.linear(x, linear.weight, linear.bias).sum(), x)[0]
+    torch.testing.assert_close(x.grad, expected)
+    assert linear(torch.randn(0, 24)).shape == (0, 24)
+    pretraining = fnet.optimize_for_training(FNetForPreTraining(FNetConfig(**tiny_config_kwargs())))
+    batch = _pretraining_batch()
+    batch["labels"] = torch.full_like(batch["labels"], -100)  # nothing masked: (0, d) into the decoder
+    assert pretraining(**batch).prediction_logits.shape == (0, 61)  # the reference path, not the op
+
+
+def test_optimized_linears_keep_the_reference_path_where_the_op_does_not_apply(onednn_calls):
+    model = fnet.optimize_for_training(FNetModel(FNetConfig(**tiny_config_kwargs())))
+    ids = torch.randint(0, 61, (2, 11))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        model(ids).last_hidden_state.float().sum().backward()
+    assert onednn_calls == [], "autocast must keep the reference path"
+    model.to(torch.float64)(ids).last_hidden_state.sum().backward()
+    assert onednn_calls == [], "float64 must keep the reference path"
+    quantized = fnet.quantize(fnet.optimize_for_training(FNetModel(FNetConfig(**tiny_config_kwargs()))))
+    assert not any(isinstance(m, fast.OneDNNLinear) for m in quantized.modules())
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicInt8Linear
+
+    assert isinstance(quantized.encoder.layer[0].intermediate.dense, DynamicInt8Linear), "the encoder is int8"
+    assert fnet.optimize_for_training(quantized) is quantized
+    assert not any(isinstance(m, fast.OneDNNLinear) for m in quantized.modules()), "no float kernels over int8"
+    with pytest.raises(TypeError, match="expects an fnet model"):
+        fnet.optimize_for_training(torch.nn.Linear(2, 2))
 
 
 def test_modeling_names_no_kernel():

@@ -12,7 +12,7 @@ from fnet.config import FNetConfig
 from fnet.data.collate import ListDataset, StepBatches
 from fnet.modeling import FNetForPreTraining, FNetForSequenceClassification
 from fnet.training import resume
-from fnet.training.loop import Callback, Trainer, TrainerConfig, train
+from fnet.training.loop import Callback, Trainer, TrainerConfig, clip_grad_norm, train
 from fnet.training.optim import OptimConfig, build_optimizer, build_scheduler, lr_factor, param_groups
 
 from pretraining_helpers import one_thread, read_metrics  # noqa: F401 (fixture)
@@ -91,6 +91,60 @@ def test_warmup_then_linear_or_cosine_decay():
     assert lr_factor(8, 4, 20, "cosine") == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.25)))
     with pytest.raises(ValueError, match="unknown schedule"):
         OptimConfig(schedule="step").validate()
+
+
+def _adamw_run(threads: int, optimizer_fn, steps: int = 5) -> list[torch.Tensor]:
+    """Weights after ``steps`` AdamW steps on fixed random gradients (odd sizes, one large enough to
+    be split over threads); the gradients are the same whatever the optimizer and thread count."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Embedding(1000, 37), torch.nn.Linear(37, 3001), torch.nn.LayerNorm(3001))
+        optimizer = optimizer_fn(model)
+        g = torch.Generator().manual_seed(1)
+        for _ in range(steps):
+            for p in model.parameters():
+                p.grad = torch.randn(p.shape, generator=g)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        return [p.detach().clone() for p in model.parameters()]
+    finally:
+        torch.set_num_threads(previous)
+
+
+def test_build_optimizer_is_fused_and_matches_the_per_parameter_loop():
+    config = OptimConfig(lr=1e-2, weight_decay=0.1, betas=(0.8, 0.9), eps=1e-5)
+    fused = _adamw_run(1, lambda m: build_optimizer(m, config))
+    reference = _adamw_run(1, lambda m: torch.optim.AdamW(param_groups(m, config.weight_decay), lr=config.lr,
+                                                           betas=config.betas, eps=config.eps, foreach=False))
+    worst = max((a - b).abs().max().item() for a, b in zip(fused, reference))
+    assert worst <= 1e-5, f"fused AdamW differs from the per-parameter loop by {worst:.3g}"
+    start = _adamw_run(1, lambda m: build_optimizer(m, config), steps=0)
+    assert min((a - b).abs().max().item() for a, b in zip(fused, start)) > 1e-2, "a parameter did not move"
+    two_threads = _adamw_run(2, lambda m: build_optimizer(m, config))
+    for a, b in zip(fused, two_threads):
+        assert torch.equal(a, b), f"the update depends on the thread count: {(a - b).abs().max():.3g}"
+    optimizer = build_optimizer(FNetForPreTraining(tiny_config()), config)
+    assert all(group["fused"] for group in optimizer.param_groups)
+
+
+@pytest.mark.parametrize("limit", ["clips", "at the norm", "within"])
+def test_clip_grad_norm_equals_torch_bit_for_bit(limit):
+    def grads():
+        torch.manual_seed(0)
+        model = FNetForSequenceClassification(tiny_config())
+        model(**stack(toy_examples(8))).loss.backward()
+        return [p for p in model.parameters() if p.grad is not None]
+
+    ours, torchs = grads(), grads()
+    norm = float(torch.nn.utils.clip_grad_norm_(grads(), float("inf")))  # the norm alone
+    # at the norm itself torch still scales, by max_norm / (norm + 1e-6) < 1
+    max_norm = {"clips": norm / 3, "at the norm": norm, "within": norm * 3}[limit]
+    assert clip_grad_norm(ours, max_norm) == float(torch.nn.utils.clip_grad_norm_(torchs, max_norm))
+    for a, b in zip(ours, torchs):
+        assert torch.equal(a.grad, b.grad), f"max abs diff {(a.grad - b.grad).abs().max():.3g}"
+    assert limit == "within" or any(not torch.equal(a.grad, c.grad) for a, c in zip(ours, grads())), "nothing clipped"
 
 
 # ----------------------------------------------------------------------------- the loop

@@ -351,6 +351,7 @@ def _distill(config: DistillConfig, ctx: Any, out: Any, tokenizer: Any, callback
     from fnet.data.collate import StepBatches
     from fnet.embeddings import RECIPE_FILES, embedding_defaults, load_tokenizer
     from fnet.io import atomic_write_text
+    from fnet.optimize import optimize_for_training
     from fnet.training.distributed import default_threads, wrap_model
     from fnet.training.loop import Trainer, TrainerConfig
     from fnet.training.optim import OptimConfig, build_optimizer, build_scheduler
@@ -371,7 +372,7 @@ def _distill(config: DistillConfig, ctx: Any, out: Any, tokenizer: Any, callback
                                            config.attention_layers)
     teacher_dropout = teacher.config.hidden_dropout_prob
     teacher = teacher.to(ctx.device).eval().requires_grad_(False)
-    student = student.to(ctx.device).train()
+    student = optimize_for_training(student.to(ctx.device)).train()  # oneDNN GEMMs on the CPU
     layer_map = report["layer_map"]
 
     def loss_fn(model, batch):

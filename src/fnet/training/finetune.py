@@ -35,7 +35,8 @@ from fnet.config import PRESETS, FNetConfig
 from fnet.data.features import LABEL_KEYS, MODEL_KEYS, Features
 from fnet.inference import LengthBuckets, trim_padding
 from fnet.io import atomic_write_text
-from fnet.optimize import QUANTIZE_CHOICES, QUANTIZE_HELP, compile_for_inference, optimize_for_inference
+from fnet.optimize import (QUANTIZE_CHOICES, QUANTIZE_HELP, compile_for_inference, optimize_for_inference,
+                           optimize_for_training)
 from fnet.options import option, require
 from fnet.run_folder import check_output_path
 from fnet.tasks import TaskFamily, cli_choices, get_family
@@ -392,22 +393,25 @@ def _write_metrics(directory: Path, summary: dict[str, Any]) -> None:
 
 
 def _build_model(family: TaskFamily, config: FinetuneConfig, tokenizer, label_info: dict[str, Any]):
+    """The task model to train: a preset's seeded init or the saved model's weights; with the CPU
+    kernels (oneDNN GEMMs in the training steps, the fused inference kernels in the evaluations)."""
     cls = family.model_class()
     if config.model in PRESETS:
         model_config = FNetConfig.from_preset(
             config.model, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
             max_position_embeddings=max(512, config.seq_len), **label_info)
         torch.manual_seed(config.seed)
-        return cls(model_config)
-    model = cls.from_pretrained(config.model, ignore_mismatched_sizes=True, **label_info)
-    if model.config.vocab_size < len(tokenizer):
-        raise ValueError(f"the tokenizer has {len(tokenizer)} tokens but the model only {model.config.vocab_size}; "
-                         "use the tokenizer the model was trained with")
-    if config.seq_len > model.config.max_position_embeddings:
-        logger.warning("extending the position table from %d to %d positions (new rows copy the trained ones) "
-                       "for --seq-len %d", model.config.max_position_embeddings, config.seq_len, config.seq_len)
-        model.resize_position_embeddings(config.seq_len, init="copy")
-    return model
+        model = cls(model_config)
+    else:
+        model = cls.from_pretrained(config.model, ignore_mismatched_sizes=True, **label_info)
+        if model.config.vocab_size < len(tokenizer):
+            raise ValueError(f"the tokenizer has {len(tokenizer)} tokens but the model only "
+                             f"{model.config.vocab_size}; use the tokenizer the model was trained with")
+        if config.seq_len > model.config.max_position_embeddings:
+            logger.warning("extending the position table from %d to %d positions (new rows copy the trained ones) "
+                           "for --seq-len %d", model.config.max_position_embeddings, config.seq_len, config.seq_len)
+            model.resize_position_embeddings(config.seq_len, init="copy")
+    return optimize_for_training(optimize_for_inference(model))
 
 
 def finetune(config: FinetuneConfig) -> dict[str, Any]:
@@ -449,8 +453,7 @@ def _finetune(config: FinetuneConfig, family: TaskFamily, tokenizer: Any, output
         val_ex = _read(family, config.validation, config.reader, config.max_eval_examples, inherited)
     train_feats = family.featurize(train_ex, tokenizer, config.seq_len, stride=config.stride)
     val_feats = family.featurize(val_ex, tokenizer, config.seq_len, stride=config.stride) if val_ex is not None else None
-    # fused inference kernels for the evaluations; training steps keep the reference path
-    model = optimize_for_inference(_build_model(family, config, tokenizer, label_info))
+    model = _build_model(family, config, tokenizer, label_info)
     problem_type = model.config.problem_type
 
     micro = config.batch_size // config.grad_accum

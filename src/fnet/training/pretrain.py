@@ -123,6 +123,22 @@ def _model_config(config: PretrainConfig, tokenizer: Any):
     return model_config
 
 
+def _model(config: PretrainConfig, model_config: Any, device: Any):
+    """The model to train on ``device``: a seeded fresh init, or --init-from's weights; with the CPU
+    kernels (oneDNN GEMMs in the training steps, the fused inference kernels in the evaluations)."""
+    import torch
+
+    from fnet.modeling import FNetForPreTraining
+    from fnet.optimize import optimize_for_inference, optimize_for_training
+
+    torch.manual_seed(config.seed)
+    if config.init_from:  # the saved weights (all of FNetForPreTraining's) instead of a fresh init
+        model = FNetForPreTraining.from_pretrained(config.init_from, config=model_config)
+    else:
+        model = FNetForPreTraining(model_config)
+    return optimize_for_training(optimize_for_inference(model.to(device)))
+
+
 def _eval_batches(config: PretrainConfig, shards: Path, tokenizer: Any, masking: Any) -> list:
     """Fixed held-out batches: pairs and masks drawn once with ``seed + 1``, a seeded choice of rows."""
     import torch
@@ -184,8 +200,6 @@ def _pretrain(config: PretrainConfig, ctx: Any, out: Any, tokenizer: Any) -> Pre
     from fnet.data.collate import StepBatches
     from fnet.data.pretraining import MaskingConfig, PretrainingBatches, ShardedCorpus, build_shards
     from fnet.io import atomic_write_text
-    from fnet.modeling import FNetForPreTraining
-    from fnet.optimize import optimize_for_inference
     from fnet.run_folder import check_tokenizer
     from fnet.training.distributed import default_threads, wrap_model
     from fnet.training.loop import Trainer, TrainerConfig
@@ -223,13 +237,7 @@ def _pretrain(config: PretrainConfig, ctx: Any, out: Any, tokenizer: Any) -> Pre
         def evaluate(model):
             return evaluate_pretraining(model, eval_batches, ctx.device)
 
-    torch.manual_seed(config.seed)
-    # fused inference kernels for the evaluations; training steps keep the reference path
-    if config.init_from:  # the saved weights (all of FNetForPreTraining's) instead of a fresh init
-        model = FNetForPreTraining.from_pretrained(config.init_from, config=model_config)
-    else:
-        model = FNetForPreTraining(model_config)
-    model = optimize_for_inference(model.to(ctx.device))
+    model = _model(config, model_config, ctx.device)
     optim_config = OptimConfig(lr=config.lr, weight_decay=config.weight_decay, warmup_steps=config.warmup_steps,
                                schedule=config.schedule)
     optimizer = build_optimizer(model, optim_config)
