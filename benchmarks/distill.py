@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 RESULTS = ROOT / "benchmarks" / "results" / "distill"
 WORK = Path(os.environ.get("FNET_BENCH_WORK", "/tmp/fnet-distill-bench"))
+STEM = "results"  # results file stem: results.{json,md,png}, or results-NAME.* with --results-tag NAME
 CORPUS = ["corpus/en/wordnet_glosses.txt", "corpus/en/moby_dick.txt", "corpus/en/botchan.txt", "corpus/en/sotu.txt"]
 
 
@@ -241,7 +242,7 @@ def evaluate(args) -> None:
     results["evaluation_wall_s"] = time.time() - started
     results["machine"]["load_average_end"] = os.getloadavg()
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (RESULTS / f"{STEM}.json").write_text(json.dumps(results, indent=2) + "\n")
     plot(results)
     write_markdown(results)
 
@@ -302,8 +303,8 @@ def write_markdown(r: dict) -> None:
                   "| targets | steps | embedding cosine | hidden MSE |", "|---|---|---|---|"]
         for name, a in r["ablation"].items():
             lines.append(f"| {name} | {a['step']} | {a['train_cosine']:.3f} | {a['train_hidden_mse']:.3f} |")
-    lines += ["", "![results](results.png)", ""]
-    (RESULTS / "results.md").write_text("\n".join(lines))
+    lines += ["", f"![results]({STEM}.png)", ""]
+    (RESULTS / f"{STEM}.md").write_text("\n".join(lines))
 
 
 def rerun_throughput(args) -> None:
@@ -313,7 +314,7 @@ def rerun_throughput(args) -> None:
     from fnet import AutoTokenizer, FNetModel, optimize_for_inference
 
     torch.set_num_threads(2)
-    results = json.loads((RESULTS / "results.json").read_text())
+    results = json.loads((RESULTS / f"{STEM}.json").read_text())
     teacher_dir, student_dir = minilm_folder(), WORK / args.name
     models = {"teacher": optimize_for_inference(FNetModel.from_pretrained(teacher_dir)),
               "student": optimize_for_inference(FNetModel.from_pretrained(student_dir))}
@@ -325,7 +326,7 @@ def rerun_throughput(args) -> None:
     results["throughput_texts_per_s"] = {str(k): v for k, v in tp.items()}
     results["throughput_command"] = " ".join(sys.argv)
     print("throughput", json.dumps(tp), flush=True)
-    (RESULTS / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (RESULTS / f"{STEM}.json").write_text(json.dumps(results, indent=2) + "\n")
     plot(results)
     write_markdown(results)
 
@@ -352,7 +353,7 @@ def plot(results: dict) -> None:
     right.legend()
     fig.suptitle(f"all-MiniLM-L6-v2 -> FNet student, {results['distillation']['cpu_s'] / 60:.1f} CPU-min of distillation")
     fig.tight_layout()
-    fig.savefig(RESULTS / "results.png", dpi=100)
+    fig.savefig(RESULTS / f"{STEM}.png", dpi=100)
 
 
 def main() -> None:
@@ -388,7 +389,10 @@ def main() -> None:
     p.add_argument("--throughput-rows", type=int, default=16)
     p.add_argument("--rounds", type=int, default=3)
     p.set_defaults(func=rerun_throughput)
+    parser.add_argument("--results-tag", help="write benchmarks/results/distill/results-TAG.* (default: results.*)")
     args = parser.parse_args()
+    global STEM
+    STEM = f"results-{args.results_tag}" if args.results_tag else "results"
     args.func(args)
 
 
