@@ -56,7 +56,9 @@ def save_model(model: torch.nn.Module, save_directory: str | os.PathLike) -> Pat
     directory.mkdir(parents=True, exist_ok=True)
     config: FNetConfig = model.config
     config_dict = config.to_dict()
-    config_dict["architectures"] = [type(model).__name__]
+    # the public class, not a fast-path subclass swapped in from outside (fnet.unpadded's UnpaddedFNetModel)
+    public = next((c for c in type(model).__mro__ if c.__module__ == "fnet.modeling"), type(model))
+    config_dict["architectures"] = [public.__name__]
     atomic_write_text(directory / CONFIG_NAME, json.dumps(config_dict, indent=2, sort_keys=True) + "\n")
     blob = save(export_state_dict(model), metadata={"format": "pt"})
     atomic_write_bytes(directory / WEIGHTS_NAME, blob)

@@ -97,3 +97,11 @@ def test_falls_back_to_the_padded_path_where_packing_does_not_apply():
 def test_state_dict_keys_unchanged():
     reference, unpadded = _pair(FNetForSequenceClassification)
     assert list(reference.state_dict()) == list(unpadded.state_dict())
+
+
+def test_an_optimized_model_saves_under_its_public_class_name(tmp_path):
+    model = fnet.optimize_for_inference(FNetModel(FNetConfig(**tiny_config_kwargs())).eval())
+    assert type(model) is UnpaddedFNetModel
+    model.save_pretrained(tmp_path)
+    import json
+    assert json.loads((tmp_path / "config.json").read_text())["architectures"] == ["FNetModel"]
