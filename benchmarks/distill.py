@@ -289,7 +289,7 @@ def write_markdown(r: dict) -> None:
                      f"{x['probe_accuracy']['teacher']:.3f} | {x['probe_accuracy']['student']:.3f} | "
                      f"{x['probe_ratio']:.3f} | >= 0.97 | {'yes' if x['probe_ratio'] >= 0.97 else 'no'} |")
     if ft:
-        lines.append(f"| SST-2 GLUE dev after `fnet finetune` ({ft['train_examples']} examples, {ft['epochs']:g} epoch) | "
+        lines.append(f"| SST-2 GLUE dev after `fnet finetune` ({ft['train_examples']} examples, epochs: {ft['epochs']}) | "
                      f"{ft['accuracy']['teacher']:.3f} | {ft['accuracy']['student']:.3f} | {ft['ratio']:.3f} | >= 0.97 | "
                      f"{'yes' if ft['ratio'] >= 0.97 else 'no'} |")
     for n in sorted(tp, key=int):

@@ -92,7 +92,9 @@ def run_one(spec: dict, args, work: Path) -> dict:
 
         metrics.update(evaluate(EvaluateConfig(model=str(out), data=str(DATA / "glue_dev.tsv"),
                                                output=str(out / "glue_dev"))))
-    resolved = config.resolved()
+    from fnet.config import FNetConfig
+
+    resolved = config.resolved(hidden_size=FNetConfig.from_pretrained(str(out)).hidden_size)  # the lr finetune used
     return {**spec, "accuracy": metrics["eval_accuracy"], "steps": metrics["steps"],
             "best_step": metrics["best_step"], "seconds": round(time.perf_counter() - started, 1),
             "lr_used": spec.get("lr") or resolved.lr, "load": round(os.getloadavg()[0], 1)}

@@ -7,7 +7,7 @@ import argparse
 import pytest
 
 from fnet.options import add_arguments, build
-from fnet.training.finetune import MAX_EPOCHS, MIN_STEPS, FinetuneConfig
+from fnet.training.finetune import MAX_EPOCHS, MIN_STEPS, FinetuneConfig, pretrained_lr
 
 
 def _config(model: str, **kw) -> FinetuneConfig:
@@ -21,6 +21,15 @@ def test_pretrained_and_scratch_resolve_differently(tmp_path):
     assert pretrained.lr == 1e-4 and scratch.lr == 1e-3
     assert pretrained.warmup_ratio == scratch.warmup_ratio == 0.1
     assert pretrained.epochs == scratch.epochs == 3.0
+
+
+def test_pretrained_rate_follows_the_width_as_electra(tmp_path):
+    assert (pretrained_lr(128), pretrained_lr(256), pretrained_lr(768), pretrained_lr(1024), pretrained_lr(4096)) == \
+        (3e-4, 3e-4, 1e-4, 5e-5, 5e-5)
+    assert 1e-4 < pretrained_lr(384) < pretrained_lr(300) < 3e-4  # MiniLM's 384: between Small and Base
+    assert _config(str(tmp_path)).resolved(steps_per_epoch=100, hidden_size=256).lr == 3e-4
+    assert _config("fnet-mini").resolved(steps_per_epoch=100, hidden_size=256).lr == 1e-3  # scratch: no width rule
+    assert _config(str(tmp_path), lr=2e-5).resolved(steps_per_epoch=100, hidden_size=256).lr == 2e-5
 
 
 def test_small_training_sets_get_more_epochs_up_to_a_cap(tmp_path):
