@@ -82,7 +82,7 @@ def prepare(args) -> None:
 def distill_cmd(args) -> None:
     teacher = minilm_folder()
     cmd = [sys.executable, "-m", "fnet.cli.main", "distill", "--teacher", str(teacher), "--train-files",
-           str(WORK / "train.txt"), "--output", str(WORK / args.name), "--seq-len", str(args.seq_len),
+           str(WORK / args.train_file), "--output", str(WORK / args.name), "--seq-len", str(args.seq_len),
            "--max-steps", str(args.max_steps), "--time-budget", str(args.time_budget), "--targets", args.targets,
            "--batch-size", str(args.batch_size), "--save-every", "50", "--no-progress", "--threads", str(args.threads)]
     if args.max_texts:
@@ -371,6 +371,7 @@ def main() -> None:
     p.add_argument("--targets", default="both")
     p.add_argument("--max-texts", type=int)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--train-file", default="train.txt", help="text file in the work folder (prepare writes train.txt)")
     p.add_argument("--lr", type=float, help="--lr of fnet distill (default: its own)")
     p.add_argument("--layer-scale", type=float, help="--layer-scale of fnet distill (default: its own)")
     p.add_argument("--attention-layers", type=int, help="--attention-layers of fnet distill (default: its own)")
