@@ -137,8 +137,8 @@ class FinetuneConfig:
         (:func:`pretrained_lr`); 1e-4 when the width is unknown. Narrow models need higher rates:
         fnet-mini pretrained on corpus/en gains +3.4 points over scratch at 300 SST-2 labels with
         3e-4, and 1e-4 loses 6 points at 1,000 labels (benchmarks/results/transfer/long). From
-        random init (a preset) there is nothing to keep: lr 1e-3 (benchmarks/results/transfer). Warmup 10% of the steps in both (BERT). Epochs: 3
-        (BERT's 2-4), raised for a small training set to reach ``MIN_STEPS`` optimizer steps, at most
+        random init (a preset) there is nothing to keep: lr 1e-3 (benchmarks/results/transfer).
+        Warmup 10% of the steps in both (BERT). Epochs: 3 (BERT's 2-4), raised for a small training set to reach ``MIN_STEPS`` optimizer steps, at most
         ``MAX_EPOCHS`` (few-sample fine-tuning needs more steps, not fewer: Mosbach et al. 2021,
         Zhang et al. 2021); ``steps_per_epoch`` is needed for that, else 3.
         """
