@@ -36,7 +36,18 @@ def _in_order(words: list[str], keywords: list[str]) -> bool:
     return all(any(word == keyword for word in remaining) for keyword in keywords)
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_a_bare_word_boundary_piece_is_never_proposed(model, tokenizer):
+    """A lone '\u2581' decodes to nothing, so a sentence holding it would print as fewer pieces than it has
+    (a keyword plus it printed as the keyword alone)."""
+    from fnet.generation import MaskedLMScorer
+
+    bare = [i for i, p in enumerate(tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))) if p == "\u2581"]
+    assert bare, "the test tokenizer should have the bare boundary piece"
+    assert all(bool(MaskedLMScorer(model, tokenizer).banned[i]) for i in bare)
+
+
+@settings(max_examples=6, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(keywords=st.lists(st.sampled_from(WORDS), min_size=1, max_size=3), seed=st.integers(0, 1000))
 def test_every_sample_keeps_every_keyword_in_order_and_is_longer(model, tokenizer, keywords, seed):
     samples = generate(model, tokenizer, keywords, num_samples=2, steps=12, seed=seed)

@@ -96,6 +96,9 @@ class MaskedLMScorer:
         for i in range(sp.get_piece_size()):
             if sp.is_control(i) or sp.is_unknown(i) or sp.is_unused(i):
                 banned[i] = True
+        for i, piece in enumerate(pieces):
+            if not piece.replace(_WORD_START, ""):  # a bare word boundary decodes to nothing: the text would not
+                banned[i] = True                # re-encode to the sentence the chain scored
         self.banned = banned.to(self.device)  # (v,) pieces a sentence may not hold
         word_start = torch.zeros(v, dtype=torch.bool)
         word_start[[i for i, p in enumerate(pieces) if p.startswith(_WORD_START)]] = True
