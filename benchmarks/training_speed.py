@@ -51,6 +51,9 @@ from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from speed_vs_transformers import median, round_robin  # noqa: E402  (the one interleaved timer of the benchmarks)
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 OUT_DIR = REPO / "benchmarks" / "results" / "speed"
@@ -82,26 +85,6 @@ def load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def timed(fn) -> dict:
-    cpu, wall = time.process_time(), time.perf_counter()
-    fn()
-    return {"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu}
-
-
-def round_robin(fns: dict, rounds: int, warmup: int = 1) -> dict[str, list[dict]]:
-    """``warmup`` calls of each fn, then ``rounds`` rounds of one call each, interleaved."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    samples: dict[str, list[dict]] = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            samples[name].append(timed(fn))
-    return samples
-
-
-def median(samples: list[dict], key: str = "wall") -> float:
-    return statistics.median(s[key] for s in samples)
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -177,12 +160,12 @@ def bench_pretrain(args, tokenizer, work: Path) -> dict:
            "corpus": corpus.name, "vocab": len(tokenizer), "steps_fully_packed": packed, "models": {}}
     for mixer, s in samples.items():
         row["models"][mixer] = {"tokens_per_s": tokens / median(s), "tokens_per_cpu_s": tokens / median(s, "cpu"),
-                                "wall_s": [x["wall"] for x in s], "cpu_s": [x["cpu"] for x in s]}
+                                "wall_s": [x.wall for x in s], "cpu_s": [x.cpu for x in s]}
     m = row["models"]
     row["ratio"] = m["fourier"]["tokens_per_s"] / m["attention"]["tokens_per_s"]
     row["ratio_cpu"] = m["fourier"]["tokens_per_cpu_s"] / m["attention"]["tokens_per_cpu_s"]
     # the same ratio per round (each round's two steps ran back to back on the same batch)
-    per_round = [a["wall"] / f["wall"] for f, a in zip(samples["fourier"], samples["attention"])]
+    per_round = [a.wall / f.wall for f, a in zip(samples["fourier"], samples["attention"])]
     row["ratio_per_round"] = per_round
     print(f"pretrain {args.preset}/{args.seq_len} batch {args.batch_size}: fourier {m['fourier']['tokens_per_s']:,.0f} "
           f"tok/s, attention {m['attention']['tokens_per_s']:,.0f} tok/s: {row['ratio']:.2f}x "
@@ -265,7 +248,7 @@ def bench_finetune(args, tokenizer, work: Path) -> dict:
     for name, s in samples.items():
         row["models"][name] = {"steps_per_s": args.finetune_steps / median(s),
                                "steps_per_cpu_s": args.finetune_steps / median(s, "cpu"),
-                               "wall_s": [x["wall"] for x in s], "cpu_s": [x["cpu"] for x in s]}
+                               "wall_s": [x.wall for x in s], "cpu_s": [x.cpu for x in s]}
     names = list(row["models"])
     row["ratio"] = row["models"][names[0]]["steps_per_s"] / row["models"][names[1]]["steps_per_s"]
     row["ratio_cpu"] = row["models"][names[0]]["steps_per_cpu_s"] / row["models"][names[1]]["steps_per_cpu_s"]
