@@ -354,7 +354,6 @@ def _distill(config: DistillConfig, ctx: Any, out: Any, tokenizer: Any, callback
     from fnet.optimize import optimize_for_training
     from fnet.training.distributed import default_threads, wrap_model
     from fnet.training.loop import Trainer, TrainerConfig
-    from fnet.training.optim import OptimConfig, build_optimizer, build_scheduler
 
     torch.set_num_threads(config.threads or default_threads(ctx))
     output = out.path
@@ -382,10 +381,7 @@ def _distill(config: DistillConfig, ctx: Any, out: Any, tokenizer: Any, callback
         return distillation_loss(predicted, target, batch["attention_mask"], layer_map, config.targets,
                                  config.pooled_loss, pooling)
 
-    optim_config = OptimConfig(lr=config.lr, weight_decay=config.weight_decay, warmup_steps=config.warmup_steps,
-                               schedule=config.schedule)
-    optimizer = build_optimizer(student, optim_config)
-    scheduler = build_scheduler(optimizer, optim_config, config.max_steps)
+    optimizer, scheduler = config.optimizer_and_scheduler(student, config.lr, config.warmup_steps, config.max_steps)
     trainer_config = TrainerConfig(
         max_steps=config.max_steps, output_dir=str(output), clip_grad=config.clip_grad or None, seed=config.seed,
         log_every=config.log_every, save_every=config.save_every, keep_last=config.keep_last,

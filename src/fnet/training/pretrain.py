@@ -204,7 +204,6 @@ def _pretrain(config: PretrainConfig, ctx: Any, out: Any, tokenizer: Any) -> Pre
     from fnet.training.distributed import default_threads, wrap_model
     from fnet.training.loop import Trainer, TrainerConfig
     from fnet.training.objectives import evaluate_pretraining, pretraining_loss
-    from fnet.training.optim import OptimConfig, build_optimizer, build_scheduler
 
     torch.set_num_threads(config.threads or default_threads(ctx))
     output = out.path
@@ -238,10 +237,7 @@ def _pretrain(config: PretrainConfig, ctx: Any, out: Any, tokenizer: Any) -> Pre
             return evaluate_pretraining(model, eval_batches, ctx.device)
 
     model = _model(config, model_config, ctx.device)
-    optim_config = OptimConfig(lr=config.lr, weight_decay=config.weight_decay, warmup_steps=config.warmup_steps,
-                               schedule=config.schedule)
-    optimizer = build_optimizer(model, optim_config)
-    scheduler = build_scheduler(optimizer, optim_config, config.max_steps)
+    optimizer, scheduler = config.optimizer_and_scheduler(model, config.lr, config.warmup_steps, config.max_steps)
     trainer_config = TrainerConfig(
         max_steps=config.max_steps, output_dir=str(output), clip_grad=config.clip_grad or None, bf16=config.bf16,
         seed=config.seed, log_every=config.log_every, eval_every=config.eval_every, save_every=config.save_every,

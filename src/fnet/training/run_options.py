@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fnet.options import option, require_at_least
-from fnet.training.optim import SCHEDULES
+from fnet.training.optim import SCHEDULES, OptimConfig, build_optimizer, build_scheduler
 
 __all__ = ["RunOptions", "DEVICES"]
 
@@ -38,3 +38,9 @@ class RunOptions:
             raise ValueError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         if self.resume and self.overwrite:
             raise ValueError("--resume continues the run in --output and --overwrite replaces it: give one of them")
+
+    def optimizer_and_scheduler(self, model, lr: float, warmup_steps: int, max_steps: int):
+        """AdamW with BERT's decay exclusions and this run's schedule (``fnet.training.optim``)."""
+        optim = OptimConfig(lr=lr, weight_decay=self.weight_decay, warmup_steps=warmup_steps, schedule=self.schedule)
+        optimizer = build_optimizer(model, optim)
+        return optimizer, build_scheduler(optimizer, optim, max_steps)
