@@ -103,8 +103,8 @@ class DistillConfig(RunOptions):
             raise ValueError(f"--pooled-loss must be one of {', '.join(POOLED_LOSSES)}, got {self.pooled_loss!r}")
         if self.pooling not in (None, "mean", "cls"):
             raise ValueError(f"--pooling must be mean or cls, got {self.pooling!r}")
-        if self.attention_layers < 0 or (self.layers is not None and self.attention_layers > self.layers):
-            raise ValueError(f"--attention-layers must be between 0 and the student's layers, got {self.attention_layers}")
+        if self.attention_layers < 0:  # above the student's layers: student_from_teacher says so
+            raise ValueError(f"--attention-layers must be >= 0, got {self.attention_layers}")
         if self.layer_scale < 0:
             raise ValueError(f"--layer-scale must be >= 0 (0: no LayerScale), got {self.layer_scale}")
         if not 0.0 <= self.dropout < 1.0:
