@@ -93,6 +93,60 @@ def test_warmup_then_linear_or_cosine_decay():
         OptimConfig(schedule="step").validate()
 
 
+def test_a_time_budget_moves_the_schedule_along_with_the_clock():
+    # the clock ahead of the steps: read at time_fraction * max_steps
+    assert lr_factor(2, 4, 20, time_fraction=0.6) == pytest.approx(lr_factor(12, 4, 20)) == pytest.approx(0.5)
+    assert lr_factor(0, 4, 20, time_fraction=0.1) == pytest.approx(0.75)  # inside warmup: position 2
+    assert lr_factor(3, 4, 20, "cosine", time_fraction=1.0) == 0.0
+    # the steps ahead of the clock: the plain step schedule
+    assert lr_factor(12, 4, 20, time_fraction=0.1) == lr_factor(12, 4, 20)
+
+
+class _SecondPerStep(Callback):
+    """Each step 'takes' one more second of training time; records the lr each step ran at."""
+
+    def __init__(self):
+        self.lrs = []
+
+    def on_step_end(self, trainer, step, logs):
+        trainer.elapsed += 1.0
+        self.lrs.append(logs["lr"])
+
+
+def test_a_run_stopped_by_its_time_budget_warms_up_and_decays_to_zero_within_it():
+    clock = _SecondPerStep()
+    trainer = make(max_steps=100, lr=1e-3, max_time_s=10.0)  # warmup 3 of 100 steps; ~10 steps fit the budget
+    trainer.callbacks.append(clock)
+    trainer.train()
+    assert trainer.step == 11 and trainer.should_stop  # a callback's second is seen by the next step's check
+    lrs = clock.lrs
+    assert lrs[:2] == [pytest.approx(1e-3 / 3), pytest.approx(2e-3 / 3)]  # warmup, before the clock counts
+    assert lrs[2] > 0.9e-3  # then 10% of the run per second: past the warmup, near the peak
+    assert all(b < a for a, b in zip(lrs[2:], lrs[3:]))  # and decaying every step
+    assert lrs[-1] < 0.15e-3 and trainer.scheduler.get_last_lr()[0] == 0.0  # to 0 at the budget's end
+    # a budget the steps outrun leaves the step schedule alone
+    steps_only, timed = make(max_steps=20), make(max_steps=20, max_time_s=3600.0)
+    steps_only.train()
+    timed.train()
+    assert timed.scheduler.get_last_lr() == steps_only.scheduler.get_last_lr() == [0.0, 0.0]
+    for a, b in zip(steps_only.model.parameters(), timed.model.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+
+
+def test_the_schedules_clock_is_saved_with_it():
+    model = torch.nn.Linear(2, 2)
+    optim = OptimConfig(lr=1.0, warmup_steps=2)
+    optimizer = build_optimizer(model, optim)
+    scheduler = build_scheduler(optimizer, optim, 10)
+    scheduler.time_fraction = 0.5
+    optimizer.step()
+    scheduler.step()
+    restored = build_scheduler(build_optimizer(model, optim), optim, 10)
+    restored.load_state_dict(resume.decode_state(*resume.encode_state(scheduler.state_dict())))
+    assert restored.time_fraction == 0.5 and restored.last_epoch == 1
+    assert restored.get_lr() == scheduler.get_lr() == [pytest.approx(0.625)] * 2
+
+
 def _adamw_run(threads: int, optimizer_fn, steps: int = 5) -> list[torch.Tensor]:
     """Weights after ``steps`` AdamW steps on fixed random gradients (odd sizes, one large enough to
     be split over threads); the gradients are the same whatever the optimizer and thread count."""

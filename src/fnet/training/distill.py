@@ -68,7 +68,8 @@ class DistillConfig(RunOptions):
     batch_size: int = option(32, "texts per optimizer step per process")
     max_steps: int = option(3000, "optimizer steps (the schedule decays to 0 at this step)")
     time_budget: float = option(0.0, "stop after this many minutes of training (checkpoint and final model as at "
-                                     "--max-steps); 0: no limit")
+                                     "--max-steps); the lr schedule follows whichever of steps and time is further "
+                                     "along, so it warms up and decays to 0 within the budget; 0: no limit")
     lr: float = option(5e-4, "peak learning rate")
     warmup_steps: int | None = option(None, "linear warmup steps (default: 5% of --max-steps)")
     targets: str = option("both", "what the student matches: hidden (every layer's hidden states), pooled (the "

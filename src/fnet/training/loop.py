@@ -307,10 +307,14 @@ class Trainer:
         save_model_folder(self.module, self.output_dir / BEST_DIR, {"best.json": best})
 
     def _check_time(self) -> None:
-        """Rank 0 decides whether the time budget is spent; every rank learns it (a collective)."""
-        over = self.dist.is_main and self.elapsed >= self.config.max_time_s
-        if self.dist.all_reduce_sum(torch.tensor([1.0 if over else 0.0])).item() > 0:
+        """Rank 0's clock is the run's: every rank learns the share of the budget spent (a collective),
+        stops when it is all spent, and gives it to the schedule (so every rank keeps the same lr)."""
+        spent = self.dist.all_reduce_sum(torch.tensor([self.elapsed if self.dist.is_main else 0.0],
+                                                      dtype=torch.float64)).item() / self.config.max_time_s
+        if spent >= 1.0:
             self.should_stop = True
+        if hasattr(self.scheduler, "time_fraction"):
+            self.scheduler.time_fraction = min(spent, 1.0)
 
     def _forward_backward(self, batches: list[dict[str, torch.Tensor]]) -> tuple[float, dict[str, float], int]:
         """Accumulate gradients over the micro-batches; return mean loss, mean stats, tokens."""
@@ -371,11 +375,13 @@ class Trainer:
                     grad_norm = float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])))
                 lr = self.optimizer.param_groups[0]["lr"]
                 self.optimizer.step()
-                if self.scheduler is not None:
-                    self.scheduler.step()
                 self.optimizer.zero_grad(set_to_none=True)
                 self.step += 1
                 self.elapsed += time.perf_counter() - t0
+                if cfg.max_time_s:
+                    self._check_time()
+                if self.scheduler is not None:
+                    self.scheduler.step()
                 if not math.isfinite(loss):
                     raise FloatingPointError(f"the loss is {loss} at step {self.step}; lower the learning rate")
                 window["loss"] += loss
@@ -389,8 +395,6 @@ class Trainer:
                     cb.on_step_end(self, self.step, step_logs)
                 if bar is not None:
                     bar.update(1)
-                if cfg.max_time_s:
-                    self._check_time()
                 if self.step % cfg.log_every == 0 or self.step == cfg.max_steps or self.should_stop:
                     last_logs = self._log(window, lr, bar)
                     window = {"loss": 0.0, "steps": 0, "tokens": 0, "grad_norm": 0.0, "stats": {},

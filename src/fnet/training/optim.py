@@ -69,21 +69,42 @@ def build_optimizer(model: torch.nn.Module, config: OptimConfig) -> torch.optim.
                              **({"fused": True} if fused else {"foreach": False}))
 
 
-def lr_factor(step: int, warmup_steps: int, max_steps: int, schedule: str = "linear") -> float:
-    """Multiplier of the peak lr at optimizer step ``step`` (0-based)."""
-    if warmup_steps and step < warmup_steps:
-        return (step + 1) / warmup_steps
+def lr_factor(step: int, warmup_steps: int, max_steps: int, schedule: str = "linear",
+              time_fraction: float = 0.0) -> float:
+    """Multiplier of the peak lr at optimizer step ``step`` (0-based).
+
+    ``time_fraction`` is the share of a run's time budget already spent. The schedule is read at
+    whichever of the step count and the clock is further along (the clock counts as
+    ``time_fraction * max_steps`` steps), so a run stopped by its budget still warms up over the same
+    share of the run and decays to 0 at its end, instead of stopping inside a warmup sized for
+    ``max_steps``. Without a budget (0) this is the plain step schedule.
+    """
+    position = max(float(step), time_fraction * max_steps)
+    if warmup_steps and position < warmup_steps:
+        return min(1.0, (position + 1) / warmup_steps)
     if schedule == "constant":
         return 1.0
-    progress = (step - warmup_steps) / max(1, max_steps - warmup_steps)
+    progress = (position - warmup_steps) / max(1, max_steps - warmup_steps)
     progress = min(max(progress, 0.0), 1.0)
     if schedule == "cosine":
         return 0.5 * (1.0 + math.cos(math.pi * progress))
     return 1.0 - progress
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, config: OptimConfig, max_steps: int):
+class WarmupDecay(torch.optim.lr_scheduler.LRScheduler):
+    """``lr_factor`` as a scheduler: stepped once per optimizer step; the trainer of a run with a time
+    budget sets ``time_fraction`` before each step. Its state (step, time fraction) is a plain dict."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, warmup_steps: int, max_steps: int, schedule: str = "linear"):
+        self.warmup_steps, self.max_steps, self.schedule = warmup_steps, max_steps, schedule
+        self.time_fraction = 0.0
+        super().__init__(optimizer)
+
+    def get_lr(self) -> list[float]:
+        factor = lr_factor(self.last_epoch, self.warmup_steps, self.max_steps, self.schedule, self.time_fraction)
+        return [base * factor for base in self.base_lrs]
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, config: OptimConfig, max_steps: int) -> WarmupDecay:
     config.validate()
-    return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: lr_factor(step, config.warmup_steps, max_steps, config.schedule)
-    )
+    return WarmupDecay(optimizer, config.warmup_steps, max_steps, config.schedule)

@@ -53,7 +53,8 @@ class PretrainConfig(RunOptions):
     eval_batches: int = option(20, "batches per evaluation (fixed pairs and masks)")
     save_every: int = option(500, "steps between checkpoints in OUTPUT/checkpoints/step-N (0: none)")
     time_budget: float = option(0.0, "stop after this many minutes of training (checkpoint, evaluation and final "
-                                     "model as at max steps; the schedule still assumes max steps); 0: no limit")
+                                     "model as at max steps); the lr schedule follows whichever of steps and time is "
+                                     "further along, so it warms up and decays to 0 within the budget; 0: no limit")
     bf16: bool = option(False, "bfloat16 autocast (CPU and GPU)")
     whole_word_mask: bool = option(False, "mask whole words (all pieces after a '▁' piece) instead of single pieces")
     short_seq_prob: float = option(0.1, "probability of a shorter target length (BERT)")
