@@ -42,6 +42,23 @@ def test_base_model_exports_and_matches_pytorch_at_dynamic_shapes(saved, tmp_pat
     assert worst_unpadded <= 1e-4, f"onnxruntime differs from PyTorch by {worst_unpadded:.3g} without padding"
 
 
+def test_a_layer_scaled_model_exports_with_its_gains(tmp_path):
+    """LayerScale (fnet-only, the distilled students') is part of the exported graph, not dropped."""
+    torch.manual_seed(0)
+    model = FNetModel(FNetConfig(**tiny_config_kwargs(mixing_layer_scale=0.5)))
+    with torch.no_grad():
+        for layer in model.encoder.layer:
+            layer.fourier.layer_scale.uniform_(0.1, 2.0)
+    model.save_pretrained(tmp_path / "scaled")
+    loaded, task = load_for_export(tmp_path / "scaled")
+    export_onnx(loaded, tmp_path / "model.onnx", task)
+    eager = FNetModel.from_pretrained(tmp_path / "scaled").eval()
+    assert check_onnx(eager, tmp_path / "model.onnx", task, SHAPES[:3]) <= 1e-4
+    ungained = FNetModel(FNetConfig(**tiny_config_kwargs())).eval()
+    ungained.load_state_dict({k: v for k, v in eager.state_dict().items() if "layer_scale" not in k})
+    assert check_onnx(ungained, tmp_path / "model.onnx", task, SHAPES[:1]) > 1e-2  # the gains change the output
+
+
 def test_cli_exports_the_classifier_and_checks_it(saved, tmp_path, capsys):
     from fnet.cli.main import main
 
