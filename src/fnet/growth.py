@@ -451,7 +451,9 @@ class GrowConfig:
     """`fnet grow`: a saved model grown to a bigger config, written to a new directory."""
 
     model: str | None = option(None, "model directory to grow (pretraining or fine-tuned output; required)")
-    output: str | None = option(None, "new directory for the grown model (required; must not exist)")
+    output: str | None = option(None, "new directory for the grown model (required; empty or new unless --overwrite)")
+    overwrite: bool = option(False, "replace what --output holds (the old folder stays until the grown model is "
+                                    "written)")
     intermediate_size: int | None = option(None, "new feed-forward width (exact: split neurons)", metavar="N")
     num_layers: int | None = option(None, "new number of layers (exact for pre-norm models; post-norm: measured)",
                                     metavar="N")
@@ -497,35 +499,28 @@ def grow_directory(config: GrowConfig) -> GrowthReport:
     import shutil
     from pathlib import Path
 
-    from fnet.io import atomic_replace_dir, temporary_dir_beside
+    from fnet import run_folder
     from fnet.tokenization import FNetTokenizer
 
     config.validate()
-    source, output = Path(config.model), Path(config.output)
-    if output.exists():
-        raise ValueError(f"--output {output} already exists; choose a new directory (fnet grow never overwrites)")
-    cls = _model_class(source)
-    model = cls.from_pretrained(source)
-    tokenizer = FNetTokenizer.from_pretrained(source) if (source / "spiece.model").is_file() else None
-    new_tokenizer = None
-    if config.vocab:
-        if tokenizer is None:
-            raise ValueError(f"--vocab needs the model's own tokenizer (spiece.model) in {source}")
-        vocab = Path(config.vocab)
-        new_tokenizer = FNetTokenizer.from_pretrained(vocab.parent if vocab.is_file() else vocab)
-    grown, report = grow(model, intermediate_size=config.intermediate_size, num_layers=config.num_layers,
-                         hidden_size=config.hidden_size, max_position_embeddings=config.max_position_embeddings,
-                         tokenizer=tokenizer, new_tokenizer=new_tokenizer, depth_init=config.depth_init,
-                         seed=config.seed)
-    tmp = temporary_dir_beside(output, "grow")
-    try:
-        grown.save_pretrained(tmp)
+    source = Path(config.model)
+    with run_folder.claim(config.output, "grow", overwrite=config.overwrite, inputs={"--model": config.model}) as out:
+        cls = _model_class(source)
+        model = cls.from_pretrained(source)
+        tokenizer = FNetTokenizer.from_pretrained(source) if (source / "spiece.model").is_file() else None
+        new_tokenizer = None
+        if config.vocab:
+            if tokenizer is None:
+                raise ValueError(f"--vocab needs the model's own tokenizer (spiece.model) in {source}")
+            vocab = Path(config.vocab)
+            new_tokenizer = FNetTokenizer.from_pretrained(vocab.parent if vocab.is_file() else vocab)
+        grown, report = grow(model, intermediate_size=config.intermediate_size, num_layers=config.num_layers,
+                             hidden_size=config.hidden_size, max_position_embeddings=config.max_position_embeddings,
+                             tokenizer=tokenizer, new_tokenizer=new_tokenizer, depth_init=config.depth_init,
+                             seed=config.seed)
+        grown.save_pretrained(out.path)
         if new_tokenizer or tokenizer:
-            (new_tokenizer or tokenizer).save_pretrained(tmp)
+            (new_tokenizer or tokenizer).save_pretrained(out.path)
         if (source / "fnet_task.json").is_file():  # a task model keeps how its inputs are read
-            shutil.copyfile(source / "fnet_task.json", tmp / "fnet_task.json")
-        atomic_replace_dir(tmp, output)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+            shutil.copyfile(source / "fnet_task.json", out.path / "fnet_task.json")
     return report

@@ -174,7 +174,12 @@ def test_grow_writes_an_exact_bigger_model_and_refuses_to_shrink(mlm_dir, tmp_pa
     assert (out / "spiece.model").is_file()
 
     assert fnet_main(["grow", "--model", str(mlm_dir), "--output", str(out), "--num-layers", "3"]) == 2
-    assert "already exists" in capsys.readouterr().err
+    assert "already holds" in capsys.readouterr().err  # never overwrites unless told
+    assert FNetForPreTraining.from_pretrained(out).config.num_hidden_layers == old.config.num_hidden_layers
+    assert fnet_main(["grow", "--model", str(mlm_dir), "--output", str(mlm_dir), "--num-layers", "3"]) == 2
+    assert "is the --model folder" in capsys.readouterr().err
+    assert fnet_main(["grow", "--model", str(mlm_dir), "--output", str(out), "--num-layers", "3", "--overwrite"]) == 0
+    assert FNetForPreTraining.from_pretrained(out).config.num_hidden_layers == 3 != old.config.num_hidden_layers
     assert fnet_main(["grow", "--model", str(mlm_dir), "--output", str(tmp_path / "small"), "--num-layers", "1"]) == 2
     err = capsys.readouterr().err
     assert "--num-layers 1 is smaller" in err and not (tmp_path / "small").exists()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,18 +23,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from fnet import run_folder
     from fnet.cli.finetune import config_from
     from fnet.generation import GenerateConfig, generate_from_config
-    from fnet.io import atomic_write_text
 
     config = config_from(args, GenerateConfig)
-    if config.output and Path(config.output).exists() and not args.overwrite:
-        raise ValueError(f"--output {config.output} already exists; choose another file or pass --overwrite")
-    samples = generate_from_config(config)
-    lines = "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples)
-    if config.output:
-        atomic_write_text(config.output, lines)
-        print(f"{len(samples)} samples written to {config.output}", file=sys.stderr)
-    else:
-        sys.stdout.write(lines)
+    if not config.output:
+        sys.stdout.write(_jsonl(generate_from_config(config)))
+        return 0
+    with run_folder.claim_file(config.output, overwrite=args.overwrite) as tmp:
+        samples = generate_from_config(config)
+        tmp.write_text(_jsonl(samples), encoding="utf-8")
+    print(f"{len(samples)} samples written to {config.output}", file=sys.stderr)
     return 0
+
+
+def _jsonl(samples: list[dict]) -> str:
+    return "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples)
