@@ -133,6 +133,26 @@ def test_a_run_stopped_by_its_time_budget_warms_up_and_decays_to_zero_within_it(
         torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
 
 
+def test_every_rank_runs_the_schedule_and_the_stop_on_rank_0s_clock():
+    from fnet.training.distributed import DistContext
+
+    class Rank1(DistContext):  # rank 0's clock reads `rank0` seconds; this rank's own clock is ignored
+        rank0 = 0.0
+
+        def all_reduce_sum(self, values):
+            return values + torch.tensor([self.rank0], dtype=values.dtype)
+
+    trainer = make(max_time_s=10.0)
+    trainer.dist = Rank1(rank=1, world_size=2)
+    trainer.elapsed = 2.0
+    trainer.dist.rank0 = 6.0
+    trainer._check_time()
+    assert trainer.scheduler.time_fraction == pytest.approx(0.6) and not trainer.should_stop
+    trainer.dist.rank0 = 10.5
+    trainer._check_time()
+    assert trainer.scheduler.time_fraction == 1.0 and trainer.should_stop
+
+
 def test_the_schedules_clock_is_saved_with_it():
     model = torch.nn.Linear(2, 2)
     optim = OptimConfig(lr=1.0, warmup_steps=2)
