@@ -124,3 +124,25 @@ def test_load_generator_reads_a_pretraining_directory(model, tokenizer, tmp_path
     loaded, loaded_tokenizer = load_generator(tmp_path)
     keywords = [WORDS[9]]
     assert generate(loaded, loaded_tokenizer, keywords, steps=5) == generate(model, tokenizer, keywords, steps=5)
+
+
+def test_a_bert_masked_lm_with_its_wordpiece_vocabulary_generates(tmp_path):
+    """A transformers BERT MLM folder (vocab.txt, '##' continuations, [unusedN] reserved entries)."""
+    transformers = pytest.importorskip("transformers")
+    vocab = ["[PAD]", "[unused0]", "[unused1]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "dog", "sat",
+             "on", "a", "mat", "ran", "far", "##s", "##ly", "##ed", "."]
+    (tmp_path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    torch.manual_seed(0)
+    config = transformers.BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                     intermediate_size=48, max_position_embeddings=40)
+    transformers.BertForMaskedLM(config).save_pretrained(tmp_path)
+    model, tokenizer = load_generator(tmp_path)
+    assert type(tokenizer).__name__ == "WordPieceTokenizer"
+    text = dict(zip(vocab, tokenizer.text_piece_mask()))
+    assert not any(text[t] for t in vocab[:7]) and all(text[t] for t in vocab[7:])  # specials, [unusedN] never drawn
+    starts = dict(zip(vocab, tokenizer.word_start_mask()))
+    assert starts["cat"] and not starts["##s"]
+    for sample in generate(model, tokenizer, ["cat", "mat"], num_samples=3, steps=15, seed=1):
+        words = sample["text"].split()
+        assert _in_order(words, ["cat", "mat"]) and "[unused0]" not in sample["text"], sample
+        assert sample["proposed"] == 15 and math.isfinite(sample["score"])

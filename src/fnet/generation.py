@@ -68,7 +68,6 @@ logger = logging.getLogger(__name__)
 __all__ = ["generate", "pseudo_log_likelihood", "load_generator", "MaskedLMScorer", "GenerateConfig",
            "generate_from_config"]
 
-_WORD_START = "\u2581"  # SentencePiece's word-boundary mark
 DEFAULT_MAX_LENGTH = 32
 
 
@@ -88,20 +87,12 @@ class MaskedLMScorer:
         self.model, self.tokenizer = model.eval(), tokenizer
         self.device = next(model.parameters()).device
         v = model.config.vocab_size
-        banned = torch.zeros(v, dtype=torch.bool)
-        banned[len(tokenizer):] = True
-        banned[tokenizer.all_special_ids] = True
-        sp = tokenizer.sp_model
-        pieces = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
-        for i in range(sp.get_piece_size()):
-            if sp.is_control(i) or sp.is_unknown(i) or sp.is_unused(i):
-                banned[i] = True
-        for i, piece in enumerate(pieces):
-            if not piece.replace(_WORD_START, ""):  # a bare word boundary decodes to nothing: the text would not
-                banned[i] = True                # re-encode to the sentence the chain scored
+        banned = torch.ones(v, dtype=torch.bool)  # ids past the tokenizer's stay banned
+        banned[: len(tokenizer)] = ~torch.tensor(tokenizer.text_piece_mask())
         self.banned = banned.to(self.device)  # (v,) pieces a sentence may not hold
         word_start = torch.zeros(v, dtype=torch.bool)
-        word_start[[i for i, p in enumerate(pieces) if p.startswith(_WORD_START)]] = True
+        word_start[: len(tokenizer)] = torch.tensor(tokenizer.word_start_mask())
+        word_start[tokenizer.all_special_ids] = False  # [SEP] never follows a keyword inside a sentence
         self.word_start = word_start.to(self.device)  # (v,)
 
     @torch.no_grad()

@@ -59,6 +59,9 @@ class WhitespaceTokenizer(TokenizerBase):
     def get_vocab(self):
         return dict(self._ids)
 
+    def _piece_role(self, index):
+        return True, True  # every token is a whole word
+
     def _decode_ids(self, ids):
         return " ".join(self._tokens[i] for i in ids)
 

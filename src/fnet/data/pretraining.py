@@ -488,10 +488,7 @@ class PretrainingBatches:
         self.random_ids = np.flatnonzero(~specials)  # replacement tokens: every non-special id
         self.word_start = None
         if self.masking.whole_word:
-            pieces = tokenizer.convert_ids_to_tokens(list(range(vocab)))
-            continuation = getattr(tokenizer, "continuing_subword_prefix", None)  # WordPiece: "##"
-            starts = [not p.startswith(continuation) if continuation else p.startswith("\u2581") for p in pieces]
-            self.word_start = np.asarray(starts, dtype=bool) | specials
+            self.word_start = np.asarray(tokenizer.word_start_mask(), dtype=bool)  # (vocab,)
         self._instances: dict[int, np.ndarray] = {}
 
     def instances(self, epoch: int) -> np.ndarray:

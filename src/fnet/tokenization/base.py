@@ -85,6 +85,9 @@ class TokenizerBase(ABC):
       ``vocab_size`` (property) and ``get_vocab() -> dict[str, int]``.
     * ``_decode_ids(ids) -> str`` and ``_decode_tokens(tokens) -> str``: the text of a run of non-special
       ids / token strings.
+    * ``_piece_role(index) -> (is_text, starts_word)`` for a non-special id: whether its piece is text
+      a sentence may hold (not a control, unknown or reserved piece, not one that decodes to nothing)
+      and whether it begins a word. ``text_piece_mask`` and ``word_start_mask`` read it.
     * ``_vocabulary_file(path) -> Path`` (classmethod): the vocabulary file to load for a folder or file
       ``path`` (raises ``TokenizerFileError`` saying what is missing); ``_save_vocabulary(directory) ->
       Path``: write that file (atomically, ``fnet.io``) and return its path.
@@ -163,6 +166,9 @@ class TokenizerBase(ABC):
     @abstractmethod
     def _decode_tokens(self, tokens: list[str]) -> str: ...
 
+    @abstractmethod
+    def _piece_role(self, index: int) -> tuple[bool, bool]: ...
+
     @classmethod
     @abstractmethod
     def _vocabulary_file(cls, path: Path) -> Path: ...
@@ -206,6 +212,17 @@ class TokenizerBase(ABC):
     @property
     def all_special_ids(self) -> list[int]:
         return [self._special_ids[t] for t in self.all_special_tokens]
+
+    def text_piece_mask(self) -> list[bool]:
+        """For every id: whether a sentence may hold its piece (special tokens, control, unknown and
+        reserved pieces, and pieces that decode to nothing may not). What a sampler draws from."""
+        return [i not in self._all_special_ids_set and self._piece_role(i)[0] for i in range(self.vocab_size)]
+
+    def word_start_mask(self) -> list[bool]:
+        """For every id: whether its piece begins a word (SentencePiece's '\u2581' pieces, WordPiece's
+        pieces without '##'); special tokens count as word starts. Whole-word masking and generation
+        read it."""
+        return [i in self._all_special_ids_set or self._piece_role(i)[1] for i in range(self.vocab_size)]
 
     def _seq_words(self, seq: EncodedText) -> list[int | None]:
         """Word index of every token of ``seq`` (numbered within its whole, unsliced text)."""

@@ -134,6 +134,14 @@ class FNetTokenizer(TokenizerBase):
     def _kind_options(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.option_names}
 
+    def _piece_role(self, index: int) -> tuple[bool, bool]:
+        if not 0 <= index < self._sp_size:  # an appended special token
+            return False, False
+        sp, piece = self.sp_model, self.sp_model.id_to_piece(index)
+        reserved = sp.is_control(index) or sp.is_unknown(index) or sp.is_unused(index)
+        # a bare word boundary decodes to nothing: a text holding it would not re-encode to the same pieces
+        return not reserved and bool(piece.replace(SPIECE_UNDERLINE, "")), piece.startswith(SPIECE_UNDERLINE)
+
     # ---------------------------------------------------------------------------------------------
     # model loading and vocabulary
 

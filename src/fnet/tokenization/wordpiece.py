@@ -144,6 +144,12 @@ class WordPieceTokenizer(TokenizerBase):
     def _kind_options(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.option_names}
 
+    def _piece_role(self, index: int) -> tuple[bool, bool]:
+        piece = self._id_to_token(index)
+        reserved = piece.startswith("[") and piece.endswith("]")  # BERT's [unused0]... and [UNK]-like entries
+        continuation = piece.startswith(self.continuing_subword_prefix)
+        return not reserved and piece not in ("", self.continuing_subword_prefix), not continuation
+
     def __repr__(self) -> str:
         return (f"WordPieceTokenizer(vocab_file={self.vocab_file!r}, vocab_size={self.vocab_size}, "
                 f"do_lower_case={self.do_lower_case}, model_max_length={self.model_max_length}, "
