@@ -387,7 +387,7 @@ class MaskingConfig:
     mlm_prob: float = 0.15  # share of non-special tokens that are predicted
     mask_prob: float = 0.8  # of those: replaced by [MASK]
     random_prob: float = 0.1  # of those: replaced by a random non-special token (the rest stay unchanged)
-    whole_word: bool = False  # mask all pieces of a word together (a word starts at a "▁" piece)
+    whole_word: bool = False  # mask all pieces of a word together (tokenizer.word_start_mask says where words start)
 
     def validate(self) -> None:
         if not 0.0 < self.mlm_prob < 1.0:

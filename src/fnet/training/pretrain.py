@@ -56,7 +56,8 @@ class PretrainConfig(RunOptions):
                                      "model as at max steps); the lr schedule follows whichever of steps and time is "
                                      "further along, so it warms up and decays to 0 within the budget; 0: no limit")
     bf16: bool = option(False, "bfloat16 autocast (CPU and GPU)")
-    whole_word_mask: bool = option(False, "mask whole words (all pieces after a '▁' piece) instead of single pieces")
+    whole_word_mask: bool = option(False, "mask whole words (a word-start piece and the pieces that "
+                                         "continue it) instead of single pieces")
     short_seq_prob: float = option(0.1, "probability of a shorter target length (BERT)")
     mlm_prob: float = option(0.15, "share of tokens predicted by MLM")
     num_workers: int = option(0, "threads that prepare the next step's batches during the current step")
