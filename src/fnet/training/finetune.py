@@ -63,8 +63,9 @@ class FinetuneConfig:
     output: str | None = option(None, "output directory (required)")
     epochs: float | None = option(None, "passes over the training data (default: 3, more for a small training "
                                         "set so that it gets 300 optimizer steps, at most 20 passes)")
-    lr: float | None = option(None, "peak learning rate (default: 1e-4 from a model directory (pretrained), 1e-3 "
-                                    "from a preset (random init))")
+    lr: float | None = option(None, "peak learning rate (default: from a model directory (pretrained), by the "
+                                    "model's width: 3e-4 at hidden 256, 1e-4 at 768, 5e-5 at 1024, interpolated "
+                                    "between; 1e-3 from a preset (random init))")
     batch_size: int = option(16, "examples per optimizer step")
     grad_accum: int = option(1, "micro-batches per optimizer step (the batch is split over them)")
     seq_len: int = option(128, "tokens per input (QA: per window); longer inputs are truncated or windowed")
