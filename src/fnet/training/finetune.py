@@ -49,6 +49,22 @@ logger = logging.getLogger(__name__)
 TASK_INFO_NAME = "fnet_task.json"
 
 
+# what FinetuneConfig.resolved() chooses for options left unset (the reasons are in its docstring)
+PRETRAINED_DEFAULTS = {"lr": 1e-4, "warmup_ratio": 0.1, "epochs": 3.0}
+SCRATCH_DEFAULTS = {"lr": 1e-3, "warmup_ratio": 0.1, "epochs": 3.0}
+# ELECTRA's fine-tuning rates by model width (Clark et al. 2020, Small / Base / Large)
+PRETRAINED_LR_BY_WIDTH = ((256, 3e-4), (768, 1e-4), (1024, 5e-5))
+MIN_STEPS = 300  # optimizer steps a small training set is stretched to (by more epochs)
+MAX_EPOCHS = 20
+
+
+def _rate(lr: float) -> str:
+    return f"{lr:.0e}".replace("e-0", "e-")  # 3e-4, as the literature writes rates
+
+
+_LR_BY_WIDTH_HELP = ", ".join(f"{_rate(lr)} at hidden {width}" for width, lr in PRETRAINED_LR_BY_WIDTH)
+
+
 @dataclass
 class FinetuneConfig:
     """Everything a fine-tuning run needs; each field is also a `fnet finetune` flag (``reader``:
@@ -61,11 +77,12 @@ class FinetuneConfig:
     train: str | None = option(None, "training file (required)")
     validation: str | None = option(None, "validation file: evaluated each epoch, selects the best epoch")
     output: str | None = option(None, "output directory (required)")
-    epochs: float | None = option(None, "passes over the training data (default: 3, more for a small training "
-                                        "set so that it gets 300 optimizer steps, at most 20 passes)")
-    lr: float | None = option(None, "peak learning rate (default: from a model directory (pretrained), by the "
-                                    "model's width: 3e-4 at hidden 256, 1e-4 at 768, 5e-5 at 1024, interpolated "
-                                    "between; 1e-3 from a preset (random init))")
+    epochs: float | None = option(None, f"passes over the training data (default: {SCRATCH_DEFAULTS['epochs']:g}, "
+                                        f"more for a small training set so that it gets {MIN_STEPS} optimizer "
+                                        f"steps, at most {MAX_EPOCHS} passes)")
+    lr: float | None = option(None, f"peak learning rate (default: from a model directory (pretrained), by the "
+                                    f"model's width: {_LR_BY_WIDTH_HELP}, interpolated between; "
+                                    f"{_rate(SCRATCH_DEFAULTS['lr'])} from a preset (random init))")
     batch_size: int = option(16, "examples per optimizer step")
     grad_accum: int = option(1, "micro-batches per optimizer step (the batch is split over them)")
     seq_len: int = option(128, "tokens per input (QA: per window); longer inputs are truncated or windowed")
@@ -156,13 +173,6 @@ class FinetuneConfig:
             warmup_ratio=start["warmup_ratio"] if self.warmup_ratio is None else self.warmup_ratio)
 
 
-# what FinetuneConfig.resolved() chooses for options left unset (the reasons are in its docstring)
-PRETRAINED_DEFAULTS = {"lr": 1e-4, "warmup_ratio": 0.1, "epochs": 3.0}
-SCRATCH_DEFAULTS = {"lr": 1e-3, "warmup_ratio": 0.1, "epochs": 3.0}
-# ELECTRA's fine-tuning rates by model width (Clark et al. 2020, Small / Base / Large)
-PRETRAINED_LR_BY_WIDTH = ((256, 3e-4), (768, 1e-4), (1024, 5e-5))
-MIN_STEPS = 300  # optimizer steps a small training set is stretched to (by more epochs)
-MAX_EPOCHS = 20
 
 
 def pretrained_lr(hidden_size: int) -> float:
