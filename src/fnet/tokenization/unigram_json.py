@@ -117,8 +117,10 @@ class UnigramJson:
         self._unk = unk
         backend = Tokenizer(Unigram(list(zip(self.pieces, self.scores)), unk_id=unk,
                                     byte_fallback=bool(self.data["model"].get("byte_fallback", False))))
-        if self.charsmap:
-            backend.normalizer = normalizers.Precompiled(self.charsmap)
+        if self.charsmap:  # base64 in the file, bytes for the library
+            import base64
+
+            backend.normalizer = normalizers.Precompiled(base64.b64decode(self.charsmap))
         backend.pre_tokenizer = pre_tokenizers.Sequence(
             [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Metaspace(replacement=_U, prepend_scheme="always")])
         self._backend = backend
