@@ -95,16 +95,20 @@ def test_transformers5_folder_loads_with_the_sentencepiece_ids(spiece, tmp_path,
         assert ours == [from_json.unk_token_id if i == model_unk else i for i in theirs], text[:60]
         compared += 1
     assert compared > len(texts) // 2
-    # offsets are character spans into the text, as transformers gives them
-    ours = from_json(LINES, return_offsets_mapping=True)["offset_mapping"]
-    theirs = hf(LINES, return_offsets_mapping=True)["offset_mapping"]
-    assert [list(map(tuple, r)) for r in ours] == [list(map(tuple, r)) for r in theirs]
+    # offsets are character spans into the text, as transformers gives them (where the pieces agree; a LaTeX
+    # quote `` becomes one " whose span is both characters in fnet, the second in transformers)
+    ours, theirs = from_json(texts, return_offsets_mapping=True), hf(texts, return_offsets_mapping=True)
+    same = [k for k in range(len(texts)) if ours["input_ids"][k] == theirs["input_ids"][k]
+            and "``" not in texts[k] and "''" not in texts[k]]
+    assert len(same) > len(texts) // 2
+    for k in same:
+        assert ours["offset_mapping"][k] == list(map(tuple, theirs["offset_mapping"][k])), texts[k][:60]
 
 
 def test_the_two_departures_from_transformers5_are_sentencepiece_s(spiece, tmp_path):
     """Where fnet's ids differ from transformers 5's on its own folder, they are the SentencePiece model's."""
-    folder = hf_json_folder(spiece, tmp_path / "hf")
-    ours, model = FNetTokenizer.from_pretrained(folder), FNetTokenizer(spiece)
+    folder = hf_json_folder(spiece, tmp_path / "hf", **OPTIONS[0])
+    ours, model = FNetTokenizer.from_pretrained(folder), FNetTokenizer(spiece, **OPTIONS[0])
     hf = transformers.AutoTokenizer.from_pretrained(str(folder))
     for text in ("digits 2, 3, 42, 999,", "CJK 日本語 中文"):
         assert ours.encode(text) == model.encode(text)
@@ -144,7 +148,7 @@ def test_tokenizer_json_that_is_not_unigram_or_not_fnet_is_refused(spiece, tmp_p
 
 def test_precompiled_charsmap_is_used(spiece, tmp_path):
     """Full-width text goes through SentencePiece's NFKC map in both paths (not left as unknown)."""
-    folder = hf_json_folder(spiece, tmp_path / "hf")
+    folder = hf_json_folder(spiece, tmp_path / "hf", **OPTIONS[0])
     charsmap = json.loads((folder / "tokenizer.json").read_text())["normalizer"]["normalizers"][-1]
     assert charsmap["type"] == "Precompiled" and base64.b64decode(charsmap["precompiled_charsmap"])
     tok = FNetTokenizer.from_pretrained(folder)
@@ -208,9 +212,11 @@ def test_wordpiece_added_tokens_match_transformers_both_ways(bert, minilm_dir, t
     ours = WordPieceTokenizer.from_pretrained(minilm_dir)
     theirs = transformers.AutoTokenizer.from_pretrained(str(minilm_dir))
     for tok in (ours, theirs):
-        assert tok.add_tokens(["FNetWord", "hello"]) == 1  # "hello" is in the vocabulary
+        # "hello" is in the vocabulary: it keeps its id and counts as added (transformers' count)
+        assert tok.add_tokens(["FNetWord", "hello"]) == 2
         assert tok.add_special_tokens({"additional_special_tokens": ["<ent>"]}) == 1
     assert ours.added_tokens_encoder == theirs.added_tokens_encoder
+    assert len(ours) == len(theirs) == 30524
     texts = ["An fnetword and <ent> here", "hello FNetWord!"]
     assert ours(texts, return_offsets_mapping=True)["offset_mapping"] == [
         list(map(tuple, r)) for r in theirs(texts, return_offsets_mapping=True)["offset_mapping"]]
@@ -262,7 +268,7 @@ def test_special_token_setters(spiece):
     with pytest.raises(ValueError, match="cannot be None"):
         tok.cls_token = None
     tok.extra_special_tokens = ["<s>"]
-    assert tok.tokenize("a<s>b")[1] == "<s>" and tok.convert_tokens_to_ids("<s>") in tok.all_special_ids
+    assert "<s>" in tok.tokenize("a<s>b") and tok.convert_tokens_to_ids("<s>") in tok.all_special_ids
 
 
 def test_override_special_tokens_at_load(spiece, tmp_path):
@@ -326,7 +332,9 @@ def test_padding_side_per_call(spiece, hf, bert):
             got = ours(batch, padding=True, padding_side=side, return_offsets_mapping=True)
             want = theirs(batch, padding=True, padding_side=side, return_offsets_mapping=True)
             for key in ("input_ids", "attention_mask", "token_type_ids"):
-                assert got[key] == want[key], (side, key)
+                if key in want:
+                    assert got[key] == want[key], (side, key)
+            assert got["offset_mapping"] == [list(map(tuple, r)) for r in want["offset_mapping"]]
             assert got.word_ids(0) == want.word_ids(0)
             padded = ours.pad({"input_ids": [[7], [7, 8]]}, padding_side=side)
             assert padded["input_ids"] == theirs.pad({"input_ids": [[7], [7, 8]]}, padding_side=side)["input_ids"]

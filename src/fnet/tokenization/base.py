@@ -289,8 +289,6 @@ class TokenizerBase(ABC):
         self.pad_token_type_id = 0
         special = set(self.all_special_tokens) | {t for t, flag in self._added_tokens.items() if flag}
         self._all_special_ids_set = frozenset(self._special_ids[t] for t in special)
-        # ids decoded as their own words (special and added tokens): not pieces of the model
-        self._added_ids_set = frozenset(self._special_ids.values())
         self._on_tokens_changed()
 
     def _on_tokens_changed(self) -> None:
@@ -305,7 +303,8 @@ class TokenizerBase(ABC):
         return token in self.get_vocab()
 
     def _add_to_vocab(self, token: str, special: bool) -> int:  # noqa: ARG002 (kinds use ``special``)
-        """Give ``token`` (not in the vocabulary) the next id; kinds that can grow their vocabulary override."""
+        """Register ``token`` as an added token (matched whole in a text): a token the vocabulary lacks gets the
+        next id, one it has keeps its id; returns the id. Kinds that can grow their vocabulary override."""
         raise NotImplementedError(f"{type(self).__name__} cannot add tokens to its vocabulary")
 
     def _set_special(self, name: str, value: Any) -> None:
@@ -372,7 +371,9 @@ class TokenizerBase(ABC):
         """Add tokens (a str, an ``AddedToken`` or a list of them) the vocabulary lacks, at the next ids; they are
         matched whole in a text before the model sees it. Returns how many were added (resize the model's
         embeddings to ``len(tokenizer)`` after). ``special_tokens=True`` (or an ``AddedToken`` with
-        ``special=True``) makes them special: skipped by ``decode(skip_special_tokens=True)``."""
+        ``special=True``) makes them special: skipped by ``decode(skip_special_tokens=True)``. A token the
+        vocabulary already has keeps its id and counts as added when it was not an added token yet (as in
+        transformers)."""
         if isinstance(new_tokens, (str, Mapping)) or hasattr(new_tokens, "content"):
             new_tokens = [new_tokens]
         if not isinstance(new_tokens, (list, tuple)):
@@ -381,12 +382,11 @@ class TokenizerBase(ABC):
         for value in new_tokens:
             token = _check_token("new_tokens", value)
             special = token_is_special(value, special_tokens)
-            if not self._has_token(token):
-                self._add_to_vocab(token, special)
-                added += 1
-            elif token in self._added_tokens or token in self.all_special_tokens:
+            if token in self._special_ids:  # already an added or special token
                 continue
+            self._add_to_vocab(token, special)
             self._added_tokens[token] = special
+            added += 1
         self._reindex()
         return added
 
@@ -484,8 +484,8 @@ class TokenizerBase(ABC):
 
     def convert_tokens_to_string(self, tokens: Sequence[str]) -> str:
         """Join tokens back into text (special tokens are kept as words)."""
-        whole = set(self._special_ids)
-        return _join_runs(tokens, whole.__contains__, self._decode_tokens, str, skip=None)
+        specials = {self._id_to_token(i) for i in self._all_special_ids_set}
+        return _join_runs(tokens, specials.__contains__, self._decode_tokens, str, skip=None)
 
     def decode(
         self,
@@ -495,7 +495,7 @@ class TokenizerBase(ABC):
     ) -> str:
         """Text of ``token_ids`` (a list of ints or a 1-d tensor)."""
         ids = self._check_ids(token_ids)
-        out = _join_runs(ids, self._added_ids_set.__contains__, self._decode_ids, self._id_to_token,
+        out = _join_runs(ids, self._all_special_ids_set.__contains__, self._decode_ids, self._id_to_token,
                          skip=self._all_special_ids_set.__contains__ if skip_special_tokens else None)
         if clean_up_tokenization_spaces is None:
             clean_up_tokenization_spaces = self.clean_up_tokenization_spaces
@@ -1005,8 +1005,8 @@ class TokenizerBase(ABC):
 
 
 def _join_runs(items: Sequence[Any], is_special, decode_run, special_text, skip) -> str:
-    """Decode runs of ordinary items with ``decode_run``; special and added items stand as their own words
-    (``skip``: a predicate for the ones to leave out, or None)."""
+    """Decode runs of ordinary items with ``decode_run``; special items stand as their own words (``skip``: a
+    predicate for the ones to leave out, or None)."""
     out = ""
     run: list[Any] = []
     prev_special = False

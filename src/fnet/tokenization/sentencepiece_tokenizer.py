@@ -227,6 +227,8 @@ class FNetTokenizer(TokenizerBase):
         return token in self._added or self._sp_piece_id(token) is not None
 
     def _add_to_vocab(self, token: str, special: bool) -> int:
+        if self._has_token(token):  # a piece of the model: it keeps its id (and is now cut out whole)
+            return self._token_to_id(token)
         index = self._sp_size + len(self._added)
         self._added[token] = index
         self._added_rev[index] = token
@@ -479,10 +481,30 @@ class FNetTokenizer(TokenizerBase):
     # decoding
 
     def _decode_ids(self, ids: list[int]) -> str:
+        if self._added_rev and any(i in self._added_rev for i in ids):
+            return self._decode_with_added([self._id_to_token(i) for i in ids])
         return self.sp_model.decode(ids)
 
     def _decode_tokens(self, tokens: list[str]) -> str:
+        if self._added and any(t in self._added for t in tokens):
+            return self._decode_with_added(list(tokens))
         return self.sp_model.decode(tokens)
+
+    def _decode_with_added(self, tokens: list[str]) -> str:
+        """Pieces around added tokens, as transformers 5 decodes them: an added token's text as it is, the
+        pieces after it with the space their "▁" stands for."""
+        out, run = "", []
+        for token in [*tokens, None]:
+            if token is not None and token not in self._added:
+                run.append(token)
+                continue
+            if run:
+                text = self.sp_model.decode(run)
+                out += " " + text if out and run[0].startswith(SPIECE_UNDERLINE) and text else text
+                run = []
+            if token is not None:
+                out += token
+        return out
 
     # ---------------------------------------------------------------------------------------------
     # files

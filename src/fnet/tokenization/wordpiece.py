@@ -148,7 +148,8 @@ class WordPieceTokenizer(TokenizerBase):
     def _add_to_vocab(self, token: str, special: bool) -> int:
         from tokenizers import AddedToken
 
-        # as transformers adds them: a plain added token is matched in the normalized (e.g. lower-cased) text
+        # as transformers adds them: a plain added token is matched in the normalized (e.g. lower-cased) text; one
+        # the vocabulary has keeps its id
         added = AddedToken(token, special=special, normalized=not special)
         if special:
             self._backend.add_special_tokens([added])
@@ -158,6 +159,14 @@ class WordPieceTokenizer(TokenizerBase):
 
     def _base_vocab_size(self) -> int:
         return self._backend.get_vocab_size(with_added_tokens=False)
+
+    def _added_token_flags(self, token: str) -> dict[str, bool]:
+        flags = super()._added_token_flags(token)
+        added = self._backend.get_added_tokens_decoder().get(self._backend.token_to_id(token))
+        if added is not None:  # the pipeline's own flags (a plain added token matches normalized text)
+            flags.update(lstrip=added.lstrip, rstrip=added.rstrip, single_word=added.single_word,
+                         normalized=added.normalized)
+        return flags
 
     def _check_layout(self) -> None:
         """Refuse a tokenizer.json whose post-processor builds another layout than ``[CLS] A [SEP] B [SEP]``."""
