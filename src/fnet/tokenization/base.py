@@ -147,6 +147,11 @@ class TokenizerBase(ABC):
 
     ``mask_lstrip`` (class attribute): the mask token takes the whitespace to its left (written to the
     saved files' ``lstrip``).
+
+    A kind whose vocabulary can grow (``add_tokens``, ``add_special_tokens``, special or saved added tokens the
+    vocabulary lacks) also implements ``_add_to_vocab(token, special) -> id``, ``_has_token(token)`` and
+    ``_base_vocab_size()`` (ids below it come from the vocabulary file), and may hook ``_on_tokens_changed()``
+    to refresh what it derives from the special/added tokens.
     """
 
     model_input_names = ["input_ids", "token_type_ids"]
