@@ -535,8 +535,13 @@ class FNetTokenizer(TokenizerBase):
         return options
 
     def _save_vocabulary(self, directory: Path) -> Path:
+        """``spiece.model`` (when loaded from one) and ``tokenizer.json``: transformers 5 loads an FNet folder
+        through its ``tokenizer.json`` (from ``spiece.model`` alone it builds a pipeline without lower-casing,
+        word prefixes or ``[CLS]``/``[SEP]``)."""
         if self._vocab_file_name == VOCAB_JSON_NAME:
             return atomic_write_text(directory / VOCAB_JSON_NAME, self.sp_model.to_json(self))
+        unigram = UnigramJson.from_sentencepiece(self.sp_model, self._sp_bytes)
+        atomic_write_text(directory / VOCAB_JSON_NAME, unigram.to_json(self))
         return atomic_write_bytes(directory / VOCAB_FILE_NAME, self._sp_bytes)
 
     def _vocabulary_bytes(self) -> bytes:

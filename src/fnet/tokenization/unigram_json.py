@@ -31,6 +31,45 @@ _UNK_SURFACE = " \u2047 "  # what SentencePiece decodes an unknown piece to
 _KNOWN_REPLACES = {"``", "''", " {2,}", " "}
 
 
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    value, shift = 0, 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, pos
+
+
+def _proto_bytes(data: bytes, path: tuple[int, ...]) -> bytes | None:
+    """The bytes of a nested length-delimited protobuf field (``path``: field numbers), None when absent:
+    enough of the wire format to read SentencePiece's character map without the ``protobuf`` package."""
+    field, rest = path[0], path[1:]
+    pos = 0
+    try:
+        while pos < len(data):
+            key, pos = _varint(data, pos)
+            number, wire = key >> 3, key & 7
+            if wire == 0:
+                _, pos = _varint(data, pos)
+            elif wire == 1:
+                pos += 8
+            elif wire == 5:
+                pos += 4
+            elif wire == 2:
+                size, pos = _varint(data, pos)
+                if number == field:
+                    value = data[pos:pos + size]
+                    return _proto_bytes(value, rest) if rest else value
+                pos += size
+            else:
+                return None
+    except IndexError:
+        return None
+    return None
+
+
 def _steps(node: dict | None) -> list[dict]:
     if not node:
         return []
@@ -83,6 +122,22 @@ class UnigramJson:
         self._control = frozenset(i for i, t in self.added_tokens.items() if t["special"] and i < len(self.pieces))
         self._ids = {p: i for i, p in enumerate(self.pieces)}
         self._backend: Any = None
+
+    @classmethod
+    def from_sentencepiece(cls, sp: Any, serialized: bytes) -> UnigramJson:
+        """The Unigram model of a ``SentencePieceProcessor`` (``serialized``: its ``spiece.model`` bytes), for
+        writing the ``tokenizer.json`` transformers 5 loads beside ``spiece.model``."""
+        import base64
+
+        n = sp.get_piece_size()
+        charsmap = _proto_bytes(serialized, (3, 2))  # ModelProto.normalizer_spec.precompiled_charsmap
+        data = {"version": "1.0", "truncation": None, "padding": None, "added_tokens": [],
+                "normalizer": None, "pre_tokenizer": None, "post_processor": None, "decoder": None,
+                "model": {"type": "Unigram", "unk_id": sp.unk_id(),
+                          "vocab": [[sp.id_to_piece(i), sp.get_score(i)] for i in range(n)], "byte_fallback": False}}
+        out = cls(data, b"", "spiece.model")
+        out.charsmap = base64.b64encode(charsmap).decode("ascii") if charsmap else None
+        return out
 
     @classmethod
     def from_file(cls, path: str | os.PathLike) -> UnigramJson:
