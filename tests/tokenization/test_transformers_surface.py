@@ -313,6 +313,8 @@ def test_override_special_tokens_at_load(spiece, tmp_path):
     FNetTokenizer(spiece).save_pretrained(tmp_path / "fnet")
     tok = FNetTokenizer.from_pretrained(tmp_path / "fnet", eos_token="<eos>", extra_special_tokens=["<ent>"])
     assert tok.eos_token_id == 600 and tok.convert_tokens_to_ids("<ent>") == 601 and len(tok) == 602
+    old_name = AutoTokenizer.from_pretrained(tmp_path / "fnet", additional_special_tokens=["<ent>"], use_fast=True)
+    assert old_name.extra_special_tokens == ["<ent>"] and old_name.tokenize("a<ent>")[-1] == "<ent>"
 
 
 # ------------------------------------------------------------------------------------------------

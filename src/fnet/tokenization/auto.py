@@ -78,9 +78,13 @@ class AutoTokenizer:
 
         ``revision``, ``cache_dir``, ``local_files_only``, ``token`` are for Hub ids (see
         :func:`fnet.hub.resolve`); ``flag`` is the command-line flag named in errors; ``kwargs`` override the
-        saved tokenizer options (``model_max_length=...``, ``do_lower_case=...``).
+        saved tokenizer options (``model_max_length=...``, ``do_lower_case=...``, ``eos_token=...``).
+        ``use_fast`` (transformers' choice between a Python and a ``tokenizers`` tokenizer) is accepted and has
+        nothing to choose: every fnet tokenizer gives the ids of transformers' fast one.
         """
         from fnet.hub import resolve
+
+        kwargs.pop("use_fast", None)
 
         path = Path(name_or_path)
         if not path.is_file():

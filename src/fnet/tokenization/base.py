@@ -970,6 +970,8 @@ class TokenizerBase(ABC):
                            cache_dir=cache_dir, local_files_only=local_files_only, token=token, weights=False)
         vocab_file = cls._vocabulary_file(path)
         options = cls._saved_options(path) if path.is_dir() else {}
+        if "additional_special_tokens" in kwargs:  # transformers 4's name
+            kwargs["extra_special_tokens"] = kwargs.pop("additional_special_tokens")
         options.update(kwargs)
         return cls(vocab_file, **options)
 
