@@ -33,6 +33,14 @@ conventions on top of it:
   ones the model has; ``vocab_size`` grows accordingly.  A model made by :meth:`FNetTokenizer.train`
   has ``<unk>`` 0, ``<s>`` 1, ``</s>`` 2, ``<pad>`` 3, ``[CLS]`` 4, ``[SEP]`` 5, ``[MASK]`` 6.
 
+* **Added tokens** (``add_tokens``, ``add_special_tokens``, ``extra_special_tokens``, a saved
+  ``added_tokens_decoder``) are cut out of a text like special tokens and take the ids after those (a saved
+  table keeps its ids). A plain (not special) added token keeps its span and is a word of its own.
+
+* **Files**: ``save_pretrained`` writes ``spiece.model`` and a ``tokenizer.json`` (the pipeline transformers 5
+  loads; see :mod:`fnet.tokenization.unigram_json`); a folder with only ``tokenizer.json`` (as transformers 5
+  saves it) loads through the ``tokenizers`` library with the same ids.
+
 * **Offsets** (``return_offsets_mapping=True``) are character spans into the *original* string: the
   preprocessing keeps, for every character it produces, the span of original characters it came from,
   and SentencePiece's own offsets into its input are mapped through that alignment.  The whitespace that
