@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import json
 import pickle
-import shutil
 from pathlib import Path
 
 import pytest
@@ -185,7 +184,8 @@ def test_precompiled_charsmap_is_used(spiece, tmp_path):
     charsmap = json.loads((folder / "tokenizer.json").read_text())["normalizer"]["normalizers"][-1]
     assert charsmap["type"] == "Precompiled" and base64.b64decode(charsmap["precompiled_charsmap"])
     tok = FNetTokenizer.from_pretrained(folder)
-    assert tok.encode("ＫＯＬＡ") == FNetTokenizer(spiece).encode("ＫＯＬＡ") == FNetTokenizer(spiece).encode("KOLA")
+    model = FNetTokenizer(spiece)
+    assert tok.encode("ＫＯＬＡ") == model.encode("ＫＯＬＡ") == model.encode("KOLA")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -321,7 +321,7 @@ def test_override_special_tokens_at_load(spiece, tmp_path):
 # 15: truncation_side; 16: padding_side per call
 
 
-def test_truncation_side_left_like_transformers(spiece):
+def test_truncation_side_left_like_transformers(spiece, tmp_path):
     ours = FNetTokenizer(spiece, truncation_side="left")
     theirs = hf_fnet(spiece, do_lower_case=False, keep_accents=True, truncation_side="left")
     a, b = "kola mope lu", "wima lope sesu hurupo"
@@ -334,12 +334,15 @@ def test_truncation_side_left_like_transformers(spiece):
     for args, kwargs in cases:
         got, want = ours(*args, **kwargs), theirs(*args, **kwargs)
         assert got["input_ids"] == want["input_ids"], (args, kwargs)
-    assert ours(LONG, truncation=True, max_length=7)["input_ids"][1:-1] == ours.encode(LONG, add_special_tokens=False)[-5:]
+    left = ours(LONG, truncation=True, max_length=7)["input_ids"]
+    assert left[1:-1] == ours.encode(LONG, add_special_tokens=False)[-5:]
     # set after init, and saved
     plain = FNetTokenizer(spiece)
     cut = plain(LONG, truncation=True, max_length=7)["input_ids"]
     plain.truncation_side = "left"
-    assert plain(LONG, truncation=True, max_length=7)["input_ids"] == ours(LONG, truncation=True, max_length=7)["input_ids"] != cut
+    assert plain(LONG, truncation=True, max_length=7)["input_ids"] == left != cut
+    plain.save_pretrained(tmp_path)
+    assert FNetTokenizer.from_pretrained(tmp_path)(LONG, truncation=True, max_length=7)["input_ids"] == left
     with pytest.raises(ValueError, match="truncation_side"):
         FNetTokenizer(spiece, truncation_side="middle")
 

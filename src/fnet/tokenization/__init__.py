@@ -23,5 +23,5 @@ from fnet.tokenization.wordpiece import WordPieceTokenizer
 # transformers 5 keeps FNetTokenizerFast as another name of FNetTokenizer (which is already "fast")
 FNetTokenizerFast = FNetTokenizer
 
-__all__ = ["AutoTokenizer", "FNetTokenizer", "FNetTokenizerFast", "WordPieceTokenizer", "TokenizerBase", "BatchEncoding", "SPIECE_UNDERLINE", "TokenizerFileError",
-           "clean_up_tokenization"]
+__all__ = ["AutoTokenizer", "FNetTokenizer", "FNetTokenizerFast", "WordPieceTokenizer", "TokenizerBase", "BatchEncoding",
+           "SPIECE_UNDERLINE", "TokenizerFileError", "clean_up_tokenization"]

@@ -382,7 +382,8 @@ class TokenizerBase(ABC):
         if isinstance(new_tokens, (str, Mapping)) or hasattr(new_tokens, "content"):
             new_tokens = [new_tokens]
         if not isinstance(new_tokens, (list, tuple)):
-            raise TypeError(f"new_tokens must be a str, an AddedToken or a list of them, got {type(new_tokens).__name__}")
+            raise TypeError("new_tokens must be a str, an AddedToken or a list of them, got "
+                            f"{type(new_tokens).__name__}")
         added = 0
         for value in new_tokens:
             token = _check_token("new_tokens", value)

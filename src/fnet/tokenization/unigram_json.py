@@ -228,7 +228,8 @@ class UnigramJson:
             index = item if isinstance(item, int) else self._ids.get(item, self._unk)
             if self.is_control(index):
                 continue
-            parts.append(_UNK_SURFACE if index == self._unk else (item if isinstance(item, str) else self.pieces[index]))
+            piece = item if isinstance(item, str) else self.pieces[index]
+            parts.append(_UNK_SURFACE if index == self._unk else piece)
         text = "".join(parts).replace(_U, " ")
         return text[1:] if text.startswith(" ") else text
 
