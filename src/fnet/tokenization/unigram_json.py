@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["UnigramJson", "VOCAB_JSON_NAME"]
+__all__ = ["UnigramJson", "VOCAB_JSON_NAME", "precompiled_charsmap"]
 
 VOCAB_JSON_NAME = "tokenizer.json"
 _U = "\u2581"
@@ -68,6 +68,12 @@ def _proto_bytes(data: bytes, path: tuple[int, ...]) -> bytes | None:
     except IndexError:
         return None
     return None
+
+
+def precompiled_charsmap(model_bytes: bytes) -> bytes | None:
+    """SentencePiece's character map (``ModelProto.normalizer_spec.precompiled_charsmap``) of ``spiece.model``
+    bytes, or None."""
+    return _proto_bytes(model_bytes, (3, 2))
 
 
 def _steps(node: dict | None) -> list[dict]:
@@ -130,7 +136,7 @@ class UnigramJson:
         import base64
 
         n = sp.get_piece_size()
-        charsmap = _proto_bytes(serialized, (3, 2))  # ModelProto.normalizer_spec.precompiled_charsmap
+        charsmap = precompiled_charsmap(serialized)
         data = {"version": "1.0", "truncation": None, "padding": None, "added_tokens": [],
                 "normalizer": None, "pre_tokenizer": None, "post_processor": None, "decoder": None,
                 "model": {"type": "Unigram", "unk_id": sp.unk_id(),
