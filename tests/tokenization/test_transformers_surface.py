@@ -192,7 +192,7 @@ def test_precompiled_charsmap_is_used(spiece, tmp_path):
 # 13: added tokens
 
 
-def test_add_tokens_like_transformers(spiece):
+def test_add_tokens_like_transformers(spiece, tmp_path):
     ours, theirs = FNetTokenizer(spiece), hf_fnet(spiece, do_lower_case=False, keep_accents=True)
     for tok in (ours, theirs):
         assert tok.add_tokens(["newtok", "kola"]) == 2
@@ -208,9 +208,16 @@ def test_add_tokens_like_transformers(spiece):
         assert ours(text)["input_ids"] == theirs(text)["input_ids"], text
         ids = ours.encode(text)
         assert ours.decode(ids, skip_special_tokens=True) == theirs.decode(ids, skip_special_tokens=True), text
-    enc = ours("wima newtok", return_offsets_mapping=True)
-    assert enc["offset_mapping"][-2] == (5, 11) and enc.word_ids()[-2] is not None
+    enc = ours("wima newtok lu", return_offsets_mapping=True)
+    assert enc["offset_mapping"][-3] == (5, 11)
+    assert enc.word_ids() == theirs("wima newtok lu").word_ids()  # a plain added token is a word of its own
     assert ours("x <ent>", return_special_tokens_mask=True)["special_tokens_mask"] == [1, 0, 0, 0, 1]
+    # a folder transformers saved with added tokens: fnet reads them at their ids
+    theirs.save_pretrained(tmp_path)
+    loaded = FNetTokenizer.from_pretrained(tmp_path)
+    assert loaded.added_tokens_encoder == theirs.added_tokens_encoder
+    assert loaded.extra_special_tokens == ["<ent>"]
+    assert loaded("kola mope <ent> newtok")["input_ids"] == theirs("kola mope <ent> newtok")["input_ids"]
 
 
 def test_added_tokens_save_load_round_trip(spiece, tmp_path):
