@@ -74,11 +74,11 @@ import sentencepiece as spm
 
 from fnet.io import atomic_write_bytes, atomic_write_text
 from fnet.tokenization.base import TokenizerBase, TokenizerFileError
-from fnet.tokenization.unigram_json import VOCAB_JSON_NAME, UnigramJson
 from fnet.tokenization.encoding import EncodedText, check_bool
 from fnet.tokenization.normalization import normalize, normalize_aligned, split_special_tokens
 from fnet.tokenization.offsets import SPIECE_UNDERLINE, digit_comma_offsets, map_offsets
 from fnet.tokenization.training import TRAIN_SPECIAL_IDS, train_sentencepiece
+from fnet.tokenization.unigram_json import VOCAB_JSON_NAME, UnigramJson
 
 __all__ = ["FNetTokenizer", "VOCAB_FILE_NAME"]
 
