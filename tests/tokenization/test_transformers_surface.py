@@ -311,7 +311,7 @@ def test_special_token_setters(spiece):
     assert "<s>" in tok.tokenize("a<s>b") and tok.convert_tokens_to_ids("<s>") in tok.all_special_ids
 
 
-def test_override_special_tokens_at_load(spiece, tmp_path):
+def test_override_special_tokens_at_load(spiece, tmp_path, minilm_dir):
     folder = hf_json_folder(spiece, tmp_path / "hf")
     hf = transformers.AutoTokenizer.from_pretrained(str(folder), eos_token="[MASK]")
     for tok in (FNetTokenizer.from_pretrained(folder, eos_token="[MASK]"),
@@ -322,6 +322,9 @@ def test_override_special_tokens_at_load(spiece, tmp_path):
     assert tok.eos_token_id == 600 and tok.convert_tokens_to_ids("<ent>") == 601 and len(tok) == 602
     old_name = AutoTokenizer.from_pretrained(tmp_path / "fnet", additional_special_tokens=["<ent>"], use_fast=True)
     assert old_name.extra_special_tokens == ["<ent>"] and old_name.tokenize("a<ent>")[-1] == "<ent>"
+    ours = AutoTokenizer.from_pretrained(minilm_dir, bos_token="[CLS]", eos_token="[SEP]")
+    theirs = transformers.AutoTokenizer.from_pretrained(str(minilm_dir), bos_token="[CLS]", eos_token="[SEP]")
+    assert (ours.bos_token_id, ours.eos_token_id) == (theirs.bos_token_id, theirs.eos_token_id) == (101, 102)
 
 
 # ------------------------------------------------------------------------------------------------
