@@ -687,9 +687,12 @@ class FNetPreTrainedModel(nn.Module):
             hook.remove()
             self._require_grads_hook = None
 
-    def num_parameters(self, trainable_only: bool = False) -> int:
-        params = {id(p): p for p in self.parameters() if p.requires_grad or not trainable_only}
-        return sum(p.numel() for p in params.values())
+    def num_parameters(self, only_trainable: bool = False, exclude_embeddings: bool = False) -> int:
+        """Parameters, each shared tensor once; ``only_trainable``, ``exclude_embeddings`` (the ``nn.Embedding``
+        tables) as transformers (its Trainer counts FLOPs with them)."""
+        embeddings = {id(m.weight) for m in self.modules() if isinstance(m, nn.Embedding)} if exclude_embeddings else set()
+        return sum(p.numel() for p in self.parameters()
+                   if (p.requires_grad or not only_trainable) and id(p) not in embeddings)
 
     @property
     def device(self) -> torch.device:
@@ -885,11 +888,15 @@ class FNetModel(FNetPreTrainedModel):
         inputs_embeds: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        output_attentions: bool | None = None,
     ) -> FNetModelOutput | tuple:
         """``attention_mask`` (b, n), 1 at tokens, 0 at pads: when given, each example is mixed over
         its own tokens only, so its outputs do not depend on the padding. Without it, pads are mixed
         in like tokens, exactly as in the reference."""
         self._check_inputs(input_ids, inputs_embeds, token_type_ids, position_ids, attention_mask)
+        if output_attentions:  # transformers' argument (PEFT passes it); FNet mixes tokens without attention maps
+            raise ValueError("output_attentions=True: FNet mixes tokens with a Fourier transform and has no attention "
+                             "maps to return; leave output_attentions unset")
         if output_hidden_states is None:
             output_hidden_states = self.config.output_hidden_states
         hidden = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)  # (b, n, d)
@@ -905,10 +912,12 @@ class FNetModel(FNetPreTrainedModel):
 class _FNetTaskModel(FNetPreTrainedModel):
     """A backbone under the ``fnet`` prefix plus a head; shared plumbing of the task models."""
 
-    def _backbone(self, input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, output_hidden_states):
+    def _backbone(self, input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, output_hidden_states,
+                  output_attentions=None):
         return self.fnet(
             input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, position_ids=position_ids,
             inputs_embeds=inputs_embeds, output_hidden_states=output_hidden_states, return_dict=True,
+            output_attentions=output_attentions,
         )
 
 
@@ -937,6 +946,7 @@ class FNetForPreTraining(_FNetTaskModel):
         next_sentence_label: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        output_attentions: bool | None = None,
         only_masked_logits: bool = False,
     ) -> FNetForPreTrainingOutput | tuple:
         """``labels`` (b, n): token ids at masked positions, -100 elsewhere. ``next_sentence_label`` (b,).
@@ -944,7 +954,8 @@ class FNetForPreTraining(_FNetTaskModel):
         ``only_masked_logits=True`` runs the vocabulary projection on labelled positions only (the
         expensive part of pretraining) and returns ``prediction_logits`` of shape (masked, v).
         """
-        out = self._backbone(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, output_hidden_states)
+        out = self._backbone(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
+                             output_hidden_states, output_attentions)
         sequence, pooled = out.last_hidden_state, out.pooler_output
         if only_masked_logits:
             if labels is None:
@@ -985,8 +996,10 @@ class FNetForMaskedLM(_FNetTaskModel):
         labels: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        output_attentions: bool | None = None,
     ) -> MaskedLMOutput | tuple:
-        out = self._backbone(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, output_hidden_states)
+        out = self._backbone(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
+                             output_hidden_states, output_attentions)
         logits = self.cls(out.last_hidden_state)  # (b, n, v)
         loss = _mlm_loss(logits, labels) if labels is not None else None
         return self._finish(MaskedLMOutput(loss, logits, out.hidden_states), return_dict)
@@ -1011,11 +1024,13 @@ class FNetForNextSentencePrediction(_FNetTaskModel):
         labels: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        output_attentions: bool | None = None,
         next_sentence_label: torch.Tensor | None = None,
     ) -> NextSentencePredictorOutput | tuple:
         if labels is None:
             labels = next_sentence_label
-        out = self._backbone(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, output_hidden_states)
+        out = self._backbone(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
+                             output_hidden_states, output_attentions)
         logits = self.cls(out.pooler_output)  # (b, 2)
         loss = F.cross_entropy(logits.float(), labels.reshape(-1)) if labels is not None else None
         return self._finish(NextSentencePredictorOutput(loss, logits, out.hidden_states), return_dict)
@@ -1042,8 +1057,10 @@ class FNetForSequenceClassification(_FNetTaskModel):
         labels: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        output_attentions: bool | None = None,
     ) -> SequenceClassifierOutput | tuple:
-        out = self._backbone(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, output_hidden_states)
+        out = self._backbone(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
+                             output_hidden_states, output_attentions)
         logits = self.classifier(self.dropout(out.pooler_output))  # (b, num_labels)
         loss = None
         if labels is not None:
@@ -1086,6 +1103,7 @@ class FNetForMultipleChoice(_FNetTaskModel):
         labels: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        output_attentions: bool | None = None,
     ) -> MultipleChoiceModelOutput | tuple:
         self._check_inputs(input_ids, inputs_embeds, token_type_ids, None, attention_mask, rank=3)
         ref = input_ids if input_ids is not None else inputs_embeds
@@ -1096,7 +1114,7 @@ class FNetForMultipleChoice(_FNetTaskModel):
             return None if t is None else t.reshape(-1, *t.shape[2:])
 
         out = self._backbone(flat(input_ids), flat(attention_mask), flat(token_type_ids), flat(position_ids),
-                             flat(inputs_embeds), output_hidden_states)
+                             flat(inputs_embeds), output_hidden_states, output_attentions)
         logits = self.classifier(self.dropout(out.pooler_output)).view(-1, num_choices)  # (b, c)
         loss = F.cross_entropy(logits.float(), labels.view(-1)) if labels is not None else None
         return self._finish(MultipleChoiceModelOutput(loss, logits, out.hidden_states), return_dict)
@@ -1123,8 +1141,10 @@ class FNetForTokenClassification(_FNetTaskModel):
         labels: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        output_attentions: bool | None = None,
     ) -> TokenClassifierOutput | tuple:
-        out = self._backbone(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, output_hidden_states)
+        out = self._backbone(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
+                             output_hidden_states, output_attentions)
         logits = self.classifier(self.dropout(out.last_hidden_state))  # (b, n, num_labels)
         loss = _mlm_loss(logits, labels) if labels is not None else None
         return self._finish(TokenClassifierOutput(loss, logits, out.hidden_states), return_dict)
@@ -1151,8 +1171,10 @@ class FNetForQuestionAnswering(_FNetTaskModel):
         end_positions: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        output_attentions: bool | None = None,
     ) -> QuestionAnsweringModelOutput | tuple:
-        out = self._backbone(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, output_hidden_states)
+        out = self._backbone(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
+                             output_hidden_states, output_attentions)
         logits = self.qa_outputs(out.last_hidden_state)  # (b, n, 2)
         start_logits, end_logits = logits[..., 0].contiguous(), logits[..., 1].contiguous()  # (b, n) each
         loss = None
