@@ -61,7 +61,9 @@ def parse_shard_size(size: int | str) -> int:
     ``"500MiB"`` (2**20), ``"80Mb"`` (megabits)."""
     if isinstance(size, int) and not isinstance(size, bool) and size > 0:
         return size
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?I?)(B)\s*", size, re.IGNORECASE) if isinstance(size, str) else None
+    match = None
+    if isinstance(size, str):
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?I?)(B)\s*", size, re.IGNORECASE)
     if match is None or float(match[1]) <= 0:
         raise ValueError(f"max_shard_size={size!r} is not a size; pass bytes as an int or a string like '5GB', "
                          "'500MB', '2GiB'")
@@ -348,7 +350,8 @@ def resolve_dtype(dtype: torch.dtype | str | None, config: FNetConfig,
     config's ``dtype``, else the checkpoint's first floating tensor's, else the default); None keeps float32."""
     if dtype is None or isinstance(dtype, torch.dtype):
         if isinstance(dtype, torch.dtype) and not dtype.is_floating_point:
-            raise ValueError(f"dtype={dtype} is not a floating-point dtype; use one of {sorted(_DTYPE_NAMES)} or 'auto'")
+            raise ValueError(f"dtype={dtype} is not a floating-point dtype; use one of {sorted(_DTYPE_NAMES)} "
+                             "or 'auto'")
         return dtype
     if dtype == "auto":
         if config.dtype is not None:

@@ -109,11 +109,12 @@ class FNetConfig:
     return_dict: bool = True  # forward's default: an output object; False returns its to_tuple()
     output_attentions: bool = False  # FNet has no attention maps to return; carried for transformers' configs
     gradient_checkpointing: bool = False  # a model built from this config starts with activation checkpointing on
-    dtype: str | None = field(default=None, compare=False)  # the saved weights' dtype ("float32", ...): what from_pretrained(dtype="auto") loads
-    architectures: list[str] | None = field(default=None, compare=False)  # the model class that saved the folder (save_pretrained writes it)
-    transformers_version: str | None = field(default=None, compare=False)  # the transformers version that wrote config.json (informational)
+    # the saved weights' dtype ("float32", ...): what from_pretrained(dtype="auto") loads
+    dtype: str | None = field(default=None, compare=False)
+    architectures: list[str] | None = field(default=None, compare=False)  # the model class that saved the folder
+    transformers_version: str | None = field(default=None, compare=False)  # the transformers that wrote config.json
     chunk_size_feed_forward: int = 0  # transformers' feed-forward chunking, a memory knob; fnet runs it whole
-    is_encoder_decoder: bool = False  # FNet is an encoder: always False
+    is_encoder_decoder: bool = False  # transformers' flag for seq2seq models; FNet is an encoder and ignores it
     _name_or_path: str = field(default="", repr=False, compare=False)  # where from_pretrained read the config
     model_type: str = field(default="fnet", repr=False)  # "fnet"; BERT config.json files go through from_dict
 
@@ -185,8 +186,6 @@ class FNetConfig:
         if self.model_type != "fnet":
             raise ValueError(f"FNetConfig.model_type must be 'fnet', got {self.model_type!r}; read a BERT "
                              "config.json with FNetConfig.from_pretrained(folder)")
-        if self.is_encoder_decoder:
-            raise ValueError("FNetConfig.is_encoder_decoder=True: FNet is an encoder; set it to False")
         if self.dtype is not None and self.dtype not in _DTYPES:
             raise ValueError(f"FNetConfig.dtype={self.dtype!r} is not valid; use one of {list(_DTYPES)} or None")
 

@@ -554,7 +554,8 @@ class FNetPreTrainedModel(nn.Module):
         the MLM's predictions), or from the reference init; new MLM-decoder biases at the old biases' mean."""
         old = self.get_input_embeddings()
         if pad_to_multiple_of is not None:
-            if isinstance(pad_to_multiple_of, bool) or not isinstance(pad_to_multiple_of, int) or pad_to_multiple_of <= 0:
+            if isinstance(pad_to_multiple_of, bool) or not isinstance(pad_to_multiple_of, int) \
+                    or pad_to_multiple_of <= 0:
                 raise ValueError(f"pad_to_multiple_of must be a positive int, got {pad_to_multiple_of!r}")
             wanted = old.num_embeddings if new_num_tokens is None else new_num_tokens
             new_num_tokens = -(-wanted // pad_to_multiple_of) * pad_to_multiple_of
@@ -631,7 +632,8 @@ class FNetPreTrainedModel(nn.Module):
         """
         if isinstance(every_n_layers, bool) or not isinstance(every_n_layers, int) or every_n_layers <= 0:
             raise ValueError(f"every_n_layers must be a positive int, got {every_n_layers!r}")
-        kwargs = {"use_reentrant": False} if activation_checkpointing_kwargs is None else dict(activation_checkpointing_kwargs)
+        kwargs = dict(activation_checkpointing_kwargs) if activation_checkpointing_kwargs is not None \
+            else {"use_reentrant": False}
         run = functools.partial(checkpoint, **kwargs)
         if offload:
             def run(function, *args, _run=run):
@@ -690,7 +692,7 @@ class FNetPreTrainedModel(nn.Module):
     def num_parameters(self, only_trainable: bool = False, exclude_embeddings: bool = False) -> int:
         """Parameters, each shared tensor once; ``only_trainable``, ``exclude_embeddings`` (the ``nn.Embedding``
         tables) as transformers (its Trainer counts FLOPs with them)."""
-        embeddings = {id(m.weight) for m in self.modules() if isinstance(m, nn.Embedding)} if exclude_embeddings else set()
+        embeddings = {id(m.weight) for m in self.modules() if exclude_embeddings and isinstance(m, nn.Embedding)}
         return sum(p.numel() for p in self.parameters()
                    if (p.requires_grad or not only_trainable) and id(p) not in embeddings)
 

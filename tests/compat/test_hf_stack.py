@@ -28,7 +28,8 @@ def _data(n=32, length=12, seed=0):
 
 def _base(tmp_path):
     torch.manual_seed(0)
-    fnet.FNetForSequenceClassification(FNetConfig(**tiny_config_kwargs(num_labels=2))).save_pretrained(tmp_path / "base")
+    model = fnet.FNetForSequenceClassification(FNetConfig(**tiny_config_kwargs(num_labels=2)))
+    model.save_pretrained(tmp_path / "base")
     return fnet.FNetForSequenceClassification.from_pretrained(tmp_path / "base")
 
 
@@ -99,7 +100,7 @@ def test_transformers_trainer_fine_tunes_an_fnet_model(tmp_path):
     torch.manual_seed(0)
     model = fnet.FNetForSequenceClassification(FNetConfig(**tiny_config_kwargs(num_labels=2)))
     ids, labels = _data()
-    data = [{"input_ids": ids[i], "attention_mask": torch.ones_like(ids[i]), "labels": labels[i]} for i in range(len(ids))]
+    data = [{"input_ids": x, "attention_mask": torch.ones_like(x), "labels": y} for x, y in zip(ids, labels)]
     args = transformers.TrainingArguments(
         output_dir=str(tmp_path / "run"), per_device_train_batch_size=8, num_train_epochs=6, learning_rate=5e-3,
         logging_steps=1, save_strategy="no", report_to=[], use_cpu=True, seed=0, disable_tqdm=True,
@@ -125,7 +126,8 @@ def test_readme_snippet_runs_with_fnet_and_with_transformers(tmp_path, monkeypat
     first = snippet.splitlines()[0]
     assert first.startswith("from fnet import ") and "# was: from transformers import" in first
     monkeypatch.chdir(tmp_path)
-    for name, code in (("fnet", snippet), ("transformers", snippet.replace("from fnet import", "from transformers import", 1))):
+    as_transformers = snippet.replace("from fnet import", "from transformers import", 1)
+    for name, code in (("fnet", snippet), ("transformers", as_transformers)):
         (tmp_path / name).mkdir()
         monkeypatch.chdir(tmp_path / name)
         (tmp_path / name / "snippet.py").write_text(code)

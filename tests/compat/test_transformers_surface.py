@@ -94,6 +94,12 @@ def test_config_output_hidden_states_and_return_dict_are_honoured(tmp_path):
     assert base(input_ids=_ids(), output_hidden_states=False).hidden_states is None
     with pytest.raises(ValueError, match="output_attentions=True: FNet .* no attention maps"):
         base(input_ids=_ids(), output_attentions=True)
+    fast = fnet.optimize_for_inference(base)  # the real-tokens-only path honours the config too
+    mask = torch.tensor([[1] * 7, [1] * 4 + [0] * 3])
+    with torch.no_grad():
+        assert len(fast(input_ids=_ids(), attention_mask=mask).hidden_states) == 3
+        fast.config.return_dict = False
+        assert isinstance(fast(input_ids=_ids(), attention_mask=mask), tuple)
 
 
 # ----------------------------------------------------------------------------- 4: dict-like outputs
