@@ -736,6 +736,8 @@ class FNetPreTrainedModel(nn.Module):
         dtype: torch.dtype | str | None = None,
         torch_dtype: torch.dtype | str | None = None,
         subfolder: str = "",
+        device_map: str | int | torch.device | dict[str, Any] | None = None,
+        low_cpu_mem_usage: bool | None = None,
         revision: str | None = None,
         cache_dir: str | os.PathLike | None = None,
         local_files_only: bool | None = None,
@@ -751,17 +753,22 @@ class FNetPreTrainedModel(nn.Module):
         As in transformers: ``output_loading_info=True`` also returns the dict of ``missing_keys``,
         ``unexpected_keys``, ``mismatched_keys`` and ``error_msgs``; keys the model lacks are reported, not
         refused; a head of another shape raises RuntimeError unless ``ignore_mismatched_sizes=True``;
-        ``dtype`` (alias ``torch_dtype``) is a torch.dtype, its name, or ``"auto"`` (the checkpoint's).
+        ``dtype`` (alias ``torch_dtype``) is a torch.dtype, its name, or ``"auto"`` (the checkpoint's);
+        ``device_map`` puts the model on one device (``"cuda:0"``, ``"auto"``: the GPU when there is one, or
+        ``{"": device}``); ``low_cpu_mem_usage`` has no effect, as in transformers 5.
         fnet's differences: the default dtype is float32, not ``"auto"``; ``strict=True`` refuses keys of
         another architecture and missing encoder weights (ValueError naming them).
         """
         from fnet.checkpoint import load_model
 
+        del low_cpu_mem_usage  # transformers 5 ignores it too: loading never holds two copies of the weights
         model, info = load_model(
             cls, name_or_dir, config=config, state_dict=state_dict, ignore_mismatched_sizes=ignore_mismatched_sizes,
             strict=strict, dtype=dtype if dtype is not None else torch_dtype, subfolder=subfolder, revision=revision,
             cache_dir=cache_dir, local_files_only=local_files_only, token=token, **config_overrides,
         )
+        if device_map is not None:
+            model = model.to(_one_device(device_map))
         if name_or_dir is not None:
             model.name_or_path = str(name_or_dir)  # where encode() finds the tokenizer and pooling recipe
         return (model, info) if output_loading_info else model
@@ -835,6 +842,18 @@ class FNetPreTrainedModel(nn.Module):
                 raise ValueError(f"attention_mask shape {tuple(attention_mask.shape)} does not match the input {shape}")
             if attention_mask.is_floating_point() and not bool(((attention_mask == 0) | (attention_mask == 1)).all()):
                 raise ValueError("attention_mask must hold 0 (pad) and 1 (token) only")
+
+
+def _one_device(device_map: str | int | torch.device | dict[str, Any]) -> torch.device:
+    """The device of transformers' ``device_map`` when it names one device for the whole model."""
+    if isinstance(device_map, dict):
+        if set(device_map) != {""}:
+            raise ValueError(f"device_map={device_map!r} splits the model across devices, which fnet does not do; "
+                             "pass one device (device_map='cuda:0', {'': 'cuda:0'}) or 'auto'")
+        device_map = device_map[""]
+    if device_map in ("auto", "balanced", "sequential"):
+        return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
+    return torch.device(device_map)
 
 
 def _check_ids(

@@ -152,6 +152,14 @@ def test_from_pretrained_dtype_names_torch_dtype_and_auto(tmp_path):
     assert transformers.FNetModel.from_pretrained(tmp_path / "ours16").dtype == torch.float16
 
 
+def test_from_pretrained_device_map_on_one_device(tmp_path):
+    _hf_checkpoint(tmp_path, transformers.FNetModel)
+    for device_map in ("cpu", "auto", {"": "cpu"}, torch.device("cpu")):
+        assert fnet.FNetModel.from_pretrained(tmp_path, device_map=device_map, low_cpu_mem_usage=True).device.type == "cpu"
+    with pytest.raises(ValueError, match="splits the model across devices"):
+        fnet.FNetModel.from_pretrained(tmp_path, device_map={"embeddings": "cpu", "encoder": "cpu"})
+
+
 # ----------------------------------------------------------------------------- 6: mismatched heads
 
 
