@@ -290,6 +290,18 @@ def test_gradient_checkpointing_config_flag_and_trainer_call():
     assert plain.is_activation_checkpointing
 
 
+def test_offloaded_checkpointing_gives_the_same_gradients():
+    model = fnet.FNetForSequenceClassification(FNetConfig(**tiny_config_kwargs())).train()
+    plain = _grads(model)
+    model.activation_checkpointing_enable(offload=True)
+    offloaded = _grads(model)
+    assert plain.keys() == offloaded.keys()
+    for name, grad in plain.items():
+        torch.testing.assert_close(offloaded[name], grad, msg=name)
+    with pytest.raises(ValueError, match="every_n_layers must be a positive int"):
+        model.activation_checkpointing_enable(every_n_layers=0)
+
+
 # ----------------------------------------------------------------------------- 11: resizing the vocabulary
 
 
@@ -400,3 +412,24 @@ def test_trainer_weights_without_config_get_a_clear_error(tmp_path):
         fnet.FNetModel.from_pretrained(tmp_path)
     again = fnet.FNetModel.from_pretrained(tmp_path, config=model.config)
     torch.testing.assert_close(again.pooler.dense.weight, model.pooler.dense.weight)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_device_map_cuda_and_offloaded_checkpointing_give_the_same_gradients(tmp_path):
+    _hf_checkpoint(tmp_path, transformers.FNetForSequenceClassification)
+    model = fnet.FNetForSequenceClassification.from_pretrained(tmp_path, device_map="cuda:0").train()
+    assert model.device.type == "cuda"
+    ids, labels = _ids(4, 9).cuda(), torch.tensor([0, 1, 1, 0], device="cuda")
+
+    def grads():
+        model.zero_grad()
+        model(input_ids=ids, labels=labels).loss.backward()
+        return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    plain = grads()
+    model.activation_checkpointing_enable(offload=True)  # saved layer inputs live in pinned CPU memory
+    offloaded = grads()
+    assert plain.keys() == offloaded.keys()
+    for name, grad in plain.items():
+        torch.testing.assert_close(offloaded[name], grad, msg=name)
