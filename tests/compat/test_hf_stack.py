@@ -136,3 +136,20 @@ def test_readme_snippet_runs_with_fnet_and_with_transformers(tmp_path, monkeypat
         assert (tmp_path / name / "base" / "model.safetensors.index.json").is_file()
         assert (tmp_path / name / "adapter" / "adapter_model.safetensors").is_file()
         assert isinstance(result["tuned"], peft.PeftModel)
+
+
+def test_trainer_with_a_tied_embedding_model_saves_through_save_pretrained(tmp_path):
+    torch.manual_seed(0)
+    model = fnet.FNetForMaskedLM(FNetConfig(**tiny_config_kwargs()))
+    ids, _ = _data(16)
+    data = [{"input_ids": x, "labels": x} for x in ids]
+    args = transformers.TrainingArguments(output_dir=str(tmp_path / "run"), max_steps=3, per_device_train_batch_size=8,
+                                          save_strategy="no", report_to=[], use_cpu=True, disable_tqdm=True)
+    trainer = transformers.Trainer(model=model, args=args, train_dataset=data)
+    trainer.train()
+    with pytest.raises(RuntimeError, match="share memory"):  # the README's caveat: the raw save of tied weights
+        trainer.save_model(str(tmp_path / "raw"))
+    model.save_pretrained(tmp_path / "saved")
+    again = fnet.FNetForMaskedLM.from_pretrained(tmp_path / "saved")
+    with torch.no_grad():
+        torch.testing.assert_close(again(input_ids=ids).logits, model.eval()(input_ids=ids).logits, rtol=0, atol=0)
