@@ -57,8 +57,19 @@ METHODS = ("fft", "dft", "matmul", "auto")  # what fourier_transform(method=...)
 
 
 def is_tracing() -> bool:
-    """True while tracing, compiling or exporting: values are symbolic then, so no check may read them."""
+    """True while tracing, compiling, exporting or capturing a CUDA graph: values are symbolic (or
+    placeholders for later replays) then, so no check may read them."""
+    return _symbolic() or _capturing()
+
+
+def _symbolic() -> bool:
+    """Tracing, compiling or exporting: tensors may be fake, so caches are neither read nor filled."""
     return bool(torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.onnx.is_in_onnx_export())
+
+
+def _capturing() -> bool:
+    """A CUDA graph is being captured: no host sync; cached matrices may be read, never stored."""
+    return bool(torch.cuda.is_initialized() and torch.cuda.is_current_stream_capturing())  # 0.1 us without CUDA
 
 
 def has_pads(padding_mask: torch.Tensor | None) -> bool:
@@ -244,14 +255,14 @@ def dft_matrices(n: int, device: torch.device | str = "cpu", dtype: torch.dtype 
     """
     # while tracing/exporting, n may be symbolic and tensors fake: build the matrices in the graph
     # and never read or fill the cache (a fake tensor left there would poison later eager calls)
-    key = None if is_tracing() else (int(n), str(device), dtype)
+    key = None if _symbolic() else (int(n), str(device), dtype)
     if key is not None and key in _DFT_CACHE:
         return _DFT_CACHE[key]
     # not inference tensors even under inference_mode: cached matrices are reused by training too
     with torch.inference_mode(False):
         angle = _angles(n, device)
         mats = (torch.cos(angle).to(dtype), torch.sin(angle).to(dtype))
-    if key is not None and len(_DFT_CACHE) < 64:
+    if key is not None and len(_DFT_CACHE) < 64 and not _capturing():
         _DFT_CACHE[key] = mats
     return mats
 
@@ -350,13 +361,14 @@ def _matmul_dtype(x: torch.Tensor) -> torch.dtype:
 
 
 def _cached(kind: str, n: int, device: torch.device, dtype: torch.dtype, build):
-    """``build(n, device, dtype)``, kept in the DFT cache unless tracing (see :func:`dft_matrices`)."""
-    key = None if is_tracing() else (kind, int(n), str(device), dtype)
+    """``build(n, device, dtype)``, kept in the DFT cache (read, not filled, during a CUDA graph capture;
+    neither while tracing: see :func:`dft_matrices`)."""
+    key = None if _symbolic() else (kind, int(n), str(device), dtype)
     if key is not None and key in _DFT_CACHE:
         return _DFT_CACHE[key]
     with torch.inference_mode(False):
         value = build(n, device, dtype)
-    if key is not None and len(_DFT_CACHE) < 64:
+    if key is not None and len(_DFT_CACHE) < 64 and not _capturing():
         _DFT_CACHE[key] = value
     return value
 
