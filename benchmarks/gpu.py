@@ -12,13 +12,15 @@ records what it left out):
   fourier    the mixing sublayer alone, x + Re(F_n x F_d) in bf16: "fft" vs "matmul" against the
              length, both hidden sizes; the crossover is the longest length where matmul is faster
   inference  base and small, 512 .. 131,072 tokens a sequence, ~64k tokens a batch, inference_mode:
-             fnet bf16 weights ("auto"; "fft"; "auto" through CUDA graphs; torch.compile at 512),
+             fnet bf16 weights ("auto"; "fft"; "auto" through CUDA graphs),
              transformers FNetModel float32, transformers BertModel bf16 with sdpa
   training   MLM steps (forward, backward, fused AdamW) at 512 .. 8,192, bf16 autocast (transformers'
              FNet: float32, the only precision its FFT runs)
   pretrain   `fnet pretrain --device cuda --bf16 --preset fnet-base --seq-len 512 --batch-size 64` on a
              synthetic corpus: its positions/s as a fraction of the bare FNetForPreTraining step of the
              same shape (forward, backward, clip, fused AdamW), and GPU utilisation from nvidia-smi
+  compile    torch.compile(fullgraph=True) of the whole fnet model, base at 512: inference and training
+             (last, as compiling takes minutes; rows join the inference and training tables)
 
 Every number is a median of CUDA-event timings after warm-up. MFU = counted FLOPs x tokens/s / the
 ceiling, with FLOPs 2*m*n*k per matmul: Linear layers (dense MFU), plus attention scores and
@@ -56,6 +58,7 @@ from fnet.cuda_graphs import CUDAGraphRunner  # noqa: E402
 
 OUT_DIR = REPO / "benchmarks" / "results" / "gpu"
 VOCAB = 32000
+COMPILE_S = 150.0  # a compile case starts only with this much of the time budget left (inductor, base model)
 GOALS = {  # issue 22, H200, base, bf16
     "inference_512_vs_bert": 1.8, "dense_mfu_512": 0.60, "training_512_vs_bert": 1.8,
     "pretrain_fraction": 0.85, "gpu_busy": 0.90, "inference_128k_vs_bert": 20.0, "numerics_rel_err": 0.01,
@@ -91,7 +94,7 @@ def full_plan() -> Plan:
         lengths=[512, 2048, 8192, 32768, 131072], train_lengths=[512, 2048, 8192], tokens=65536, train_tokens=16384,
         fourier_lengths=[128, 256, 512, 1024, 2048, 4096], ceiling_n=8192, repeats=10, warmup=3,
         pretrain=dict(preset="fnet-base", seq_len=512, batch_size=64, steps=60, log_every=10, vocab=32000,
-                      docs=12000),
+                      docs=6000),
         compile_length=512,
     )
 
@@ -219,8 +222,9 @@ class Run:
     report: dict[str, Any] = field(default_factory=dict)
     left_out: list[str] = field(default_factory=list)
 
-    def time_left(self, case: str) -> bool:
-        if time.monotonic() - self.started < self.budget_s:
+    def time_left(self, case: str, need_s: float = 0.0) -> bool:
+        """Whether ``case`` (expected to take ``need_s``) may start within the budget; records it if not."""
+        if time.monotonic() - self.started + need_s < self.budget_s:
             return True
         self.left_out.append(case)
         return False
@@ -297,8 +301,6 @@ def _inference_cases(plan: Plan, size: dict[str, int], length: int):
              ("fnet fft", "fnet", fnet_build("fft"), "fft", False, False)]
     if plan.device == "cuda":
         cases.append(("fnet + CUDA graphs", "fnet", fnet_build("auto"), "auto", True, False))
-    if length == plan.compile_length:
-        cases.append(("fnet + torch.compile", "fnet", fnet_build("auto"), "auto", False, True))
     cases.append(("transformers FNet fp32", "hf-fnet", lambda: hf_fnet_model(size, length, False, plan.vocab).to(plan.device),
                   None, False, False))
     cases.append(("BERT sdpa bf16", "bert", lambda: bert_model(size, length, False, plan.vocab).to(plan.device, torch.bfloat16),
@@ -312,19 +314,26 @@ def _record_error(row: dict[str, Any], error: BaseException, timer: Timer) -> No
         torch.cuda.empty_cache()
 
 
-def measure_inference(run: Run, timer: Timer, ceiling: float) -> None:
+def measure_inference(run: Run, timer: Timer, ceiling: float, compiled_only: bool = False) -> None:
+    """The inference table; ``compiled_only``: the torch.compile rows (first size, compile_length)."""
     plan = run.plan
     rows = run.report.setdefault("inference", [])
     for size_name, size in plan.sizes.items():
         for length in plan.lengths:
             batch = max(1, plan.tokens // length)
-            for name, kind, build, transform, graphs, compiled in _inference_cases(plan, size, length):
-                if not run.time_left(f"inference {size_name} {length} {name}"):
+            cases = _inference_cases(plan, size, length)
+            if compiled_only:
+                if size_name != next(iter(plan.sizes)) or length != plan.compile_length:
+                    continue
+                cases = [("fnet + torch.compile", "fnet", cases[0][2], "auto", False, True)]
+            for name, kind, build, transform, graphs, compiled in cases:
+                if not run.time_left(f"inference {size_name} {length} {name}", COMPILE_S if compiled else 0.0):
                     return
                 row = {"size": size_name, "length": length, "batch": batch, "model": name}
                 try:
                     timer.reset_peak()
-                    model = build().eval()
+                    with torch.device(plan.device):  # weights initialised where they run: fast
+                        model = build().eval()
                     ids = torch.randint(5, plan.vocab, (batch, length), device=plan.device)
                     with torch.inference_mode() if not graphs else torch.no_grad():
                         if graphs:
@@ -373,26 +382,32 @@ def _train_step(model: torch.nn.Module, batch: dict[str, torch.Tensor], device: 
     return step
 
 
-def measure_training(run: Run, timer: Timer, ceiling: float) -> None:
+def measure_training(run: Run, timer: Timer, ceiling: float, compiled_only: bool = False) -> None:
+    """The training table; ``compiled_only``: the torch.compile row (first size, compile_length)."""
     plan = run.plan
     rows = run.report.setdefault("training", [])
     for size_name, size in plan.sizes.items():
         for length in plan.train_lengths:
             batch = max(1, plan.train_tokens // length)
-            cases = [("fnet", "fnet", lambda: fnet.FNetForMaskedLM(fnet_config(size, length, "auto", plan.vocab)), True, "auto", False),
-                     ("fnet fft", "fnet", lambda: fnet.FNetForMaskedLM(fnet_config(size, length, "fft", plan.vocab)), True, "fft", False)]
-            if length == plan.compile_length:
-                cases.append(("fnet + torch.compile", "fnet",
-                              lambda: fnet.FNetForMaskedLM(fnet_config(size, length, "auto", plan.vocab)), True, "auto", True))
-            cases += [("transformers FNet fp32", "hf-fnet", lambda: hf_fnet_model(size, length, True, plan.vocab), False, None, False),
-                      ("BERT sdpa bf16 autocast", "bert", lambda: bert_model(size, length, True, plan.vocab), True, None, False)]
+            fnet_mlm = lambda transform: lambda: fnet.FNetForMaskedLM(fnet_config(size, length, transform, plan.vocab))  # noqa: E731
+            cases = [("fnet", "fnet", fnet_mlm("auto"), True, "auto", False),
+                     ("fnet fft", "fnet", fnet_mlm("fft"), True, "fft", False),
+                     ("transformers FNet fp32", "hf-fnet", lambda: hf_fnet_model(size, length, True, plan.vocab), False,
+                      None, False),
+                     ("BERT sdpa bf16 autocast", "bert", lambda: bert_model(size, length, True, plan.vocab), True, None,
+                      False)]
+            if compiled_only:
+                if size_name != next(iter(plan.sizes)) or length != plan.compile_length:
+                    continue
+                cases = [("fnet + torch.compile", "fnet", fnet_mlm("auto"), True, "auto", True)]
             for name, kind, build, autocast, transform, compiled in cases:
-                if not run.time_left(f"training {size_name} {length} {name}"):
+                if not run.time_left(f"training {size_name} {length} {name}", COMPILE_S if compiled else 0.0):
                     return
                 row = {"size": size_name, "length": length, "batch": batch, "model": name}
                 try:
                     timer.reset_peak()
-                    model = build().to(plan.device).train()
+                    with torch.device(plan.device):
+                        model = build().train()
                     module = torch.compile(model, fullgraph=True, backend=plan.compile_backend) if compiled else model
                     step = _train_step(module, _mlm_batch(batch, length, plan.device, plan.vocab), plan.device, autocast)
                     seconds = timer(step, plan.repeats, plan.warmup)
@@ -669,9 +684,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="CPU smoke run with tiny sizes (not a measurement)")
     parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda",
                         help="cpu implies --dry-run: the full sizes are for a GPU")
-    parser.add_argument("--time-budget", type=float, default=540.0, metavar="S",
+    parser.add_argument("--time-budget", type=float, default=480.0, metavar="S",
                         help="stop starting new cases after S seconds (recorded in the results)")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["numerics", "fourier", "inference", "training", "pretrain"],
+    parser.add_argument("--skip", nargs="*", default=[], choices=["numerics", "fourier", "inference", "training", "pretrain", "compile"],
                         help="sections to leave out")
     args = parser.parse_args(argv)
     dry = args.dry_run or args.device == "cpu"
@@ -696,7 +711,9 @@ def main(argv: list[str] | None = None) -> int:
     sections = [("numerics", lambda: measure_numerics(run)), ("fourier", lambda: measure_fourier(run, timer)),
                 ("inference", lambda: measure_inference(run, timer, ceiling)),
                 ("training", lambda: measure_training(run, timer, ceiling)),
-                ("pretrain", lambda: measure_pretrain(run, timer))]
+                ("pretrain", lambda: measure_pretrain(run, timer)),
+                ("compile", lambda: (measure_inference(run, timer, ceiling, compiled_only=True),
+                                     measure_training(run, timer, ceiling, compiled_only=True)))]
     run.report["section_s"] = {}
     for name, section in sections:
         if name not in args.skip:
