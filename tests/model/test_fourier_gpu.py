@@ -173,14 +173,16 @@ def test_matmul_form_compiles_without_graph_breaks():
     torch.testing.assert_close(got, expected)
 
 
+@pytest.mark.parametrize("masked", [False, True])
 @pytest.mark.parametrize("transform", ["fft", "matmul"])
-def test_whole_model_compiles_fullgraph_and_trains(transform):
+def test_whole_model_compiles_fullgraph_and_trains(transform, masked):
     model = _model(torch.float32, transform).train()
     compiled = torch.compile(model, fullgraph=True, backend="aot_eager")
     ids = torch.randint(4, 61, (2, 12))
-    out = compiled(ids).last_hidden_state
+    mask = _lengths_mask([12, 7], 12) if masked else None
+    out = compiled(ids, attention_mask=mask).last_hidden_state
     out.sum().backward()
-    torch.testing.assert_close(out, model(ids).last_hidden_state, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(out, model(ids, attention_mask=mask).last_hidden_state, atol=1e-5, rtol=1e-5)
     assert all(p.grad is not None for p in model.encoder.parameters())
 
 
