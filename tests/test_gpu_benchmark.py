@@ -70,3 +70,12 @@ def test_dry_run_of_the_pretrain_section_runs_the_fnet_command(tmp_path):
     assert "error" not in pretrain, pretrain
     assert pretrain["command"].startswith("fnet pretrain") and pretrain["positions_per_s"] > 0
     assert pretrain["fraction_of_bare_step"] > 0
+
+
+def test_a_spent_time_budget_records_every_case_it_left_out(tmp_path):
+    report = _dry_run(tmp_path, "--time-budget", "0", "--skip", "numerics")
+    assert report["inference"] == [] and report["training"] == [] and report["fourier"]["rows"] == []
+    left = report["left_out"]
+    assert "pretrain" in left and "inference tiny 64 BERT sdpa bf16" in left and "fourier tiny 32" in left
+    assert len([case for case in left if case.startswith("training")]) == 4 + 1  # 4 models + the compiled row
+    assert "Left out by the time budget" in (tmp_path / "results.md").read_text()
