@@ -10,7 +10,8 @@ records what it left out):
   ceiling    a large bf16 matmul: the TFLOP/s every MFU below is relative to
   numerics   the whole fnet model in bf16 (fourier_transform="auto") vs the same weights in float32
   fourier    the mixing sublayer alone, x + Re(F_n x F_d) in bf16: "fft" vs "matmul" against the
-             length, both hidden sizes; the crossover is the longest length where matmul is faster
+             length, both hidden sizes; the crossover is the longest length where matmul is faster;
+             beside them a half-spectrum GEMM form (HalfSpectrum, not in the library): does symmetry pay?
   inference  base and small, 512 .. 131,072 tokens a sequence, ~64k tokens a batch, inference_mode:
              fnet bf16 weights ("auto"; "fft"; "auto" through CUDA graphs),
              transformers FNetModel float32, transformers BertModel bf16 with sdpa
@@ -267,6 +268,37 @@ def measure_numerics(run: Run) -> None:
     print(f"numerics: bf16 {form} vs float32 fft, relative error {rows}", flush=True)
 
 
+class HalfSpectrum:
+    """x + Re(F_n x F_d) by GEMMs over the half spectrum, measured here to decide whether the
+    symmetry of a real input pays on the GPU (not in the library: it needs a mirrored write).
+
+    Only columns 0..h-1 (h = d//2 + 1) of x C_d and x S_d are formed (saving 2 b n d^2 of the form's
+    4 b n d (n + d) flops); one GEMM with [[C_n, -S_n], [C_n, S_n]] (interleaved) gives P = C A - S B,
+    the output's columns 0..h-1, and Q = C A + S B, whose columns 1..m are output columns d-1..h.
+    """
+
+    def __init__(self, n: int, d: int, device: str, dtype: torch.dtype):
+        k_n, k_d = torch.arange(n, device=device), torch.arange(d, device=device)
+        angle_n = (torch.outer(k_n, k_n) % n).double() * (2 * math.pi / n)  # (n, n)
+        angle_d = (torch.outer(k_d, k_d[: d // 2 + 1]) % d).double() * (2 * math.pi / d)  # (d, h)
+        self.hidden = torch.cat([angle_d.cos(), angle_d.sin()], dim=1).to(dtype)  # (d, 2h)
+        c, s = angle_n.cos(), angle_n.sin()
+        minus = torch.stack([c, -s], dim=-1).flatten(-2)  # (n, 2n)
+        plus = torch.stack([c, s], dim=-1).flatten(-2)
+        self.seq = torch.cat([minus, plus], dim=0).to(dtype)  # (2n, 2n)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, d = x.shape
+        h = d // 2 + 1
+        m = d - h
+        z = torch.matmul(x, self.hidden).view(b, 2 * n, h)  # rows 2t, 2t+1: (x C_d)[t, :h], (x S_d)[t, :h]
+        pq = torch.bmm(self.seq.expand(b, 2 * n, 2 * n), z)  # (b, 2n, h): P rows 0..n-1, Q rows n..2n-1
+        out = torch.empty_like(x)
+        torch.add(x[..., :h], pq[:, :n], out=out[..., :h])
+        torch.add(x[..., h:], pq[:, n:, 1 : 1 + m].flip(-1), out=out[..., h:])
+        return out
+
+
 def measure_fourier(run: Run, timer: Timer) -> None:
     plan = run.plan
     dtype = torch.bfloat16
@@ -279,12 +311,18 @@ def measure_fourier(run: Run, timer: Timer) -> None:
             b = max(1, plan.tokens // n)
             x = torch.randn(b, n, d, device=plan.device, dtype=dtype)
             row = {"size": size_name, "hidden": d, "length": n, "batch": b}
-            for method in ("fft", "matmul"):
-                seconds = timer(lambda: fourier.fourier_residual(x, None, method), plan.repeats, plan.warmup)
+            half = HalfSpectrum(n, d, plan.device, dtype)
+            forms = {"fft": lambda: fourier.fourier_residual(x, None, "fft"),
+                     "matmul": lambda: fourier.fourier_residual(x, None, "matmul"), "matmul_half": lambda: half(x)}
+            want = forms["fft"]().double()
+            row["matmul_half_rel_err"] = float((forms["matmul_half"]().double() - want).norm() / want.norm())
+            for method, fn in forms.items():
+                seconds = timer(fn, plan.repeats, plan.warmup)
                 row[f"{method}_us"] = seconds * 1e6
                 row[f"{method}_tok_s"] = b * n / seconds
             rows.append(row)
-            print(f"fourier {size_name} n={n}: fft {row['fft_us']:.0f} us, matmul {row['matmul_us']:.0f} us", flush=True)
+            print(f"fourier {size_name} n={n}: fft {row['fft_us']:.0f} us, matmul {row['matmul_us']:.0f} us, "
+                  f"half spectrum {row['matmul_half_us']:.0f} us", flush=True)
             del x
     crossover = {}
     for size_name in plan.sizes:
@@ -635,9 +673,11 @@ def markdown(report: dict[str, Any]) -> str:
         lines += ["", "## The mixing sublayer alone (bf16, x + Re(F_n x F_d))", "",
                   f"Crossover (longest length where matmul beats fft): {f['crossover']}; shipped "
                   f"`fourier.AUTO.matmul_max_length` = {f['shipped_matmul_max_length']}", "",
-                  "| size | length | batch | fft us | matmul us |", "|---|---|---|---|---|"]
+                  "| size | length | batch | fft us | matmul us | half-spectrum matmul us (not shipped) |",
+                  "|---|---|---|---|---|---|"]
         for r in f["rows"]:
-            lines.append(f"| {r['size']} | {r['length']} | {r['batch']} | {r['fft_us']:.0f} | {r['matmul_us']:.0f} |")
+            lines.append(f"| {r['size']} | {r['length']} | {r['batch']} | {r['fft_us']:.0f} | {r['matmul_us']:.0f} | "
+                         f"{r['matmul_half_us']:.0f} (rel. err {r['matmul_half_rel_err']:.1e}) |")
     if "pretrain" in report:
         p = report["pretrain"]
         lines += ["", "## fnet pretrain vs the bare training step", ""]

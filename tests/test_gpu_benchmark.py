@@ -60,6 +60,7 @@ def test_dry_run_measures_every_case_of_every_section(tmp_path):
                              "BERT sdpa bf16 autocast"}
     assert all("error" not in r and r["tok_s"] > 0 for r in training.values())
     assert [r["length"] for r in report["fourier"]["rows"]] == [8, 32]
+    assert all(r["matmul_half_rel_err"] < 1e-2 for r in report["fourier"]["rows"]), "the half-spectrum form is wrong"
     assert max(report["numerics"]["relative_error"].values()) < 0.02  # bf16 weights vs float32, same model
 
 
