@@ -328,75 +328,90 @@ def measure_fourier(run: Run, timer: Timer) -> None:
     for size_name in plan.sizes:
         faster = [r["length"] for r in rows if r["size"] == size_name and r["matmul_us"] < r["fft_us"]]
         crossover[size_name] = max(faster) if faster else 0
-    run.report["fourier"] = {"rows": rows, "crossover": crossover, "shipped_matmul_max_length": fourier.AUTO.matmul_max_length}
+    run.report["fourier"] = {"rows": rows, "crossover": crossover,
+                             "shipped_matmul_max_length": fourier.AUTO.matmul_max_length}
 
 
-def _inference_cases(plan: Plan, size: dict[str, int], length: int):
+def _inference_cases(plan: Plan, size: dict[str, int], length: int, compiled_only: bool):
     """(name, kind, build, transform, graphs, compiled): the models of the inference table."""
     def fnet_build(transform):
         return lambda: fnet.FNetModel(fnet_config(size, length, transform, plan.vocab)).to(plan.device, torch.bfloat16)
 
+    if compiled_only:
+        return [("fnet + torch.compile", "fnet", fnet_build("auto"), "auto", False, True)]
     cases = [("fnet", "fnet", fnet_build("auto"), "auto", False, False),
              ("fnet fft", "fnet", fnet_build("fft"), "fft", False, False)]
     if plan.device == "cuda":
         cases.append(("fnet + CUDA graphs", "fnet", fnet_build("auto"), "auto", True, False))
-    cases.append(("transformers FNet fp32", "hf-fnet", lambda: hf_fnet_model(size, length, False, plan.vocab).to(plan.device),
-                  None, False, False))
-    cases.append(("BERT sdpa bf16", "bert", lambda: bert_model(size, length, False, plan.vocab).to(plan.device, torch.bfloat16),
-                  None, False, False))
+    cases.append(("transformers FNet fp32", "hf-fnet",
+                  lambda: hf_fnet_model(size, length, False, plan.vocab).to(plan.device), None, False, False))
+    cases.append(("BERT sdpa bf16", "bert",
+                  lambda: bert_model(size, length, False, plan.vocab).to(plan.device, torch.bfloat16), None, False, False))
     return cases
 
 
-def _record_error(row: dict[str, Any], error: BaseException, timer: Timer) -> None:
-    row["error"] = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
-    if timer.cuda:
-        torch.cuda.empty_cache()
+def _each_case(run: Run, section: str, lengths: list[int], tokens: int, cases_of, compiled_only: bool):
+    """(size name, size, length, batch, case) for each case of a table that the time budget lets start
+    (the others are recorded as left out). ``compiled_only``: the torch.compile row alone, first size at
+    ``compile_length``."""
+    plan = run.plan
+    for size_name, size in plan.sizes.items():
+        for length in lengths:
+            if compiled_only and (size_name != next(iter(plan.sizes)) or length != plan.compile_length):
+                continue
+            batch = max(1, tokens // length)
+            for case in cases_of(size, length, compiled_only):
+                if run.time_left(f"{section} {size_name} {length} {case[0]}", COMPILE_S if case[-1] else 0.0):
+                    yield size_name, size, length, batch, case
+
+
+def _record(run: Run, timer: Timer, section: str, row: dict[str, Any], measure: Callable[[], dict]) -> None:
+    """Append ``row`` updated with ``measure()``; an OOM or a refusal is a result too, kept as ``error``."""
+    try:
+        timer.reset_peak()
+        row.update(measure())
+    except Exception as error:
+        row["error"] = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
+        if timer.cuda:
+            torch.cuda.empty_cache()
+    run.report.setdefault(section, []).append(row)
+    print(f"{section} {row['size']} n={row['length']} b={row['batch']} {row['model']}: "
+          f"{row.get('tok_s', float('nan')):,.0f} tok/s {row.get('error', '')}", flush=True)
 
 
 def measure_inference(run: Run, timer: Timer, ceiling: float, compiled_only: bool = False) -> None:
-    """The inference table; ``compiled_only``: the torch.compile rows (first size, compile_length)."""
+    """The inference table; ``compiled_only``: the torch.compile row (first size, compile_length)."""
     plan = run.plan
-    rows = run.report.setdefault("inference", [])
-    for size_name, size in plan.sizes.items():
-        for length in plan.lengths:
-            batch = max(1, plan.tokens // length)
-            cases = _inference_cases(plan, size, length)
-            if compiled_only:
-                if size_name != next(iter(plan.sizes)) or length != plan.compile_length:
-                    continue
-                cases = [("fnet + torch.compile", "fnet", cases[0][2], "auto", False, True)]
-            for name, kind, build, transform, graphs, compiled in cases:
-                if not run.time_left(f"inference {size_name} {length} {name}", COMPILE_S if compiled else 0.0):
-                    continue
-                row = {"size": size_name, "length": length, "batch": batch, "model": name}
-                try:
-                    timer.reset_peak()
-                    with torch.device(plan.device):  # weights initialised where they run: fast
-                        model = build().eval()
-                    ids = torch.randint(5, plan.vocab, (batch, length), device=plan.device)
-                    with torch.inference_mode() if not graphs else torch.no_grad():
-                        if graphs:
-                            runner = CUDAGraphRunner(model, clone_outputs=False)
-                            step = lambda: runner(input_ids=ids)  # noqa: E731
-                        elif compiled:
-                            forward = torch.compile(model, fullgraph=True, backend=plan.compile_backend)
-                            step = lambda: forward(ids)  # noqa: E731
-                        else:
-                            step = lambda: model(ids)  # noqa: E731
-                        seconds = timer(step, plan.repeats if length < 32768 else 3, plan.warmup)
-                    tok_s = batch * length / seconds
-                    matmul_form = kind == "fnet" and uses_matmul_form(transform, plan.device, length, True)
-                    dense = dense_flops_per_token(model)
-                    mixing = mixing_flops_per_token(kind, size, length, matmul_form)
-                    row.update(tok_s=tok_s, ms=seconds * 1e3, peak_mib=timer.peak_mib(),
-                               fourier_form=("matmul" if matmul_form else "fft") if kind == "fnet" else None,
-                               dense_mfu=dense * tok_s / ceiling, mfu=(dense + mixing) * tok_s / ceiling)
-                    del model
-                except Exception as error:  # an OOM or a refusal is a result, recorded in the table
-                    _record_error(row, error, timer)
-                rows.append(row)
-                print(f"inference {size_name} n={length} b={batch} {name}: "
-                      f"{row.get('tok_s', float('nan')):,.0f} tok/s {row.get('error', '')}", flush=True)
+
+    def measure(size, length, batch, case) -> dict:
+        name, kind, build, transform, graphs, compiled = case
+        with torch.device(plan.device):  # weights initialised where they run: fast
+            model = build().eval()
+        ids = torch.randint(5, plan.vocab, (batch, length), device=plan.device)
+        with torch.inference_mode() if not graphs else torch.no_grad():
+            if graphs:
+                runner = CUDAGraphRunner(model, clone_outputs=False)
+                step = lambda: runner(input_ids=ids)  # noqa: E731
+            elif compiled:
+                forward = torch.compile(model, fullgraph=True, backend=plan.compile_backend)
+                step = lambda: forward(ids)  # noqa: E731
+            else:
+                step = lambda: model(ids)  # noqa: E731
+            seconds = timer(step, plan.repeats if length < 32768 else 3, plan.warmup)
+        tok_s = batch * length / seconds
+        matmul_form = kind == "fnet" and uses_matmul_form(transform, plan.device, length, True)
+        dense = dense_flops_per_token(model)
+        mixing = mixing_flops_per_token(kind, size, length, matmul_form)
+        return dict(tok_s=tok_s, ms=seconds * 1e3, peak_mib=timer.peak_mib(),
+                    fourier_form=("matmul" if matmul_form else "fft") if kind == "fnet" else None,
+                    dense_mfu=dense * tok_s / ceiling, mfu=(dense + mixing) * tok_s / ceiling)
+
+    run.report.setdefault("inference", [])
+    cases_of = lambda size, length, only: _inference_cases(plan, size, length, only)  # noqa: E731
+    for size_name, size, length, batch, case in _each_case(run, "inference", plan.lengths, plan.tokens, cases_of,
+                                                           compiled_only):
+        _record(run, timer, "inference", {"size": size_name, "length": length, "batch": batch, "model": case[0]},
+                lambda: measure(size, length, batch, case))
 
 
 def _mlm_batch(batch: int, length: int, device: str, vocab: int) -> dict[str, torch.Tensor]:
@@ -421,47 +436,44 @@ def _train_step(model: torch.nn.Module, batch: dict[str, torch.Tensor], device: 
     return step
 
 
+def _training_cases(plan: Plan, size: dict[str, int], length: int, compiled_only: bool):
+    """(name, kind, build, autocast, transform, compiled): the models of the training table."""
+    def fnet_mlm(transform):
+        return lambda: fnet.FNetForMaskedLM(fnet_config(size, length, transform, plan.vocab))
+
+    if compiled_only:
+        return [("fnet + torch.compile", "fnet", fnet_mlm("auto"), True, "auto", True)]
+    return [("fnet", "fnet", fnet_mlm("auto"), True, "auto", False),
+            ("fnet fft", "fnet", fnet_mlm("fft"), True, "fft", False),
+            ("transformers FNet fp32", "hf-fnet", lambda: hf_fnet_model(size, length, True, plan.vocab), False, None,
+             False),
+            ("BERT sdpa bf16 autocast", "bert", lambda: bert_model(size, length, True, plan.vocab), True, None, False)]
+
+
 def measure_training(run: Run, timer: Timer, ceiling: float, compiled_only: bool = False) -> None:
     """The training table; ``compiled_only``: the torch.compile row (first size, compile_length)."""
     plan = run.plan
-    rows = run.report.setdefault("training", [])
-    for size_name, size in plan.sizes.items():
-        for length in plan.train_lengths:
-            batch = max(1, plan.train_tokens // length)
-            fnet_mlm = lambda transform: lambda: fnet.FNetForMaskedLM(fnet_config(size, length, transform, plan.vocab))  # noqa: E731
-            cases = [("fnet", "fnet", fnet_mlm("auto"), True, "auto", False),
-                     ("fnet fft", "fnet", fnet_mlm("fft"), True, "fft", False),
-                     ("transformers FNet fp32", "hf-fnet", lambda: hf_fnet_model(size, length, True, plan.vocab), False,
-                      None, False),
-                     ("BERT sdpa bf16 autocast", "bert", lambda: bert_model(size, length, True, plan.vocab), True, None,
-                      False)]
-            if compiled_only:
-                if size_name != next(iter(plan.sizes)) or length != plan.compile_length:
-                    continue
-                cases = [("fnet + torch.compile", "fnet", fnet_mlm("auto"), True, "auto", True)]
-            for name, kind, build, autocast, transform, compiled in cases:
-                if not run.time_left(f"training {size_name} {length} {name}", COMPILE_S if compiled else 0.0):
-                    continue
-                row = {"size": size_name, "length": length, "batch": batch, "model": name}
-                try:
-                    timer.reset_peak()
-                    with torch.device(plan.device):
-                        model = build().train()
-                    module = torch.compile(model, fullgraph=True, backend=plan.compile_backend) if compiled else model
-                    step = _train_step(module, _mlm_batch(batch, length, plan.device, plan.vocab), plan.device, autocast)
-                    seconds = timer(step, plan.repeats, plan.warmup)
-                    tok_s = batch * length / seconds
-                    matmul_form = kind == "fnet" and uses_matmul_form(transform, plan.device, length, autocast)
-                    dense = 3 * dense_flops_per_token(model)
-                    mixing = 3 * mixing_flops_per_token(kind, size, length, matmul_form)
-                    row.update(tok_s=tok_s, ms=seconds * 1e3, peak_mib=timer.peak_mib(),
-                               dense_mfu=dense * tok_s / ceiling, mfu=(dense + mixing) * tok_s / ceiling)
-                    del model, module, step
-                except Exception as error:
-                    _record_error(row, error, timer)
-                rows.append(row)
-                print(f"training {size_name} n={length} b={batch} {name}: "
-                      f"{row.get('tok_s', float('nan')):,.0f} tok/s {row.get('error', '')}", flush=True)
+
+    def measure(size, length, batch, case) -> dict:
+        name, kind, build, autocast, transform, compiled = case
+        with torch.device(plan.device):
+            model = build().train()
+        module = torch.compile(model, fullgraph=True, backend=plan.compile_backend) if compiled else model
+        step = _train_step(module, _mlm_batch(batch, length, plan.device, plan.vocab), plan.device, autocast)
+        seconds = timer(step, plan.repeats, plan.warmup)
+        tok_s = batch * length / seconds
+        matmul_form = kind == "fnet" and uses_matmul_form(transform, plan.device, length, autocast)
+        dense = 3 * dense_flops_per_token(model)
+        mixing = 3 * mixing_flops_per_token(kind, size, length, matmul_form)
+        return dict(tok_s=tok_s, ms=seconds * 1e3, peak_mib=timer.peak_mib(),
+                    dense_mfu=dense * tok_s / ceiling, mfu=(dense + mixing) * tok_s / ceiling)
+
+    run.report.setdefault("training", [])
+    cases_of = lambda size, length, only: _training_cases(plan, size, length, only)  # noqa: E731
+    for size_name, size, length, batch, case in _each_case(run, "training", plan.train_lengths, plan.train_tokens,
+                                                           cases_of, compiled_only):
+        _record(run, timer, "training", {"size": size_name, "length": length, "batch": batch, "model": case[0]},
+                lambda: measure(size, length, batch, case))
 
 
 def _synthetic_corpus(path: Path, docs: int, seed: int = 0) -> Path:
@@ -537,7 +549,8 @@ def measure_pretrain(run: Run, timer: Timer) -> None:
         if len(lines) < 2:
             raise RuntimeError("fnet pretrain logged fewer than two lines; raise the step count")
         first, last = lines[0], lines[-1]  # the first window holds start-up and compilation of kernels
-        positions_s = (last["step"] - first["step"]) * p["batch_size"] * p["seq_len"] / (last["elapsed_s"] - first["elapsed_s"])
+        steps, seconds = last["step"] - first["step"], last["elapsed_s"] - first["elapsed_s"]
+        positions_s = steps * p["batch_size"] * p["seq_len"] / seconds
         real_tok_s = statistics.median(x["tokens_per_s"] for x in lines[1:])
         # the bare step of the same model and shape: FNetForPreTraining, bf16 autocast, clip 1.0, fused AdamW
         config = fnet.FNetConfig.from_pretrained(str(work / "run"))
@@ -727,7 +740,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="cpu implies --dry-run: the full sizes are for a GPU")
     parser.add_argument("--time-budget", type=float, default=480.0, metavar="S",
                         help="stop starting new cases after S seconds (recorded in the results)")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["numerics", "fourier", "inference", "training", "pretrain", "compile"],
+    parser.add_argument("--skip", nargs="*", default=[],
+                        choices=["numerics", "fourier", "inference", "training", "pretrain", "compile"],
                         help="sections to leave out")
     args = parser.parse_args(argv)
     dry = args.dry_run or args.device == "cpu"

@@ -13,8 +13,9 @@ captures it; later calls with that shape copy the inputs into the graph's static
 and return clones of the static outputs (``clone_outputs=False`` returns the buffers themselves,
 overwritten by the next replay). At most ``max_graphs`` shapes are captured; others run eagerly.
 The model is not changed. Replays do not run the model's input checks (ids in range, mask values):
-the first call of each shape does, later calls trust their inputs, as any CUDA graph must. During capture no check reads tensor values (``fourier.is_tracing``), so
-a given ``attention_mask`` always takes the masked form (exact for any mask, also one without pads).
+the first call of each shape does, later calls trust their inputs, as any CUDA graph must. During
+capture no check reads tensor values (``fourier.is_tracing``), so a given ``attention_mask`` always
+takes the masked form (exact for any mask, also one without pads).
 
 With ``torch.compile`` the same job is ``torch.compile(model, mode="reduce-overhead")``; this runner
 needs no compiler and no warm-up compile per shape.

@@ -118,7 +118,8 @@ class Prefetcher(Iterator[Any]):
         if device is not None and device.type == "cuda" and device.index is None:
             device = torch.device("cuda", torch.cuda.current_device())
         self.device = device
-        self._move = _Mover(device, (device is not None and device.type == "cuda") if pin_memory is None else pin_memory)
+        cuda = device is not None and device.type == "cuda"
+        self._move = _Mover(device, cuda if pin_memory is None else pin_memory)
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
         self._finished = False
