@@ -6,3 +6,5 @@
   decoder conditioned on z, decoded by mask-predict) and its objective;
 * :mod:`fnet.vae.run`: ``train``, ``encode``, ``sample``, ``interpolate`` with their typed configs.
 """
+
+POSTERIORS = ("vmf", "gaussian")  # the latent's distribution (here, torch-free: `fnet --help` reads it)

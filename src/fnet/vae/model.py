@@ -49,12 +49,12 @@ from torch import nn
 
 from fnet.config import FNetConfig
 from fnet.modeling import FNetForMaskedLM, FNetModel
+from fnet.vae import POSTERIORS
 from fnet.vae.vmf import kl_to_uniform, sample_uniform_sphere, sample_vmf
 
 __all__ = ["POSTERIORS", "VAEConfig", "FNetVAE", "Posterior", "vae_loss", "mask_for_training", "slerp",
            "CONFIG_NAME", "WEIGHTS_NAME"]
 
-POSTERIORS = ("vmf", "gaussian")
 CONFIG_NAME = "vae_config.json"
 WEIGHTS_NAME = "model.safetensors"
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -23,12 +22,13 @@ import numpy as np
 
 from fnet.options import option, require, require_at_least
 from fnet.training.run_options import RunOptions
-from fnet.vae.model import POSTERIORS
+from fnet.vae import POSTERIORS
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["VAETrainConfig", "VAEEncodeConfig", "VAESampleConfig", "VAEInterpolateConfig", "Sentences", "train",
-           "load", "encode", "sample", "interpolate", "reconstruct", "read_sentences"]
+           "load", "encode", "sample", "interpolate", "reconstruct", "read_sentences",
+           "sentence_rows", "posterior_means"]
 
 CHECKPOINTS_KEEP = ("checkpoints",)
 
@@ -66,14 +66,13 @@ class VAETrainConfig(RunOptions):
 
     def checked(self) -> "VAETrainConfig":
         """This config with derived defaults filled in; raises ``ValueError`` naming the flag to change."""
+        from fnet.vae.model import VAEConfig
+
         require(self, "train_files", "tokenizer", "output")
-        require_at_least(self, 1, "batch_size", "max_steps", "max_length")
-        require_at_least(self, 2, "latent_dim")
+        require_at_least(self, 1, "batch_size", "max_steps")
         self.check_run_options()
-        if self.posterior not in POSTERIORS:
-            raise ValueError(f"--posterior must be one of {', '.join(POSTERIORS)}, got {self.posterior!r}")
-        if not (self.kappa > 0 and math.isfinite(self.kappa)):
-            raise ValueError(f"--kappa must be a finite number > 0, got {self.kappa}")
+        VAEConfig(latent_dim=self.latent_dim, posterior=self.posterior, kappa=self.kappa,
+                  max_length=self.max_length).validate()  # the model's own checks, in flag terms
         if self.kl_weight < 0:
             raise ValueError(f"--kl-weight must be >= 0, got {self.kl_weight}")
         if not 0.0 <= self.dropout < 1.0:
@@ -319,7 +318,8 @@ def evaluate_loss(model: Any, data_set: Sentences, batch_size: int, kl_weight: f
     totals: dict[str, float] = {}
     rows = data_set.rows
     for start in range(0, len(rows), batch_size):
-        batch = {k: v.to(device) for k, v in collate_rows(rows[start:start + batch_size], data_set.pad_id).items()}
+        batch = collate_rows(rows[start:start + batch_size], data_set.pad_id)
+        batch = {k: v.to(device) for k, v in batch.items()}
         loss, stats = vae_loss(model, batch, kl_weight, generator)
         weight = len(batch["input_ids"]) / len(rows)
         for key, value in {"loss": float(loss), **stats}.items():
@@ -340,7 +340,7 @@ def load(model_dir: str, flag: str = "--model"):
     return model, tokenizer
 
 
-def _rows(texts: Sequence[str], tokenizer: Any, max_length: int) -> tuple[list[np.ndarray], int]:
+def sentence_rows(texts: Sequence[str], tokenizer: Any, max_length: int) -> tuple[list[np.ndarray], int]:
     """``[CLS] x [SEP]`` rows of texts cut to ``max_length`` pieces, and how many were cut."""
     encoded = tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"] if texts else []
     cut = sum(len(ids) > max_length for ids in encoded)
@@ -355,7 +355,7 @@ def posterior_means(model: Any, tokenizer: Any, texts: Sequence[str], batch_size
     with ``with_pooled`` also the (N, d) mean-pooled encoder states they are projected from."""
     import torch
 
-    rows, _ = _rows(texts, tokenizer, model.config.max_length)
+    rows, _ = sentence_rows(texts, tokenizer, model.config.max_length)
     means, pooled = [], []
     with torch.no_grad():
         for start in range(0, len(rows), batch_size):
@@ -396,7 +396,7 @@ def reconstruct(model: Any, tokenizer: Any, texts: Sequence[str], iterations: in
     ``true_length`` each sentence's own length is used instead of the length head's."""
     import torch
 
-    rows, _ = _rows(texts, tokenizer, model.config.max_length)
+    rows, _ = sentence_rows(texts, tokenizer, model.config.max_length)
     z = torch.as_tensor(posterior_means(model, tokenizer, texts) if latents is None else latents)
     lengths = torch.tensor([len(r) - 2 for r in rows]) if true_length else None
     return model.decode(z, lengths, iterations)
