@@ -179,14 +179,16 @@ def test_fnet_vae_train_encode_sample_interpolate_end_to_end(text_and_tokenizer,
     walk = [json.loads(line) for line in path.read_text().splitlines()]
     assert [w["t"] for w in walk] == [0.0, 0.3333, 0.6667, 1.0]
 
-    vectors = tmp_path / "z.npy"
-    assert fnet_main(["vae", "encode", "--model", str(out), "--input", str(folder / "held.txt"), "--output",
-                      str(vectors)]) == 0
-    z = np.load(vectors)
-    assert z.shape == (8, 8) and np.allclose(np.linalg.norm(z, axis=1), 1.0, atol=1e-5)
+    vectors, lines = tmp_path / "z.npy", tmp_path / "lines.txt"
+    lines.write_text((folder / "held.txt").read_text() + "\n" + "apple river stone\n")  # a blank line, then one more
     capsys.readouterr()
-    assert fnet_main(["vae", "encode", "--model", str(out), "--input", str(folder / "held.txt"), "--output",
-                      str(vectors)]) == 2
+    assert fnet_main(["vae", "encode", "--model", str(out), "--input", str(lines), "--output", str(vectors)]) == 0
+    assert json.loads(capsys.readouterr().out)["blank"] == 1
+    z = np.load(vectors)
+    assert z.shape == (10, 8) and np.allclose(np.linalg.norm(z, axis=1), 1.0, atol=1e-5)  # row i is line i
+    assert not np.allclose(z[9], z[8])  # the blank line has its own row
+    capsys.readouterr()
+    assert fnet_main(["vae", "encode", "--model", str(out), "--input", str(lines), "--output", str(vectors)]) == 2
     assert "--overwrite" in capsys.readouterr().err
 
 

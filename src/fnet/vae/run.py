@@ -102,7 +102,8 @@ class _Decoding:
 
 @dataclass
 class VAEEncodeConfig:
-    """Options of ``fnet vae encode``: one latent (the posterior's mean direction) per input line."""
+    """Options of ``fnet vae encode``: one latent (the posterior's mean direction) per input line, blank
+    lines included (as ``fnet embed``: row i is line i)."""
 
     model: str | None = option(None, "the output folder of `fnet vae train` (required)")
     input: str | None = option(None, "UTF-8 text file, one sentence per line (required)")
@@ -136,14 +137,9 @@ class VAEInterpolateConfig(_Decoding):
 
 def read_sentences(name: str | Path, flag: str) -> list[str]:
     """The non-blank lines of a UTF-8 file, stripped (errors name ``flag``)."""
-    path = Path(name)
-    if not path.is_file():
-        raise FileNotFoundError(f"{flag} {name}: no such file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{flag} {name} is not UTF-8 text (byte {err.start}); convert it to UTF-8") from None
-    return [line.strip() for line in text.splitlines() if line.strip()]
+    from fnet.embeddings import read_lines
+
+    return [line.strip() for line in read_lines(name, flag) if line.strip()]
 
 
 class Sentences:
@@ -376,6 +372,7 @@ def encode(config: VAEEncodeConfig, overwrite: bool = False) -> dict[str, Any]:
     import torch
 
     from fnet import run_folder
+    from fnet.embeddings import read_lines
 
     require(config, "model", "input", "output")
     require_at_least(config, 1, "batch_size")
@@ -383,11 +380,12 @@ def encode(config: VAEEncodeConfig, overwrite: bool = False) -> dict[str, Any]:
         torch.set_num_threads(config.threads)
     with run_folder.claim_file(config.output, overwrite=overwrite) as tmp:  # refused before any work
         model, tokenizer = load(config.model)
-        texts = read_sentences(config.input, "--input")
+        texts = [line.strip() for line in read_lines(config.input, "--input")]  # every line, blank ones too
         means = posterior_means(model, tokenizer, texts, config.batch_size)
         with open(tmp, "wb") as handle:
             np.save(handle, means.astype(np.float32))
-    return {"sentences": len(texts), "latent_dim": int(means.shape[1]), "output": config.output}
+    return {"lines": len(texts), "blank": sum(not t for t in texts), "latent_dim": int(means.shape[1]),
+            "output": config.output}
 
 
 def reconstruct(model: Any, tokenizer: Any, texts: Sequence[str], iterations: int = 10, true_length: bool = False,
