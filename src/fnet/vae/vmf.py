@@ -19,8 +19,9 @@ drive to zero, which is the point of the model (:mod:`fnet.vae`).
 small kappa, so only its logarithm is computed: the power series
 ``I_nu(x) = sum_k (x/2)^(2k+nu) / (k! Gamma(k+nu+1))`` summed in log space (a logsumexp over enough
 terms to pass the peak at k ~ x/2 by 20 of its widths), in float64. Every term is positive, so there
-is no cancellation: relative error ~1e-14 for any nu >= 0 and x up to ~1e5 (tests/test_vae_vmf.py checks
-it against scipy and against quadrature of the density, which use no Bessel function at all).
+is no cancellation: tests/test_vae_vmf.py finds it within 1e-10 (relative) of scipy and of mpmath for
+nu up to 1023 and x up to 2e4, and A_d and the KL built on it within 1e-6 of quadrature of the density
+(which uses no Bessel function at all). The cost is O(x) terms: fine for the kappas a VAE uses.
 
 **Sampling** (Wood, 1994, "Simulation of the von Mises Fisher distribution"). Write
 ``z = w mu + sqrt(1 - w^2) v`` with ``v`` uniform on the unit sphere of the tangent space at mu. ``w`` has
