@@ -88,12 +88,18 @@ class VAETrainConfig(RunOptions):
 
 
 @dataclass
-class _Decoding:
-    """Options every decoding command shares."""
+class _TrainedModel:
+    """Options of every command that uses a trained VAE."""
 
     model: str | None = option(None, "the output folder of `fnet vae train` (required)")
-    iterations: int = option(10, "mask-predict passes per sentence")
     threads: int | None = option(None, "torch CPU threads")
+
+
+@dataclass
+class _Decoding(_TrainedModel):
+    """Options every decoding command shares."""
+
+    iterations: int = option(10, "mask-predict passes per sentence")
 
     def check_decoding(self) -> None:
         require(self, "model")
@@ -101,16 +107,14 @@ class _Decoding:
 
 
 @dataclass
-class VAEEncodeConfig:
+class VAEEncodeConfig(_TrainedModel):
     """Options of ``fnet vae encode``: one latent (the posterior's mean direction) per input line, blank
     lines included (as ``fnet embed``: row i is line i)."""
 
-    model: str | None = option(None, "the output folder of `fnet vae train` (required)")
     input: str | None = option(None, "UTF-8 text file, one sentence per line (required)")
     output: str | None = option(None, "where to write the float32 (lines, latent_dim) array (required)",
                                 metavar="FILE.npy")
     batch_size: int = option(64, "sentences per forward pass")
-    threads: int | None = option(None, "torch CPU threads")
 
 
 @dataclass
