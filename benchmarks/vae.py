@@ -229,26 +229,14 @@ def markdown(results: dict) -> str:
     for name, r in rows.items():
         lines.append(f"- {name}: " + ", ".join(f"{s}: {v}" for s, v in r["eval_kl_by_step"]))
     start, end = results["pair"]
-    lines += ["", f"## Interpolation (great circle for vMF, straight line for Gaussian)", "",
+    lines += ["", "## Interpolation (great circle for vMF, straight line for Gaussian)", "",
               f"start: `{start}`  ", f"end: `{end}`", ""]
-    for name, r in rows.items():
-        lines.append(f"**{name}**")
-        lines.append("")
-        lines += [f"- t={p['t']:.2f}: {p['text']}" for p in r["interpolation"]]
-        lines.append("")
+    lines += per_model(rows, lambda r: [f"- t={p['t']:.2f}: {p['text']}" for p in r["interpolation"]])
     lines += ["## Samples from the prior (8 per model, seed 0)", ""]
-    for name, r in rows.items():
-        lines.append(f"**{name}**")
-        lines.append("")
-        lines += [f"- {s}" for s in r["samples"]]
-        lines.append("")
+    lines += per_model(rows, lambda r: [f"- {s}" for s in r["samples"]])
     lines += ["## Reconstruction examples", ""]
-    for name, r in rows.items():
-        lines.append(f"**{name}**")
-        lines.append("")
-        for ex in r["reconstruction"]["examples"]:
-            lines.append(f"- `{ex['text']}` -> `{ex['decoded_true_length']}` (own length head: `{ex['decoded']}`)")
-        lines.append("")
+    lines += per_model(rows, lambda r: [f"- `{ex['text']}` -> `{ex['decoded_true_length']}` (own length head: "
+                                        f"`{ex['decoded']}`)" for ex in r["reconstruction"]["examples"]])
     train = results.get("train") or {}
     lines += ["## Commands and machine", "", "```bash", "python3 benchmarks/vae.py prepare"]
     for name, command in (train.get("commands") or {}).items():
@@ -257,6 +245,14 @@ def markdown(results: dict) -> str:
               f"Training: all models in parallel, 1 thread each, {train.get('wall_s')} s wall; machine "
               f"`{json.dumps(train.get('machine'))}`; evaluation machine `{json.dumps(results['machine'])}`.", ""]
     return "\n".join(lines)
+
+
+def per_model(rows: dict, items) -> list[str]:
+    """A bold model name, then its list items, for every model."""
+    lines = []
+    for name, r in rows.items():
+        lines += [f"**{name}**", "", *items(r), ""]
+    return lines
 
 
 def main() -> None:
