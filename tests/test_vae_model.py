@@ -196,6 +196,8 @@ def test_fnet_vae_train_encode_sample_interpolate_end_to_end(text_and_tokenizer,
     (["--kappa", "-1"], "--kappa"),
     (["--latent-dim", "1"], "--latent-dim"),
     (["--max-length", "1", "--max-texts", "5"], "--max-length"),
+    pytest.param(["--device", "cuda"], "--device cuda",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")),
 ])
 def test_fnet_vae_train_bad_input_is_one_line_naming_the_flag(text_and_tokenizer, tmp_path, capsys, flags, message):
     from fnet.cli.main import main as fnet_main

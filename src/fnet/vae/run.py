@@ -238,6 +238,8 @@ def train(config: VAETrainConfig, callbacks: Sequence[Any] = ()) -> VAETrainResu
 
     config = config.checked()
     check_output_path(config.output)
+    if config.device == "cuda" and not torch.cuda.is_available():  # before any work, as fnet pretrain
+        raise ValueError("--device cuda: no CUDA device is available to this process; use --device cpu or auto")
     ctx = init_distributed(None if config.device == "auto" else config.device)
     if ctx.world_size > 1:
         raise ValueError("fnet vae train runs in one process; start it without torchrun")
