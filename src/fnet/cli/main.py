@@ -27,6 +27,7 @@ SUBCOMMAND_MODULES = [
     "fnet.cli.predict",
     "fnet.cli.calibrate",
     "fnet.cli.generate",
+    "fnet.cli.vae",
     "fnet.cli.grow",
     "fnet.cli.embed",
     "fnet.cli.distill",
