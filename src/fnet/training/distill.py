@@ -320,43 +320,30 @@ def distill(config: DistillConfig, tokenizer: Any = None, callbacks: Sequence[An
     ``callbacks``: :class:`fnet.training.loop.Callback` objects for the trainer.
     Raises ``ValueError`` / ``FileNotFoundError`` for bad options or files (messages name the flag).
     """
-    import contextlib
-    import functools
-
-    from fnet import run_folder
+    from fnet import harness
     from fnet.run_folder import check_output_path
-    from fnet.training.distributed import cleanup, init_distributed
     from fnet.training.resume import CHECKPOINTS_DIR
 
     config = config.checked()
     check_output_path(config.output)
-    ctx = init_distributed(None if config.device == "auto" else config.device)
-    with contextlib.ExitStack() as stack:
-        stack.callback(cleanup, ctx)
-        # rank 0 claims (and locks) the output once the other ranks have looked at it as it was
-        claim_output = functools.partial(run_folder.claim, config.output, "distill", overwrite=config.overwrite,
-                                         resume=config.resume, keep=(CHECKPOINTS_DIR,),
-                                         inputs={"--teacher": config.teacher})
-        if not ctx.is_main:
-            out = stack.enter_context(claim_output(main=False))
-        ctx.barrier()
-        if ctx.is_main:
-            out = stack.enter_context(claim_output())
-        return _distill(config, ctx, out, tokenizer, callbacks)
+    with harness.start(config, command="distill", output=config.output, overwrite=config.overwrite,
+                       resume=config.resume, keep=(CHECKPOINTS_DIR,), inputs={"--teacher": config.teacher},
+                       training=True) as run:
+        return _distill(config, run, tokenizer, callbacks)
 
 
-def _distill(config: DistillConfig, ctx: Any, out: Any, tokenizer: Any, callbacks: Sequence[Any]) -> DistillResult:
-    """The run itself, writing under the claimed folder ``out.path``."""
+def _distill(config: DistillConfig, run: Any, tokenizer: Any, callbacks: Sequence[Any]) -> DistillResult:
+    """The run itself, writing under the claimed folder ``run.out.path``."""
     import torch
 
     from fnet.data.collate import StepBatches
     from fnet.embeddings import RECIPE_FILES, embedding_defaults, load_tokenizer
     from fnet.io import atomic_write_text
     from fnet.optimize import optimize_for_training
-    from fnet.training.distributed import default_threads, wrap_model
+    from fnet.training.distributed import wrap_model
     from fnet.training.loop import Trainer, TrainerConfig
 
-    torch.set_num_threads(config.threads or default_threads(ctx))
+    ctx, out = run.dist, run.out
     output = out.path
     teacher, folder = load_teacher(config.teacher)
     tokenizer = tokenizer if tokenizer is not None else load_tokenizer(folder, flag="--teacher")
@@ -385,7 +372,7 @@ def _distill(config: DistillConfig, ctx: Any, out: Any, tokenizer: Any, callback
     optimizer, scheduler = config.optimizer_and_scheduler(student, config.lr, config.warmup_steps, config.max_steps)
     trainer_config = TrainerConfig(
         max_steps=config.max_steps, output_dir=str(output), clip_grad=config.clip_grad or None, seed=config.seed,
-        log_every=config.log_every, save_every=config.save_every, keep_last=config.keep_last,
+        precision=run.precision, log_every=config.log_every, save_every=config.save_every, keep_last=config.keep_last,
         progress=config.progress, max_time_s=60.0 * config.time_budget, eval_at_end=False,
     )
     options = dataclasses.asdict(config)

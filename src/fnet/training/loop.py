@@ -38,6 +38,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from fnet.harness import autocast, to_device
 from fnet.io import atomic_write_text
 from fnet.training.distributed import DistContext, unwrap_model
 from fnet.training.resume import (Progress, data_position, latest_checkpoint, load_checkpoint, save_checkpoint,
@@ -66,6 +67,7 @@ class TrainerConfig:
     output_dir: str | None = None  # metrics.jsonl, checkpoints/ and best/ go here; None: nothing is written
     clip_grad: float | None = 1.0  # max global grad norm; None or 0: no clipping
     bf16: bool = False  # bfloat16 autocast for forward and loss (weights and optimizer stay float32)
+    precision: str | None = None  # fp32 | bf16 autocast (fnet.harness); None: bf16 when ``bf16``, else fp32
     seed: int = 0  # reseeds torch's RNG (dropout) at every step together with step and rank
     log_every: int = 10  # steps per metrics line (values are means over those steps)
     eval_every: int = 0  # steps between evaluations; 0: only at the end / per epoch
@@ -197,9 +199,8 @@ class Trainer:
         return unwrap_model(self.model)
 
     def _autocast(self):
-        if not self.config.bf16:
-            return nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+        precision = self.config.precision or ("bf16" if self.config.bf16 else "fp32")
+        return autocast(self.device, precision)
 
     def _metrics_path(self) -> Path | None:
         return self.output_dir / METRICS_NAME if self.output_dir else None
@@ -321,7 +322,7 @@ class Trainer:
         total_loss, stats, tokens = 0.0, {}, 0
         n = len(batches)
         for i, batch in enumerate(batches):
-            batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+            batch = to_device(batch, self.device)
             tokens += int(batch["attention_mask"].sum()) if "attention_mask" in batch else int(batch["input_ids"].numel())
             # DDP: all-reduce gradients only with the last micro-batch
             sync = nullcontext() if (i == n - 1 or not hasattr(self.model, "no_sync")) else self.model.no_sync()

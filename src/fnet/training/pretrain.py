@@ -160,54 +160,37 @@ def pretrain(config: PretrainConfig) -> PretrainResult:
 
     Raises ``ValueError`` / ``FileNotFoundError`` for bad options or files (messages name the flag).
     """
-    import contextlib
-    import functools
-
-    import torch
-
-    from fnet import run_folder
+    from fnet import harness
     from fnet.run_folder import check_output_path
     from fnet.tokenization import AutoTokenizer
-    from fnet.training.distributed import cleanup, init_distributed
     from fnet.training.resume import CHECKPOINTS_DIR
 
     config = config.checked()
     # everything that can be checked before the expensive work, on every rank
     check_output_path(config.output)
-    if config.device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA device is available to this process (torch "
-                         f"{torch.__version__}); use --device cpu or --device auto")
+    harness.check_device(config, training=True)
     for name in config.train_files + (config.eval_files or []):
         if not Path(name).is_file():
             raise FileNotFoundError(f"text file not found: {name}")
     tokenizer = AutoTokenizer.from_pretrained(config.tokenizer, flag="--tokenizer")
-    ctx = init_distributed(None if config.device == "auto" else config.device)
-    with contextlib.ExitStack() as stack:
-        # rank 0 claims (and locks) the output once the other ranks have looked at it as it was
-        claim_output = functools.partial(run_folder.claim, config.output, "pretrain", overwrite=config.overwrite,
-                                         resume=config.resume, keep=(CHECKPOINTS_DIR,))
-        if not ctx.is_main:
-            out = stack.enter_context(claim_output(main=False))
-        ctx.barrier()
-        if ctx.is_main:
-            out = stack.enter_context(claim_output())
-        stack.callback(cleanup, ctx)
-        return _pretrain(config, ctx, out, tokenizer)
+    with harness.start(config, command="pretrain", output=config.output, overwrite=config.overwrite,
+                       resume=config.resume, keep=(CHECKPOINTS_DIR,), training=True) as run:
+        return _pretrain(config, run, tokenizer)
 
 
-def _pretrain(config: PretrainConfig, ctx: Any, out: Any, tokenizer: Any) -> PretrainResult:
-    """The run itself, writing under the claimed folder ``out.path``."""
+def _pretrain(config: PretrainConfig, run: Any, tokenizer: Any) -> PretrainResult:
+    """The run itself, writing under the claimed folder ``run.out.path``."""
     import torch
 
     from fnet.data.collate import StepBatches
     from fnet.data.pretraining import MaskingConfig, PretrainingBatches, ShardedCorpus, build_shards
     from fnet.io import atomic_write_text
     from fnet.run_folder import check_tokenizer
-    from fnet.training.distributed import default_threads, wrap_model
+    from fnet.training.distributed import wrap_model
     from fnet.training.loop import Trainer, TrainerConfig
     from fnet.training.objectives import evaluate_pretraining, pretraining_loss
 
-    torch.set_num_threads(config.threads or default_threads(ctx))
+    ctx, out = run.dist, run.out
     output = out.path
     if config.resume:  # the run in OUTPUT was made with one tokenizer: refuse another
         check_tokenizer(output, "--output", tokenizer, config.tokenizer)
@@ -241,7 +224,7 @@ def _pretrain(config: PretrainConfig, ctx: Any, out: Any, tokenizer: Any) -> Pre
     model = _model(config, model_config, ctx.device)
     optimizer, scheduler = config.optimizer_and_scheduler(model, config.lr, config.warmup_steps, config.max_steps)
     trainer_config = TrainerConfig(
-        max_steps=config.max_steps, output_dir=str(output), clip_grad=config.clip_grad or None, bf16=config.bf16,
+        max_steps=config.max_steps, output_dir=str(output), clip_grad=config.clip_grad or None, precision=run.precision,
         seed=config.seed, log_every=config.log_every, eval_every=config.eval_every, save_every=config.save_every,
         keep_last=config.keep_last, progress=config.progress, num_workers=config.num_workers,
         max_time_s=60.0 * config.time_budget,
