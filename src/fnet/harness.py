@@ -36,10 +36,14 @@ if TYPE_CHECKING:
     from fnet.run_folder import Claim
     from fnet.training.distributed import DistContext
 
-__all__ = ["DeviceOptions", "PRECISIONS", "TRAINING_PRECISIONS", "Run", "start", "resolve_device",
+__all__ = ["DeviceOptions", "PRECISIONS", "QUANTIZE_CHOICES", "QUANTIZE_HELP", "TRAINING_PRECISIONS", "Run", "start", "resolve_device",
            "resolve_precision", "autocast", "to_device"]
 
 PRECISIONS = ("fp32", "bf16", "fp16")
+QUANTIZE_CHOICES = ("int8",)
+# the --quantize help of every command that runs the model in PyTorch (evaluate, predict, embed)
+QUANTIZE_HELP = ("int8: int8 weights for the encoder's Linear layers (CPU; faster, a small accuracy change, "
+                 "see BENCHMARKS.md)")
 TRAINING_PRECISIONS = ("fp32", "bf16")  # fp16 training would need loss scaling; bf16 does not
 
 
@@ -149,6 +153,13 @@ class Run:
         return parts
 
 
+def is_main_process() -> bool:
+    """True on torchrun's rank 0 and outside torchrun (the process that prints and writes)."""
+    import os
+
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def set_threads(threads: int | None, dist: "DistContext") -> int:
     """Set torch's CPU threads: ``threads``, or the idle cores shared among this machine's processes."""
     import torch
@@ -158,6 +169,13 @@ def set_threads(threads: int | None, dist: "DistContext") -> int:
     n = threads or default_threads(dist)
     torch.set_num_threads(n)
     return n
+
+
+def check_quantize_device(quantize: str | None, device: "torch.device") -> None:
+    """int8 weights run on the CPU only (oneDNN / fbgemm kernels)."""
+    if quantize and device.type != "cpu":
+        raise ValueError(f"--quantize {quantize} runs on the CPU only; pass --device cpu, or drop --quantize to run "
+                         f"on {device}")
 
 
 def check_device(options: DeviceOptions, training: bool = False) -> None:

@@ -296,7 +296,8 @@ def check_claim(path: str | os.PathLike, kind: str, *, overwrite: bool = False, 
     return target
 
 
-RESUMABLE = ("pretrain", "distill")  # commands with --resume: an unfinished run of theirs can be continued
+# commands with --resume: an unfinished run of theirs (its checkpoints, in that folder) can be continued
+RESUMABLE = {"pretrain": "checkpoints", "distill": "checkpoints", "finetune": "training/checkpoints"}
 
 
 def _check_reuse(target: Path, kind: str, previous: dict[str, Any] | None, *, overwrite: bool, resume: bool,
@@ -316,7 +317,7 @@ def _check_reuse(target: Path, kind: str, previous: dict[str, Any] | None, *, ov
                               f"it: choose another {flag}, or pass --overwrite to replace it")
     hint = ""
     if kind in RESUMABLE and (previous is None or previous.get("kind") == kind) \
-            and (target / "checkpoints").is_dir():
+            and (target / RESUMABLE[kind]).is_dir():
         hint = "pass --resume to continue it, "
     raise OutputError(f"{flag} {target} already holds {what}; {hint}choose another {flag}, or pass --overwrite "
                       "to replace it")

@@ -6,7 +6,7 @@ import argparse
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from fnet.calibration import CalibrateConfig
+    from fnet.apps.calibrate import CalibrateConfig
     from fnet.cli.finetune import add_config_arguments, add_reader_arguments
 
     parser = subparsers.add_parser(
@@ -31,14 +31,17 @@ def _line(name: str, report: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fnet.calibration import CalibrateConfig, calibrate
+    from fnet import harness
+    from fnet.apps.calibrate import CalibrateConfig, calibrate
     from fnet.cli.finetune import config_from, with_reader_flags
-    from fnet.training.finetune import task_info
+    from fnet.tasks.folder import task_info
 
     config = config_from(args, CalibrateConfig)
     config.validate()
     config = with_reader_flags(config, args, task_info(config.model).family())
     result = calibrate(config)
+    if not harness.is_main_process():  # under torchrun rank 0 reports
+        return 0
     bins = len(result["before"]["bins"])
     print(f"temperature {result['temperature']:.4f} fitted on {result['predictions']} predictions of {config.data}; "
           f"saved {result['file']}")

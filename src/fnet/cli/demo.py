@@ -126,7 +126,9 @@ def run(args: argparse.Namespace) -> int:
 
     from fnet.cli import library_log
     from fnet.training.distill import DistillConfig, distill
-    from fnet.training.finetune import EvaluateConfig, FinetuneConfig, PredictConfig, evaluate, finetune, predict
+    from fnet.apps.evaluate import EvaluateConfig, evaluate
+    from fnet.apps.predict import PredictConfig, predict
+    from fnet.training.finetune import FinetuneConfig, finetune
 
     started = time.perf_counter()
     out = Path(args.output)

@@ -68,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
     config = config_from(args, FinetuneConfig)
     config = with_reader_flags(config, args, config.validate())
     summary = finetune(config)
+    if not summary:  # under torchrun rank 0 reports
+        return 0
     print(json.dumps(summary, indent=2))
     print(f"model saved to {config.output}")
     return 0
