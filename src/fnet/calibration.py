@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
-import numpy as np
+from fnet.lazy import numpy as np  # imported on first use: the CLI reads this module for its flags
 
 from fnet.io import atomic_write_bytes, atomic_write_text
 

@@ -17,7 +17,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Iterator, Mapping, Sequence
 
-import numpy as np
+from fnet.lazy import numpy as np  # imported on first use: the CLI reads this module for its flags
 
 if TYPE_CHECKING:
     import torch

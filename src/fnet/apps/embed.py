@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from fnet.lazy import numpy as np  # imported on first use: the CLI reads this module for its flags
 
 from fnet.embeddings import POOLINGS, embedding_defaults, encode_texts, load_tokenizer
 from fnet.harness import QUANTIZE_CHOICES, QUANTIZE_HELP, DeviceOptions, check_quantize_device

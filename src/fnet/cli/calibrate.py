@@ -7,7 +7,8 @@ import argparse
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from fnet.apps.calibrate import CalibrateConfig
-    from fnet.cli.finetune import add_config_arguments, add_reader_arguments
+    from fnet.cli import add_config_arguments
+    from fnet.cli.finetune import add_reader_arguments
 
     parser = subparsers.add_parser(
         "calibrate", help="fit temperature scaling on held-out data (temperature.json beside the model)",
@@ -33,7 +34,8 @@ def _line(name: str, report: dict) -> str:
 def run(args: argparse.Namespace) -> int:
     from fnet import harness
     from fnet.apps.calibrate import CalibrateConfig, calibrate
-    from fnet.cli.finetune import config_from, with_reader_flags
+    from fnet.cli import config_from
+    from fnet.cli.finetune import with_reader_flags
     from fnet.tasks.folder import task_info
 
     config = config_from(args, CalibrateConfig)

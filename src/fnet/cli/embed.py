@@ -18,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     from fnet.apps.embed import EmbedConfig
-    from fnet.cli.finetune import add_config_arguments
+    from fnet.cli import add_config_arguments
 
     add_config_arguments(parser, EmbedConfig)
     parser.set_defaults(func=run)
@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from fnet.apps.embed import EmbedConfig, embed_file
-    from fnet.cli.finetune import config_from
+    from fnet.cli import config_from
 
     record = embed_file(config_from(args, EmbedConfig))
     if not record:  # under torchrun rank 0 writes and reports

@@ -8,7 +8,8 @@ import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from fnet.cli.finetune import add_config_arguments, add_reader_arguments
+    from fnet.cli import add_config_arguments
+    from fnet.cli.finetune import add_reader_arguments
     from fnet.apps.evaluate import EvaluateConfig
 
     parser = subparsers.add_parser(
@@ -21,7 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fnet.cli.finetune import config_from, with_reader_flags
+    from fnet.cli import config_from
+    from fnet.cli.finetune import with_reader_flags
     from fnet import harness
     from fnet.apps.evaluate import EvaluateConfig, evaluate
     from fnet.tasks.folder import task_info

@@ -8,7 +8,7 @@ import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from fnet.cli.finetune import add_config_arguments
+    from fnet.cli import add_config_arguments
     from fnet.apps.predict import PredictConfig
 
     parser = subparsers.add_parser(
@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fnet.cli.finetune import config_from
+    from fnet.cli import config_from
     from fnet.io import atomic_write_text
     from fnet import harness
     from fnet.apps.predict import PredictConfig, predict

@@ -19,7 +19,7 @@ import argparse
 import dataclasses
 from typing import Any, ClassVar, Sequence
 
-import numpy as np
+from fnet.lazy import numpy as np  # imported on first use: the CLI reads this module for its flags
 
 from fnet.data.features import Features
 from fnet.options import option

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-import numpy as np
+from fnet.lazy import numpy as np  # imported on first use: the CLI reads this module for its flags
 
 from fnet.data.features import Features, model_inputs
 from fnet.data.rows import (

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from fnet.lazy import numpy as np  # imported on first use: the CLI reads this module for its flags
 
 from fnet.data.features import Features, model_inputs
 from fnet.data.rows import detect_format, file_error, is_int_string, label_to_str, read_rows

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-import numpy as np
+from fnet.lazy import numpy as np  # imported on first use: the CLI reads this module for its flags
 
 from fnet.data.features import Features, model_inputs
 from fnet.data.rows import file_error

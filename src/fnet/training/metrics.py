@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
+from fnet.lazy import numpy as np  # imported on first use: the CLI reads this module for its flags
 
 __all__ = [
     "accuracy",
