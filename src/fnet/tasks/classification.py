@@ -31,7 +31,7 @@ from fnet.data.rows import (
 )
 from fnet.options import option
 from fnet.tasks.base import ExportHead, ReaderOptions, TaskFamily, eval_scores, format_option, sigmoid, softmax
-from fnet.training import metrics as M
+from fnet.tasks import metrics as M
 
 __all__ = ["ClassificationExamples", "ClassificationReaderOptions", "read_classification",
            "featurize_classification", "Classification", "PROBLEM_TYPES"]
@@ -429,7 +429,7 @@ def classification_metrics(predictions: Any, references: Any, *, problem_type: s
                            num_labels: int | None = None, **options: Any) -> dict[str, Any]:
     """Single-label: ``predictions`` are logits or class ids; ``accuracy``, ``f1`` (binary F1 of class
     1 with two classes, macro F1 otherwise), ``f1_macro``, ``matthews_correlation``. Regression:
-    ``pearson``, ``spearman``, ``mse``. Multi-label: :func:`fnet.training.metrics.multi_label_scores`
+    ``pearson``, ``spearman``, ``mse``. Multi-label: :func:`fnet.tasks.metrics.multi_label_scores`
     (``threshold`` option: logits > 0 by default; 0/1 predictions work as is)."""
     if problem_type == REGRESSION:
         x, y = M.as_floats(predictions), M.as_floats(references)

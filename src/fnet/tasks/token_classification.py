@@ -25,7 +25,7 @@ from fnet.data.features import IGNORE_INDEX, Features, model_inputs
 from fnet.data.rows import file_error
 from fnet.options import option
 from fnet.tasks.base import ExportHead, ReaderOptions, TaskFamily, eval_scores
-from fnet.training import metrics as M
+from fnet.tasks import metrics as M
 
 __all__ = ["TokenClassificationExamples", "TokenClassificationReaderOptions", "read_conll",
            "featurize_token_classification", "window_overlap", "word_ids_from_offsets", "token_predictions_to_tags",
@@ -277,7 +277,7 @@ def token_predictions_to_tags(
     array or nested lists). Each word takes the prediction at its first sub-token; when a long
     sentence was split into windows, from the window where that sub-token has the most context (the
     most tokens of the window on its shorter side). Words without a sub-token get ``default``. The
-    result lines up with the original sentences, ready for :func:`fnet.training.metrics.entity_scores`.
+    result lines up with the original sentences, ready for :func:`fnet.tasks.metrics.entity_scores`.
     """
     import numpy as np
 
