@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from fnet.lazy import numpy as np  # imported on first use: the CLI reads this module for its flags
 
 if TYPE_CHECKING:
+    from fnet.data.tokenizer import Tokenizer
     from fnet.harness import Run
 
 logger = logging.getLogger(__name__)
@@ -144,7 +145,7 @@ def load_tokenizer(name_or_dir: str | os.PathLike, flag: str = "--tokenizer"):
 def encode_texts(
     model: Any,
     texts: Sequence[str],
-    tokenizer: Any = None,
+    tokenizer: Tokenizer | None = None,
     *,
     batch_size: int = 32,
     max_length: int | None = None,
@@ -241,6 +242,6 @@ def encode_texts(
     return EncodeResult(out, pooling, normalize, max_length, truncated, empty, stats)
 
 
-def encode(model: Any, texts: Sequence[str], tokenizer: Any = None, **options: Any) -> np.ndarray:
+def encode(model: Any, texts: Sequence[str], tokenizer: Tokenizer | None = None, **options: Any) -> np.ndarray:
     """(N, d) float32 sentence embeddings of ``texts`` in input order; see :func:`encode_texts`."""
     return encode_texts(model, texts, tokenizer, **options).embeddings

@@ -64,8 +64,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["generate", "pseudo_log_likelihood", "load_generator", "MaskedLMScorer", "GenerateConfig",
-           "generate_from_config"]
+__all__ = ["generate", "pseudo_log_likelihood", "load_generator", "MaskedLMScorer"]
 
 DEFAULT_MAX_LENGTH = 32
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import copy
 import logging
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 import torch
@@ -39,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "GrowthReport", "grow", "grow_intermediate", "grow_positions", "grow_vocabulary", "grow_depth",
-    "grow_depth_pre_norm", "grow_hidden", "measure_deviation", "GrowConfig", "grow_directory",
+    "grow_depth_pre_norm", "grow_hidden", "measure_deviation",
 ]
 
 State = dict[str, torch.Tensor]

@@ -179,8 +179,6 @@ def task_logits(model: "torch.nn.Module", features: "Features", batch_size: int,
     ``run`` (:class:`fnet.harness.Run`): the device and precision (default: the model's device, fp32);
     under torchrun each rank runs a contiguous share of the rows and all ranks get every row back.
     """
-    import torch
-
     from fnet.data.features import MODEL_KEYS
 
     n_rows = features["input_ids"].shape[0]

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from fnet.calibration import TemperatureScaling
     from fnet.data.features import Features
     from fnet.harness import Run
-    from fnet.tokenization.base import TokenizerBase
+    from fnet.data.tokenizer import SavedTokenizer
 
 __all__ = ["InferenceOptions", "LoadedTask", "load_task", "load_labelled", "run_task_model", "token_counts",
            "mark_records"]
@@ -59,7 +59,7 @@ class LoadedTask:
 
     family: TaskFamily
     model: "torch.nn.Module"  # the task model, with optimize_for_inference (and int8 / compile when asked) applied
-    tokenizer: "TokenizerBase"
+    tokenizer: "SavedTokenizer"
     info: TaskInfo
     scaling: "TemperatureScaling | None" = None  # temperature.json (checked against the weights as saved), or None
 
@@ -126,7 +126,7 @@ def run_task_model(model: "torch.nn.Module", features: "Features", options: Infe
                        progress=options.progress, run=run)
 
 
-def token_counts(examples: Any, features: "Features", tokenizer: "TokenizerBase") -> list[int] | None:
+def token_counts(examples: Any, features: "Features", tokenizer: "SavedTokenizer") -> list[int] | None:
     """Tokens each example has before truncation, where one feature row is one example with text
     (classification-style families); None otherwise. Only rows that fill the whole length can have
     been truncated, so only those are tokenized again, without truncation."""

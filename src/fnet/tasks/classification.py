@@ -15,7 +15,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from fnet.lazy import numpy as np  # imported on first use: the CLI reads this module for its flags
 
@@ -32,6 +32,9 @@ from fnet.data.rows import (
 from fnet.options import option
 from fnet.tasks.base import ExportHead, ReaderOptions, TaskFamily, eval_scores, format_option, sigmoid, softmax
 from fnet.tasks import metrics as M
+
+if TYPE_CHECKING:
+    from fnet.data.tokenizer import Tokenizer
 
 __all__ = ["ClassificationExamples", "ClassificationReaderOptions", "read_classification",
            "featurize_classification", "Classification", "PROBLEM_TYPES"]
@@ -395,7 +398,7 @@ def read_classification(path: str | Path, options: ClassificationReaderOptions |
 
 def featurize_classification(
     examples: ClassificationExamples,
-    tokenizer: Any,
+    tokenizer: Tokenizer,
     max_length: int = 128,
     *,
     padding: str | bool = "max_length",
@@ -465,7 +468,7 @@ class Classification(TaskFamily):
     def read(self, path: Any, options: ClassificationReaderOptions) -> ClassificationExamples:
         return read_classification(path, options)
 
-    def featurize(self, examples: ClassificationExamples, tokenizer: Any, max_length: int = 128, *,
+    def featurize(self, examples: ClassificationExamples, tokenizer: Tokenizer, max_length: int = 128, *,
                   stride: int = 128, **options: Any) -> Features:
         del stride  # only question answering splits inputs into windows
         return featurize_classification(examples, tokenizer, max_length, **options)

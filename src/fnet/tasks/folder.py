@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from fnet.tasks.base import TaskFamily
 
 if TYPE_CHECKING:
-    from fnet.tokenization.base import TokenizerBase
+    from fnet.data.tokenizer import SavedTokenizer
 
 __all__ = ["TASK_INFO_NAME", "TaskInfo", "task_info", "load_tokenizer", "read_split", "first_examples", "write_jsonl",
            "write_metrics"]
@@ -58,7 +58,7 @@ def task_info(model_dir: str | os.PathLike) -> TaskInfo:
 
 
 def load_tokenizer(tokenizer: str | os.PathLike | None, model: str | os.PathLike | None,
-                   hint: str = "pass --tokenizer DIR|ID") -> "TokenizerBase":
+                   hint: str = "pass --tokenizer DIR|ID") -> "SavedTokenizer":
     """``--tokenizer`` when given, else the tokenizer saved with ``--model`` (a folder or a Hub id; any kind)."""
     from fnet.tokenization import AutoTokenizer, TokenizerFileError
 

@@ -36,12 +36,15 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from fnet.lazy import numpy as np  # imported on first use: the CLI reads this module for its flags
 
 from fnet.options import option, require, require_at_least
 from fnet.training.run_options import RunOptions
+
+if TYPE_CHECKING:
+    from fnet.data.tokenizer import Tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -193,7 +196,7 @@ class DistillTexts:
     windows. Each example is ``[CLS] window [SEP]``; a batch is padded to its longest example.
     """
 
-    def __init__(self, files: Sequence[str], tokenizer: Any, seq_len: int, max_texts: int | None = None,
+    def __init__(self, files: Sequence[str], tokenizer: Tokenizer, seq_len: int, max_texts: int | None = None,
                  chunk: int = 2048):
         self.seq_len, self.pad_id = seq_len, tokenizer.pad_token_id or 0
         cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
@@ -313,7 +316,7 @@ def load_teacher(name: str):
     return teacher, folder
 
 
-def distill(config: DistillConfig, tokenizer: Any = None, callbacks: Sequence[Any] = ()) -> DistillResult:
+def distill(config: DistillConfig, tokenizer: Tokenizer | None = None, callbacks: Sequence[Any] = ()) -> DistillResult:
     """Distil ``config.teacher`` into an FNet student written to ``config.output`` (rank 0).
 
     ``tokenizer``: the teacher's tokenizer (default: ``fnet.AutoTokenizer`` on the teacher's folder);
@@ -332,7 +335,7 @@ def distill(config: DistillConfig, tokenizer: Any = None, callbacks: Sequence[An
         return _distill(config, run, tokenizer, callbacks)
 
 
-def _distill(config: DistillConfig, run: Any, tokenizer: Any, callbacks: Sequence[Any]) -> DistillResult:
+def _distill(config: DistillConfig, run: Any, tokenizer: Tokenizer, callbacks: Sequence[Any]) -> DistillResult:
     """The run itself, writing under the claimed folder ``run.out.path``."""
     import torch
 

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     import torch
 
     from fnet.harness import Run
-    from fnet.tokenization.base import TokenizerBase
+    from fnet.data.tokenizer import SavedTokenizer
 
 __all__ = ["FinetuneConfig", "finetune", "pretrained_lr", "default_stride"]
 
@@ -210,7 +210,7 @@ def default_stride(seq_len: int) -> int:
 # ----------------------------------------------------------------------------- fine-tuning
 
 
-def _build_model(family: TaskFamily, config: FinetuneConfig, tokenizer: "TokenizerBase", label_info: dict[str, Any],
+def _build_model(family: TaskFamily, config: FinetuneConfig, tokenizer: "SavedTokenizer", label_info: dict[str, Any],
                  device: "torch.device") -> "torch.nn.Module":
     """The task model to train on ``device``: a preset's seeded init or the saved model's weights; with
     the CPU kernels (oneDNN GEMMs in the training steps, the fused inference kernels in the evaluations)."""
@@ -265,7 +265,7 @@ def finetune(config: FinetuneConfig) -> dict[str, Any]:
         return _finetune(config, family, tokenizer, run)
 
 
-def _finetune(config: FinetuneConfig, family: TaskFamily, tokenizer: "TokenizerBase", run: "Run") -> dict[str, Any]:
+def _finetune(config: FinetuneConfig, family: TaskFamily, tokenizer: "SavedTokenizer", run: "Run") -> dict[str, Any]:
     """The run of :func:`finetune`, writing under the claimed folder ``run.out.path``."""
     import shutil
 

@@ -13,10 +13,13 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fnet.options import check_keys, option, read_file, require, require_at_least
 from fnet.training.run_options import RunOptions
+
+if TYPE_CHECKING:
+    from fnet.data.tokenizer import SavedTokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +107,7 @@ class PretrainResult:
                 "elapsed_s": self.elapsed_s}
 
 
-def _model_config(config: PretrainConfig, tokenizer: Any):
+def _model_config(config: PretrainConfig, tokenizer: SavedTokenizer):
     from fnet.config import FNetConfig
 
     overrides: dict[str, Any] = {"vocab_size": len(tokenizer), "pad_token_id": tokenizer.pad_token_id}
@@ -141,7 +144,7 @@ def _model(config: PretrainConfig, model_config: Any, device: Any):
     return optimize_for_training(optimize_for_inference(model.to(device)))
 
 
-def _eval_batches(config: PretrainConfig, shards: Path, tokenizer: Any, masking: Any) -> list:
+def _eval_batches(config: PretrainConfig, shards: Path, tokenizer: SavedTokenizer, masking: Any) -> list:
     """Fixed held-out batches: pairs and masks drawn once with ``seed + 1``, a seeded choice of rows."""
     import torch
 
@@ -178,7 +181,7 @@ def pretrain(config: PretrainConfig) -> PretrainResult:
         return _pretrain(config, run, tokenizer)
 
 
-def _pretrain(config: PretrainConfig, run: Any, tokenizer: Any) -> PretrainResult:
+def _pretrain(config: PretrainConfig, run: Any, tokenizer: SavedTokenizer) -> PretrainResult:
     """The run itself, writing under the claimed folder ``run.out.path``."""
     import torch
 
