@@ -232,3 +232,22 @@ def test_device_and_precision_flags_are_checked_before_any_work(data, tmp_path, 
     assert fnet_main(finetune_args(data, tmp_path / "d", "--device", "gpu")) == 2
     assert "--device must be auto, cpu, cuda or cuda:N" in capsys.readouterr().err
     assert not any((tmp_path / name).exists() for name in "abcd"), "nothing is written before the checks"
+
+
+def test_precision_and_device_resolution():
+    """auto is the CPU here; the CPU default is fp32 (CPU results unchanged); int8 is refused off the CPU."""
+    from fnet.harness import DeviceOptions, autocast, check_quantize_device, resolve_device, resolve_precision
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    if not torch.cuda.is_available():
+        assert resolve_device("auto") == torch.device("cpu")
+    assert resolve_precision(None, torch.device("cpu")) == "fp32"
+    assert resolve_precision("bf16", torch.device("cpu")) == "bf16"
+    assert DeviceOptions(precision=None).wanted_precision() is None
+    with autocast(torch.device("cpu"), "bf16"):
+        assert torch.mm(torch.ones(2, 2), torch.ones(2, 2)).dtype == torch.bfloat16
+    with autocast(torch.device("cpu"), "fp32"):
+        assert torch.mm(torch.ones(2, 2), torch.ones(2, 2)).dtype == torch.float32
+    check_quantize_device("int8", torch.device("cpu"))
+    with pytest.raises(ValueError, match="--quantize int8 runs on the CPU only"):
+        check_quantize_device("int8", torch.device("cuda", 0))
