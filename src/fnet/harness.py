@@ -36,8 +36,9 @@ if TYPE_CHECKING:
     from fnet.run_folder import Claim
     from fnet.training.distributed import DistContext
 
-__all__ = ["DeviceOptions", "PRECISIONS", "QUANTIZE_CHOICES", "QUANTIZE_HELP", "TRAINING_PRECISIONS", "Run", "start", "resolve_device",
-           "resolve_precision", "autocast", "to_device"]
+__all__ = ["DeviceOptions", "PRECISIONS", "TRAINING_PRECISIONS", "QUANTIZE_CHOICES", "QUANTIZE_HELP", "Run", "start",
+           "resolve_device", "resolve_precision", "autocast", "to_device", "check_device", "check_quantize_device",
+           "is_main_process", "set_threads"]
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 QUANTIZE_CHOICES = ("int8",)
@@ -188,7 +189,7 @@ def check_device(options: DeviceOptions, training: bool = False) -> None:
 @contextlib.contextmanager
 def start(options: DeviceOptions, *, command: str, output: str | None = None, overwrite: bool = False,
           resume: bool = False, keep: Sequence[str] = (), inputs: dict[str, Any] | None = None,
-          training: bool = False, set_thread_count: bool = True) -> Iterator[Run]:
+          training: bool = False) -> Iterator[Run]:
     """Open a run of ``fnet {command}``: process group (under torchrun), device, precision, threads,
     and (with ``output``) the claimed output folder; closes them all when the block ends.
 
@@ -201,8 +202,7 @@ def start(options: DeviceOptions, *, command: str, output: str | None = None, ov
     dist = init_distributed(options.device)
     with contextlib.ExitStack() as stack:
         stack.callback(cleanup, dist)
-        if set_thread_count:
-            set_threads(options.threads, dist)
+        set_threads(options.threads, dist)
         run = Run(dist, resolve_precision(options.wanted_precision(), dist.device))
         if output is not None:
             claim = functools.partial(run_folder.claim, output, command, overwrite=overwrite, resume=resume,

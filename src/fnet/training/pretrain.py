@@ -58,7 +58,7 @@ class PretrainConfig(RunOptions):
     time_budget: float = option(0.0, "stop after this many minutes of training (checkpoint, evaluation and final "
                                      "model as at max steps); the lr schedule follows whichever of steps and time is "
                                      "further along, so it warms up and decays to 0 within the budget; 0: no limit")
-    bf16: bool = option(False, "bfloat16 autocast (CPU and GPU)")
+    bf16: bool = option(False, "bfloat16 autocast, CPU and GPU (the same as --precision bf16)")
     whole_word_mask: bool = option(False, "mask whole words (a word-start piece and the pieces that "
                                          "continue it) instead of single pieces")
     short_seq_prob: float = option(0.1, "probability of a shorter target length (BERT)")
