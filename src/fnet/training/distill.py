@@ -44,6 +44,7 @@ from fnet.options import option, require, require_at_least
 from fnet.training.run_options import RunOptions
 
 if TYPE_CHECKING:
+    from fnet.harness import Run
     from fnet.data.tokenizer import Tokenizer
 
 logger = logging.getLogger(__name__)
@@ -335,7 +336,7 @@ def distill(config: DistillConfig, tokenizer: Tokenizer | None = None, callbacks
         return _distill(config, run, tokenizer, callbacks)
 
 
-def _distill(config: DistillConfig, run: Any, tokenizer: Tokenizer, callbacks: Sequence[Any]) -> DistillResult:
+def _distill(config: DistillConfig, run: Run, tokenizer: Tokenizer, callbacks: Sequence[Any]) -> DistillResult:
     """The run itself, writing under the claimed folder ``run.out.path``."""
     import torch
 

@@ -19,6 +19,7 @@ from fnet.options import check_keys, option, read_file, require, require_at_leas
 from fnet.training.run_options import RunOptions
 
 if TYPE_CHECKING:
+    from fnet.harness import Run
     from fnet.data.tokenizer import SavedTokenizer
 
 logger = logging.getLogger(__name__)
@@ -181,7 +182,7 @@ def pretrain(config: PretrainConfig) -> PretrainResult:
         return _pretrain(config, run, tokenizer)
 
 
-def _pretrain(config: PretrainConfig, run: Any, tokenizer: SavedTokenizer) -> PretrainResult:
+def _pretrain(config: PretrainConfig, run: Run, tokenizer: SavedTokenizer) -> PretrainResult:
     """The run itself, writing under the claimed folder ``run.out.path``."""
     import torch
 
