@@ -376,7 +376,7 @@ def _distill(config: DistillConfig, run: Run, tokenizer: Tokenizer, callbacks: S
     optimizer, scheduler = config.optimizer_and_scheduler(student, config.lr, config.warmup_steps, config.max_steps)
     trainer_config = TrainerConfig(
         max_steps=config.max_steps, output_dir=str(output), clip_grad=config.clip_grad or None, seed=config.seed,
-        precision=run.precision, log_every=config.log_every, save_every=config.save_every, keep_last=config.keep_last,
+        bf16=run.precision == "bf16", log_every=config.log_every, save_every=config.save_every, keep_last=config.keep_last,
         progress=config.progress, max_time_s=60.0 * config.time_budget, eval_at_end=False,
     )
     options = dataclasses.asdict(config)

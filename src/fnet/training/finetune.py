@@ -318,7 +318,7 @@ def _finetune(config: FinetuneConfig, family: TaskFamily, tokenizer: "SavedToken
 
     validating = val_feats is not None
     trainer_config = TrainerConfig(
-        max_steps=max_steps, output_dir=str(output / "training"), seed=config.seed, precision=run.precision,
+        max_steps=max_steps, output_dir=str(output / "training"), seed=config.seed, bf16=run.precision == "bf16",
         clip_grad=config.clip_grad or None,
         log_every=config.log_every or max(1, min(50, data.steps_per_epoch // 4)), eval_every_epoch=validating,
         eval_at_end=validating, best_metric=family.best_metric(problem_type) if validating else None,

@@ -67,7 +67,6 @@ class TrainerConfig:
     output_dir: str | None = None  # metrics.jsonl, checkpoints/ and best/ go here; None: nothing is written
     clip_grad: float | None = 1.0  # max global grad norm; None or 0: no clipping
     bf16: bool = False  # bfloat16 autocast for forward and loss (weights and optimizer stay float32)
-    precision: str | None = None  # fp32 | bf16 autocast (fnet.harness); None: bf16 when ``bf16``, else fp32
     seed: int = 0  # reseeds torch's RNG (dropout) at every step together with step and rank
     log_every: int = 10  # steps per metrics line (values are means over those steps)
     eval_every: int = 0  # steps between evaluations; 0: only at the end / per epoch
@@ -199,8 +198,8 @@ class Trainer:
         return unwrap_model(self.model)
 
     def _autocast(self):
-        precision = self.config.precision or ("bf16" if self.config.bf16 else "fp32")
-        return autocast(self.device, precision)
+        # training runs in fp32 or bf16 (fnet.harness.TRAINING_PRECISIONS): one flag, as checkpoints record it
+        return autocast(self.device, "bf16" if self.config.bf16 else "fp32")
 
     def _metrics_path(self) -> Path | None:
         return self.output_dir / METRICS_NAME if self.output_dir else None

@@ -228,7 +228,7 @@ def _pretrain(config: PretrainConfig, run: Run, tokenizer: SavedTokenizer) -> Pr
     model = _model(config, model_config, ctx.device)
     optimizer, scheduler = config.optimizer_and_scheduler(model, config.lr, config.warmup_steps, config.max_steps)
     trainer_config = TrainerConfig(
-        max_steps=config.max_steps, output_dir=str(output), clip_grad=config.clip_grad or None, precision=run.precision,
+        max_steps=config.max_steps, output_dir=str(output), clip_grad=config.clip_grad or None, bf16=run.precision == "bf16",
         seed=config.seed, log_every=config.log_every, eval_every=config.eval_every, save_every=config.save_every,
         keep_last=config.keep_last, progress=config.progress, num_workers=config.num_workers,
         max_time_s=60.0 * config.time_budget,
