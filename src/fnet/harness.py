@@ -198,10 +198,15 @@ def start(options: DeviceOptions, *, command: str, output: str | None = None, ov
     from fnet import run_folder
     from fnet.training.distributed import cleanup, init_distributed
 
+    import torch.distributed
+
     check_device(options, training=training)
+    # a process group the caller opened (a library call inside their torchrun script) stays theirs
+    owned = not (torch.distributed.is_available() and torch.distributed.is_initialized())
     dist = init_distributed(options.device)
     with contextlib.ExitStack() as stack:
-        stack.callback(cleanup, dist)
+        if owned:
+            stack.callback(cleanup, dist)
         set_threads(options.threads, dist)
         run = Run(dist, resolve_precision(options.wanted_precision(), dist.device))
         if output is not None:
