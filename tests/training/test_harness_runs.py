@@ -107,6 +107,7 @@ def test_kill_9_during_finetune_then_resume_is_bit_exact(data, tmp_path):
     w2 = FNetForSequenceClassification.from_pretrained(killed).state_dict()
     assert all(torch.equal(w1[k], w2[k]) for k in w1), "the resumed model is not bit-exact"
     assert not (killed / "training" / "checkpoints").exists(), "a finished run keeps no checkpoints"
+    assert fnet_main(finetune_args(data, killed, "--resume")) == 2, "a finished run has nothing to resume"
     assert (straight / "training" / "best").is_dir()
 
 

@@ -150,6 +150,11 @@ class FinetuneConfig(RunOptions):
                 not is_hub_id(self.model) or self.model.startswith((".", "/", "~"))):
             raise FileNotFoundError(f"--model {self.model}: no such model folder (and not a Hugging Face Hub id or a "
                                     f"preset: {', '.join(PRESETS)})")
+        marker = run_folder.read_marker(self.output) if self.resume else None
+        if marker and marker.get("kind") == "finetune" and marker.get("state") == "complete" \
+                and not (Path(self.output) / CHECKPOINTS).is_dir():
+            raise ValueError(f"--output {self.output} holds a finished `fnet finetune` run: nothing to --resume "
+                             "(pass --overwrite to train it again, or choose another --output)")
         run_folder.check_claim(self.output, "finetune", overwrite=self.overwrite, resume=self.resume,
                                inputs={"--model": self.model if self.model not in PRESETS else None,
                                        "--tokenizer": self.tokenizer})
