@@ -21,49 +21,40 @@ INT8_TOLERANCE = 0.1  # max abs difference over the largest output, onnxruntime 
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from fnet.export import DEFAULT_OPSET, TASKS
-    from fnet.optimize import QUANTIZE_CHOICES
+    from fnet.apps.export import ExportConfig
+    from fnet.cli import add_config_arguments
 
     parser = subparsers.add_parser(
         "export",
         help="export a model to ONNX",
         description="Export a saved fnet model to ONNX with dynamic batch size and sequence length.",
     )
-    parser.add_argument("--model", required=True, metavar="DIR", help="model directory (config.json + weights)")
-    parser.add_argument("--format", choices=["onnx"], default="onnx", help="output format (default: onnx)")
-    parser.add_argument("--output", required=True, metavar="FILE", help="file to write, e.g. model.onnx")
-    parser.add_argument("--task", choices=["auto", *TASKS], default="auto",
-                        help="which head to export; auto reads `architectures` from config.json (default)")
-    parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, metavar="N",
-                        help=f"ONNX opset version (default: {DEFAULT_OPSET})")
-    parser.add_argument("--quantize", choices=QUANTIZE_CHOICES, default=None,
-                        help="int8: int8 weights for the encoder's Linear layers (onnxruntime dynamic quantization; "
-                             "the Fourier mixing, pooler and heads stay float32)")
-    parser.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
-    parser.add_argument("--no-check", action="store_true",
-                        help="skip running the exported file in onnxruntime against PyTorch")
+    add_config_arguments(parser, ExportConfig)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from fnet.export import check_onnx, export_onnx, load_for_export
-
     from fnet import run_folder
+    from fnet.apps.export import ExportConfig
+    from fnet.cli import config_from
+    from fnet.export import DEFAULT_OPSET, check_onnx, export_onnx, load_for_export
 
-    run_folder.check_output_path(args.output, want="file")
-    if Path(args.output).exists() and not args.overwrite:
-        raise run_folder.OutputError(f"--output {args.output} already exists; choose another --output, or pass "
+    config = config_from(args, ExportConfig)
+    config.validate()
+    run_folder.check_output_path(config.output, want="file")
+    if Path(config.output).exists() and not config.overwrite:
+        raise run_folder.OutputError(f"--output {config.output} already exists; choose another --output, or pass "
                                      "--overwrite to replace it")
-    model, task = load_for_export(args.model, args.task)
-    with run_folder.claim_file(args.output, overwrite=args.overwrite) as tmp:
-        info = export_onnx(model, tmp, task, opset=args.opset, quantize=args.quantize)
-    info["path"] = args.output
+    model, task = load_for_export(config.model, config.task)
+    with run_folder.claim_file(config.output, overwrite=config.overwrite) as tmp:
+        info = export_onnx(model, tmp, task, opset=config.opset or DEFAULT_OPSET, quantize=config.quantize)
+    info["path"] = config.output
     print(f"wrote {info['path']} (task {task}, opset {info['opset']}, inputs {', '.join(info['inputs'])}; "
           f"outputs {', '.join(info['outputs'])}; batch and sequence dynamic, up to {info['max_sequence_length']} tokens)")
     if info["quantize"]:
         print(f"{info['quantize']}: {len(info['int8_layers'])} encoder Linear layers; the Fourier mixing, pooler "
               "and heads stay float32")
-    if args.no_check:
+    if not config.check:
         return 0
     try:
         import onnxruntime  # noqa: F401
@@ -73,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     longest = info["max_sequence_length"]
     shapes = [(1, min(7, longest)), (3, min(33, longest))]
     int8 = info["quantize"] is not None
-    worst = check_onnx(model, args.output, task, shapes, relative=int8)
+    worst = check_onnx(model, config.output, task, shapes, relative=int8)
     measure = "max abs difference over the largest output" if int8 else "max abs difference"
     print(f"onnxruntime vs PyTorch float32 at (batch, seq) {shapes}, last example padded: {measure} {worst:.2e}")
     bound = INT8_TOLERANCE if int8 else FLOAT32_TOLERANCE
