@@ -12,7 +12,7 @@ import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from fnet.cli.finetune import add_config_arguments
+    from fnet.cli import add_config_arguments
     from fnet.vae.run import VAEEncodeConfig, VAEInterpolateConfig, VAESampleConfig, VAETrainConfig
 
     parser = subparsers.add_parser(
@@ -43,7 +43,7 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 
 def _config(args: argparse.Namespace):
-    from fnet.cli.finetune import config_from
+    from fnet.cli import config_from
 
     return config_from(args, args.config_class)
 
