@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, IO, Iterator
 
 __all__ = ["umask", "fsync_dir", "atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_replace_dir",
-           "temporary_dir_beside", "utf8_lines"]
+           "temporary_dir_beside", "utf8_lines", "read_lines"]
 
 
 def umask() -> int:
@@ -124,3 +124,23 @@ def utf8_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
                 ) from None
             offset += len(raw)
             yield lineno, line.lstrip("\ufeff") if lineno == 1 else line
+
+
+def read_lines(path: str | os.PathLike, flag: str = "--input") -> list[str]:
+    """The lines of a UTF-8 file (``\\n`` or ``\\r\\n``); a final newline does not add an empty line."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{flag} {path}: no such file")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = path.read_bytes()[: err.start].count(b"\n") + 1
+        raise ValueError(f"{flag} {path} is not UTF-8 (line {line}, byte {err.start}); convert it to UTF-8") from None
+    except OSError as err:
+        raise ValueError(f"{flag} {path} cannot be read ({err.strerror})") from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]

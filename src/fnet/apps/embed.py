@@ -14,6 +14,7 @@ from fnet.lazy import numpy as np  # imported on first use: the CLI reads this m
 
 from fnet.embeddings import POOLINGS, embedding_defaults, encode_texts, load_tokenizer
 from fnet.harness import QUANTIZE_CHOICES, QUANTIZE_HELP, DeviceOptions, check_quantize_device
+from fnet.io import read_lines
 from fnet.options import option, require
 
 __all__ = ["EmbedConfig", "embed_file", "read_lines"]
@@ -40,26 +41,6 @@ class EmbedConfig(DeviceOptions):
     tokenizer: str | None = option(None, "tokenizer folder or Hub id (default: the model's)")
     overwrite: bool = option(False, "replace an existing --output file")
     progress: bool = option(True, "show a progress bar in texts/s (--no-progress to hide)")
-
-
-def read_lines(path: str | os.PathLike, flag: str = "--input") -> list[str]:
-    """The lines of a UTF-8 file (``\\n`` or ``\\r\\n``); a final newline does not add an empty line."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{flag} {path}: no such file")
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = path.read_bytes()[: err.start].count(b"\n") + 1
-        raise ValueError(f"{flag} {path} is not UTF-8 (line {line}, byte {err.start}); convert it to UTF-8") from None
-    except OSError as err:
-        raise ValueError(f"{flag} {path} cannot be read ({err.strerror})") from None
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
 def embed_file(config: EmbedConfig) -> dict[str, Any]:

@@ -141,7 +141,7 @@ class VAEInterpolateConfig(_Decoding):
 
 def read_sentences(name: str | Path, flag: str) -> list[str]:
     """The non-blank lines of a UTF-8 file, stripped (errors name ``flag``)."""
-    from fnet.embeddings import read_lines
+    from fnet.io import read_lines
 
     return [line.strip() for line in read_lines(name, flag) if line.strip()]
 
@@ -378,7 +378,7 @@ def encode(config: VAEEncodeConfig, overwrite: bool = False) -> dict[str, Any]:
     import torch
 
     from fnet import run_folder
-    from fnet.embeddings import read_lines
+    from fnet.io import read_lines
 
     require(config, "model", "input", "output")
     require_at_least(config, 1, "batch_size")
