@@ -327,7 +327,7 @@ class GenerateConfig:
     max_length: int | None = option(None, f"most pieces per sample (default: {DEFAULT_MAX_LENGTH} or the model's "
                                           "positions - 2)", metavar="N")
     length_bonus: float = option(0.0, "nats per piece added to the PLL (a PLL sum favours short sentences)",
-                                 metavar="NATS")
+                                 metavar="NATS", signed=True)
     output: str | None = option(None, "write JSON lines here instead of stdout", metavar="FILE.jsonl")
     threads: int | None = option(None, "torch CPU threads")
 

@@ -99,8 +99,8 @@ class FinetuneConfig:
     max_eval_examples: int | None = option(None, "use only the first N validation examples")
     threads: int | None = option(None, "torch threads")
     progress: bool = option(True, "progress bar")
-    overwrite: bool = option(False, "replace what --output holds (another model, even --model); the old folder "
-                                    "stays intact until this run finishes")
+    overwrite: bool = option(False, "replace what --output holds (another run or model; never an input such as "
+                                    "--model); the old folder stays intact until this run finishes")
     reader: dict[str, Any] = option(help="reader options of the task's family (columns, format, ...)", cli=False,
                                     default_factory=dict)
 
