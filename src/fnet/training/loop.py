@@ -52,6 +52,18 @@ LossFn = Callable[[torch.nn.Module, dict[str, torch.Tensor]], Any]
 EvalFn = Callable[[torch.nn.Module], dict[str, float]]
 
 
+class NonFiniteLoss(ValueError):
+    """Training diverged (a NaN/inf loss, gradient or weight): the run stops before anything bad is saved."""
+
+
+def check_finite_weights(model: torch.nn.Module, where: str) -> None:
+    """Raise :class:`NonFiniteLoss` naming the first parameter holding NaN or inf."""
+    for name, param in model.named_parameters():
+        if not bool(torch.isfinite(param.detach()).all()):
+            raise NonFiniteLoss(f"the weights diverged ({name} holds NaN or inf) {where}; nothing was saved: "
+                                "lower --lr")
+
+
 class StepData(Protocol):
     """Step-indexed training data (:class:`fnet.data.collate.StepBatches` implements it)."""
 
@@ -232,9 +244,15 @@ class Trainer:
                             bad_evals=self.bad_evals, elapsed_s=self.elapsed, world_size=self.dist.world_size)
         return trainer_state(progress, data_position(self.data, self.step), asdict(self.config), self.extra_state)
 
+    def _kept(self) -> str:
+        found = latest_checkpoint(self.output_dir) if self.output_dir is not None else None
+        return f" (the last good checkpoint, {found}, is kept)" if found is not None else ""
+
     def save_checkpoint(self) -> Path | None:
-        """Write ``checkpoints/step-{step}`` (rank 0) and wait for it on every rank."""
+        """Write ``checkpoints/step-{step}`` (rank 0) and wait for it on every rank; weights that are not
+        all finite are never written (:class:`NonFiniteLoss`)."""
         path = None
+        check_finite_weights(self.module, f"at step {self.step}{self._kept()}")
         if self.dist.is_main and self.output_dir is not None:
             path = save_checkpoint(self.output_dir, self.step, self.module, self.optimizer,
                                                  self.scheduler, self._trainer_state(), self.config.keep_last)
@@ -374,6 +392,10 @@ class Trainer:
                 else:
                     grad_norm = float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])))
                 lr = self.optimizer.param_groups[0]["lr"]
+                if not (math.isfinite(loss) and math.isfinite(grad_norm)):  # before the update: the weights stay good
+                    raise NonFiniteLoss(f"the {'loss' if not math.isfinite(loss) else 'gradient norm'} is "
+                                        f"{loss if not math.isfinite(loss) else grad_norm} at step {self.step + 1}; "
+                                        f"nothing of this step was saved{self._kept()}: lower --lr (it was {lr:.3g})")
                 self.optimizer.step()
                 self.optimizer.zero_grad(set_to_none=True)
                 self.step += 1
@@ -382,8 +404,6 @@ class Trainer:
                     self._check_time()
                 if self.scheduler is not None:
                     self.scheduler.step()
-                if not math.isfinite(loss):
-                    raise FloatingPointError(f"the loss is {loss} at step {self.step}; lower the learning rate")
                 window["loss"] += loss
                 window["grad_norm"] += grad_norm
                 window["steps"] += 1

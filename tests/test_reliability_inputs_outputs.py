@@ -1,0 +1,208 @@
+"""Issue 24 (second break-it round): nothing lost, nothing silent.
+
+Outputs never overlap inputs, --resume continues only what fnet made, fnet's temporary names cannot
+collide with a user's files, numbers are validated where they enter, and a diverging run stops before
+anything non-finite is saved. Each test reproduces a failure of main at 1452b74."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from fnet import run_folder
+from fnet.cli.main import main
+from fnet.options import build, option
+
+from test_reliability import LEGACY, pretrain_args, tree_digest
+
+# ----------------------------------------------------------------------------- inputs and outputs are disjoint
+
+
+def test_resume_into_a_folder_fnet_did_not_make_is_refused(tmp_path, capsys):
+    """`fnet pretrain --tokenizer X --output X --resume` on a BERT-like folder overwrote its weights."""
+    teacher = tmp_path / "teacher"
+    shutil.copytree(LEGACY / "classifier", teacher)
+    (teacher / "fnet_task.json").unlink()  # a plain model folder: config, weights, tokenizer, no fnet marker
+    before = tree_digest(teacher)
+    args = pretrain_args(teacher, tmp_path / "cache", "--max-steps", "2", "--resume")
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "--resume continues only a run that `fnet pretrain` made" in err and len(err.strip().splitlines()) == 1
+    assert tree_digest(teacher) == before
+
+
+def test_resume_of_a_run_of_another_kind_is_refused(tmp_path):
+    with run_folder.claim(tmp_path / "run", "distill") as out:
+        (out.path / "checkpoints").mkdir()
+    with pytest.raises(run_folder.OutputError, match="only a run that `fnet pretrain` made"):
+        with run_folder.claim(tmp_path / "run", "pretrain", resume=True):
+            pass
+    with run_folder.claim(tmp_path / "run", "distill", resume=True) as out:  # its own kind continues
+        assert out.previous["kind"] == "distill"
+
+
+@pytest.mark.parametrize("relation", ["is", "contains", "lies inside"])
+def test_an_output_overlapping_an_input_is_refused_even_with_overwrite(tmp_path, relation):
+    model = tmp_path / "runs" / "clf"
+    shutil.copytree(LEGACY / "classifier", model)
+    output = {"is": model, "contains": tmp_path / "runs", "lies inside": model / "eval"}[relation]
+    before = tree_digest(model)
+    for overwrite in (False, True):
+        with pytest.raises(run_folder.OutputError, match=f"{relation} the --model folder"):
+            with run_folder.claim(output, "evaluate", overwrite=overwrite, inputs={"--model": str(model)}):
+                pass
+        with pytest.raises(run_folder.OutputError, match=f"{relation} the --model folder"):
+            run_folder.check_claim(output, "evaluate", overwrite=overwrite, inputs={"--model": str(model)})
+    assert tree_digest(model) == before
+    assert not (model / "eval").exists()
+
+
+def test_input_files_count_too_and_hub_ids_are_skipped(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "train.csv").write_text("text,label\na,0\n")
+    with pytest.raises(run_folder.OutputError, match="contains the --train file"):
+        run_folder.check_claim(data, "finetune", overwrite=True, inputs={"--train": str(data / "train.csv")})
+    # a Hub id that happens to read like a relative path is not on disk: nothing to protect
+    run_folder.check_claim(tmp_path / "out", "finetune", inputs={"--model": "owner/name"})
+
+
+def test_grow_with_its_source_inside_the_output_keeps_the_source(tmp_path, capsys):
+    """`fnet grow --model runs2/pre --output runs2 --overwrite` deleted its source."""
+    source = tmp_path / "runs2" / "pre"
+    shutil.copytree(LEGACY / "pretrain-run", source)
+    before = tree_digest(source)
+    code = main(["grow", "--model", str(source), "--output", str(tmp_path / "runs2"), "--overwrite",
+                 "--intermediate-size", "64"])
+    assert code == 2
+    assert "contains the --model folder" in capsys.readouterr().err
+    assert tree_digest(source) == before
+
+
+def test_overwrite_leaves_a_users_own_hidden_folders_alone(tmp_path):
+    """--overwrite deleted a user's .old-NAME/ and .tmp-NAME/ beside the output."""
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "old.txt").write_text("old")
+    for name in (".old-out", ".tmp-out"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "mine.txt").write_text("the user's")
+    with run_folder.claim(target, "test", overwrite=True) as out:
+        (out.path / "new.txt").write_text("new")
+    assert (target / "new.txt").read_text() == "new" and not (target / "old.txt").exists()
+    for name in (".old-out", ".tmp-out"):
+        assert (tmp_path / name / "mine.txt").read_text() == "the user's"
+    assert not any(p.name.startswith(".fnet-") for p in tmp_path.iterdir())  # fnet's own names are gone
+
+
+def test_claim_file_claims_its_side_record_and_refuses_its_input(tmp_path):
+    """`fnet embed --output sents.npy` replaced an existing sents.json; `--input texts.json --output
+    texts.npy` replaced its own input."""
+    (tmp_path / "sents.json").write_text("{}")
+    with pytest.raises(run_folder.OutputError, match="sents.json .*already exists"):
+        with run_folder.claim_file(tmp_path / "sents.npy", side_files=(tmp_path / "sents.json",)):
+            pass
+    assert (tmp_path / "sents.json").read_text() == "{}"
+    texts = tmp_path / "texts.json"
+    texts.write_text('["a"]')
+    with pytest.raises(run_folder.OutputError, match="is the --input file"):
+        with run_folder.claim_file(tmp_path / "texts.npy", overwrite=True, inputs={"--input": str(texts)},
+                                   side_files=(texts,)):
+            pass
+    assert texts.read_text() == '["a"]'
+
+
+# ----------------------------------------------------------------------------- validated numbers
+
+
+def _numbers_config():
+    from dataclasses import dataclass
+
+    @dataclass
+    class Numbers:
+        lr: float = option(1e-3, "rate")
+        steps: int = option(10, "steps")
+        bonus: float = option(0.0, "may be negative", signed=True)
+
+    return Numbers
+
+
+@pytest.mark.parametrize("value,message", [(float("inf"), "finite"), (float("nan"), "finite"), (-1.0, ">= 0"),
+                                           (True, "a number")])
+def test_numbers_from_files_and_flags_are_checked_naming_the_flag(value, message):
+    cls = _numbers_config()
+    with pytest.raises(ValueError, match=f"'lr' \\(--lr\\) must be .*{message}"):
+        build(cls, file_options={"lr": value})
+    with pytest.raises(ValueError, match="must be an integer"):
+        build(cls, file_options={"steps": True})  # a bool is not a count
+    assert build(cls, file_options={"bonus": -0.5}).bonus == -0.5  # signed fields take negatives
+
+
+def test_cli_refuses_non_finite_and_negative_flags_before_any_work(tmp_path, capsys):
+    for flag, value in (("--lr", "inf"), ("--lr", "nan"), ("--clip-grad", "-1"), ("--threads", "-1")):
+        out = tmp_path / f"run{flag}{value}"
+        assert main(pretrain_args(out, tmp_path / "cache", "--max-steps", "2", flag, value)) == 2
+        err = capsys.readouterr().err
+        assert flag in err and len(err.strip().splitlines()) == 1, err
+        assert not out.exists()
+
+
+def test_a_config_file_bool_is_not_a_count(tmp_path, capsys):
+    config = tmp_path / "run.json"
+    config.write_text(json.dumps({"batch_size": True}))
+    assert main(["finetune", "--task", "classification", "--model", str(LEGACY / "classifier"), "--train",
+                 str(LEGACY / "train.csv"), "--output", str(tmp_path / "o"), "--config", str(config)]) == 2
+    assert "'batch_size' (--batch-size) must be an integer" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+# ----------------------------------------------------------------------------- finite or refused
+
+
+def make_trainer(output, poison_at: int | None = None, save_every: int = 2, max_steps: int = 8):
+    """A tiny regression trainer whose loss is NaN at step ``poison_at`` (1-based)."""
+    from fnet.data.collate import ListDataset, StepBatches
+    from fnet.training.loop import Trainer, TrainerConfig
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 1)
+    rows = [{"x": torch.randn(4), "y": torch.randn(1), "input_ids": torch.zeros(1)} for _ in range(32)]
+    data = StepBatches(ListDataset(rows, lambda r: {k: torch.stack([x[k] for x in r]) for k in r[0]}), 4, 1, seed=0)
+    trainer = None
+
+    def loss_fn(model, batch):
+        loss = torch.nn.functional.mse_loss(model(batch["x"]), batch["y"])
+        return loss * float("nan") if trainer.step + 1 == poison_at else loss
+
+    config = TrainerConfig(max_steps=max_steps, output_dir=str(output), log_every=1, progress=False, seed=0,
+                           save_every=save_every, keep_last=10)
+    trainer = Trainer(model, torch.optim.SGD(model.parameters(), lr=0.01), data, config, loss_fn=loss_fn)
+    return trainer
+
+
+def test_a_diverging_step_stops_before_the_update_and_keeps_the_last_good_checkpoint(tmp_path):
+    from fnet.training.loop import NonFiniteLoss
+
+    trainer = make_trainer(tmp_path, poison_at=5, save_every=2)
+    with pytest.raises(NonFiniteLoss, match="the loss is nan at step 5.*step-4.*is kept.*lower --lr") as info:
+        trainer.train()
+    assert "\n" not in str(info.value)
+    from fnet.training import resume
+
+    assert [s for s, _ in resume.list_checkpoints(tmp_path)] == [2, 4]
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())  # the NaN step did not update
+
+
+def test_non_finite_weights_are_never_checkpointed(tmp_path):
+    from fnet.training.loop import NonFiniteLoss
+
+    trainer = make_trainer(tmp_path, save_every=1)
+    with torch.no_grad():
+        next(trainer.model.parameters())[0].fill_(float("inf"))
+    with pytest.raises(NonFiniteLoss, match="holds NaN or inf"):
+        trainer.save_checkpoint()
+    assert not (Path(tmp_path) / "checkpoints").exists() or not any((Path(tmp_path) / "checkpoints").iterdir())
