@@ -206,3 +206,24 @@ def test_non_finite_weights_are_never_checkpointed(tmp_path):
     with pytest.raises(NonFiniteLoss, match="holds NaN or inf"):
         trainer.save_checkpoint()
     assert not (Path(tmp_path) / "checkpoints").exists() or not any((Path(tmp_path) / "checkpoints").iterdir())
+
+
+# ----------------------------------------------------------------------------- reproducible
+
+
+def test_finetune_from_a_model_folder_is_reproducible_with_one_seed(tmp_path):
+    """The new classification head was initialised before seeding: two runs with --seed 0 differed."""
+    from safetensors.torch import load_file
+
+    def run(name: str) -> dict[str, torch.Tensor]:
+        torch.manual_seed(len(name))  # a different global RNG state before each run
+        out = tmp_path / name
+        assert main(["finetune", "--task", "classification", "--model", str(LEGACY / "pretrain-run"), "--train",
+                     str(LEGACY / "train.csv"), "--output", str(out), "--epochs", "1", "--seq-len", "32",
+                     "--batch-size", "8", "--threads", "1", "--seed", "0", "--no-progress"]) == 0
+        return load_file(out / "model.safetensors")
+
+    first, second = run("a"), run("bb")
+    assert first.keys() == second.keys()
+    for key in first:
+        assert torch.equal(first[key], second[key]), key

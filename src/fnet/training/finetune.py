@@ -427,11 +427,11 @@ def _build_model(family: TaskFamily, config: FinetuneConfig, tokenizer, label_in
     """The task model to train: a preset's seeded init or the saved model's weights; with the CPU
     kernels (oneDNN GEMMs in the training steps, the fused inference kernels in the evaluations)."""
     cls = family.model_class()
+    torch.manual_seed(config.seed)  # a preset's init, or the new head of a saved model: the same for one --seed
     if config.model in PRESETS:
         model_config = FNetConfig.from_preset(
             config.model, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
             max_position_embeddings=max(512, config.seq_len), **label_info)
-        torch.manual_seed(config.seed)
         model = cls(model_config)
     else:
         model = cls.from_pretrained(config.model, ignore_mismatched_sizes=True, **label_info)
