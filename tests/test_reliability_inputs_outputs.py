@@ -227,3 +227,65 @@ def test_finetune_from_a_model_folder_is_reproducible_with_one_seed(tmp_path):
     assert first.keys() == second.keys()
     for key in first:
         assert torch.equal(first[key], second[key]), key
+
+
+# ----------------------------------------------------------------------------- bounded by construction
+
+
+def _edited_model(tmp_path, **changes) -> Path:
+    model = tmp_path / "clf"
+    shutil.copytree(LEGACY / "classifier", model)
+    config = json.loads((model / "config.json").read_text())
+    config.update(changes)
+    (model / "config.json").write_text(json.dumps(config))
+    return model
+
+
+@pytest.mark.parametrize("changes,named", [({"hidden_size": 10_000_000}, "hidden_size=10000000"),
+                                           ({"vocab_size": 10**12}, "vocab_size=1000000000000"),
+                                           ({"intermediate_size": 10**9}, "intermediate_size=1000000000"),
+                                           ({"max_position_embeddings": 10**11}, "max_position_embeddings"),
+                                           ({"num_hidden_layers": 1_000_000}, "num_hidden_layers=1000000")])
+def test_an_edited_config_is_checked_against_the_weights_before_allocating(tmp_path, capsys, changes, named):
+    """A huge size in config.json made `fnet predict` try to allocate 20 GB-512 TB (or run for minutes)."""
+    import time
+
+    model = _edited_model(tmp_path, **changes)
+    start = time.perf_counter()
+    code = main(["predict", "--model", str(model), "--input", str(LEGACY / "inputs.txt"), "--output",
+                 str(tmp_path / "p.jsonl")])
+    assert code == 2 and time.perf_counter() - start < 20
+    err = capsys.readouterr().err
+    assert named in err and "config.json" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_config_that_cannot_fit_memory_is_refused_without_weights(tmp_path):
+    from fnet.config import FNetConfig
+    from fnet.model_size import MAX_LAYERS, available_memory, check_fits
+
+    small = FNetConfig(vocab_size=100, hidden_size=8, num_hidden_layers=2, intermediate_size=16)
+    assert check_fits(small, "test") > 0
+    huge_vocab = int((available_memory() or 2**40) // (4 * 8)) + 1  # float32 word embeddings alone exceed memory
+    with pytest.raises(ValueError, match="needs at least .* GB for its weights .* lower the sizes"):
+        check_fits(FNetConfig(vocab_size=huge_vocab, hidden_size=8, num_hidden_layers=2, intermediate_size=16), "x")
+    with pytest.raises(ValueError, match=f"more than {MAX_LAYERS}"):
+        check_fits(FNetConfig(vocab_size=100, hidden_size=8, num_hidden_layers=MAX_LAYERS + 1,
+                              intermediate_size=16), "x")
+
+
+@pytest.mark.parametrize("flag,value", [("--num-layers", "100000"), ("--hidden-size", "100000000")])
+def test_grow_refuses_a_shape_that_cannot_fit_before_claiming(tmp_path, capsys, flag, value):
+    """`fnet grow --num-layers 100000` ran past 300 s and left a folder with only the marker and lock."""
+    out = tmp_path / "grown"
+    assert main(["grow", "--model", str(LEGACY / "pretrain-run"), "--output", str(out), flag, value]) == 2
+    err = capsys.readouterr().err
+    assert f"{flag} {value}" in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists()
+
+
+def test_a_nan_layer_norm_eps_is_refused():
+    from fnet.config import FNetConfig
+
+    for key in ("layer_norm_eps", "initializer_range"):
+        with pytest.raises(ValueError, match=f"{key} must be a finite number > 0"):
+            FNetConfig(**{key: float("nan")})

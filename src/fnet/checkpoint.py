@@ -256,6 +256,7 @@ def load_model(
     ``local_files_only``, ``token``: see :func:`fnet.hub.resolve`; ``flag`` is named in errors); a preset
     name gives a randomly initialised model."""
     from fnet.hub import resolve
+    from fnet.model_size import check_model_folder
 
     if isinstance(name_or_dir, str) and name_or_dir in PRESETS:
         model = cls(config or FNetConfig.from_preset(name_or_dir, **config_overrides))
@@ -268,6 +269,7 @@ def load_model(
         raise FileNotFoundError(f"{err}; it is neither a preset ({', '.join(PRESETS)})") from None
     if config is None:
         config = load_config(directory, **config_overrides)
+    check_model_folder(config, directory)  # sizes agree with the weight headers and fit memory, before allocating
     model = cls(config)
     state = read_state_dict(directory)
     if _model_type(directory) == "bert":  # transformers BERT: same encoder with the attention mixer
