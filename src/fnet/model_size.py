@@ -123,12 +123,15 @@ def check_against_weights(config: Any, shapes: dict[str, tuple[int, ...]], where
     for suffix, axis, key, value in expected:
         found = _find(shapes, suffix)
         if found is not None and len(found[1]) > axis and found[1][axis] != value:
-            raise ValueError(f"{where}: {key}={value} does not match the weights ({found[0]} has shape "
-                             f"{list(found[1])}); restore config.json or use the weights it was saved with")
-    indices = {int(part) for key in shapes for part in [_layer_index(key)] if part is not None}
-    if indices and not getattr(config, "share_layers", False) and max(indices) + 1 != config.num_hidden_layers:
-        raise ValueError(f"{where}: num_hidden_layers={config.num_hidden_layers} does not match the weights "
-                         f"({max(indices) + 1} layers); restore config.json or use the weights it was saved with")
+            raise ValueError(f"{where}: the config does not match the weights: {key}={value}, but {found[0]} has "
+                             f"shape {list(found[1])}; restore config.json or use the weights it was saved with")
+    indices = {index for index in map(_layer_index, shapes) if index is not None}
+    held = max(indices) + 1 if indices else 0
+    if indices and not getattr(config, "share_layers", False) and held < config.num_hidden_layers:
+        missing = f"{held}" if held + 1 == config.num_hidden_layers else f"{held}..{config.num_hidden_layers - 1}"
+        raise ValueError(f"{where}: num_hidden_layers={config.num_hidden_layers}, but the weights hold {held} layer(s): "
+                         f"the checkpoint lacks the encoder weights of layer(s) {missing}, or config.json was edited; "
+                         "restore config.json or use the weights it was saved with")
 
 
 def _layer_index(key: str) -> int | None:
