@@ -289,3 +289,31 @@ def test_a_nan_layer_norm_eps_is_refused():
     for key in ("layer_norm_eps", "initializer_range"):
         with pytest.raises(ValueError, match=f"{key} must be a finite number > 0"):
             FNetConfig(**{key: float("nan")})
+
+
+@pytest.mark.parametrize("command", ["pretrain", "finetune"])
+def test_a_sequence_length_no_memory_holds_is_one_line_and_leaves_nothing(tmp_path, capsys, command):
+    """`--seq-len 1000000000` ended in an allocation traceback (pretrain) or an out-of-memory kill that left
+    an unfinished output folder (finetune)."""
+    out = tmp_path / "out"
+    if command == "pretrain":
+        args = pretrain_args(out, tmp_path / "cache", "--max-steps", "1", "--seq-len", "1000000000")
+    else:
+        args = ["finetune", "--task", "classification", "--model", str(LEGACY / "pretrain-run"), "--train",
+                str(LEGACY / "train.csv"), "--output", str(out), "--epochs", "1", "--seq-len", "1000000000",
+                "--threads", "1", "--no-progress"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "--seq-len 1000000000" in err and "lower the sizes" in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists()
+
+
+def test_pretrain_refuses_an_output_inside_its_tokenizer_folder(tmp_path, capsys):
+    tokenizer = tmp_path / "tok"
+    shutil.copytree(LEGACY / "pretrain-run", tokenizer)
+    before = tree_digest(tokenizer)
+    args = pretrain_args(tokenizer / "run", tmp_path / "cache", "--max-steps", "1")
+    args[args.index("--tokenizer") + 1] = str(tokenizer)
+    assert main(args) == 2
+    assert "lies inside the --tokenizer folder" in capsys.readouterr().err
+    assert tree_digest(tokenizer) == before

@@ -20,10 +20,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MAX_LAYERS", "estimated_parameters", "available_memory", "check_fits", "weight_shapes",
+__all__ = ["MAX_LAYERS", "MAX_POSITIONS", "estimated_parameters", "available_memory", "check_fits", "weight_shapes",
            "check_against_weights", "check_model_folder"]
 
 MAX_LAYERS = 1024  # deeper than any published encoder by 10x; building more modules takes minutes
+MAX_POSITIONS = 2**20  # tokens per sequence: 8x the longest input fnet has measured; inputs are padded to it
 
 
 def estimated_parameters(config: Any) -> int:
@@ -61,6 +62,10 @@ def check_fits(config: Any, where: str, bytes_per_parameter: int = 4) -> int:
     if layers > MAX_LAYERS:
         raise ValueError(f"{where}: num_hidden_layers={layers} is more than {MAX_LAYERS}; no encoder that deep can be "
                          "trained or run here: lower it")
+    if int(config.max_position_embeddings) > MAX_POSITIONS:
+        raise ValueError(f"{where}: max_position_embeddings={config.max_position_embeddings} is more than "
+                         f"{MAX_POSITIONS:,} tokens per sequence; inputs are padded to their length, which this "
+                         "machine cannot hold: lower the sizes")
     params = estimated_parameters(config)
     need, have = params * bytes_per_parameter, available_memory()
     if have is not None and need > have:

@@ -37,6 +37,7 @@ from fnet.inference import LengthBuckets, trim_padding
 from fnet.io import atomic_write_text
 from fnet.optimize import (QUANTIZE_CHOICES, QUANTIZE_HELP, compile_for_inference, optimize_for_inference,
                            optimize_for_training)
+from fnet.model_size import check_fits
 from fnet.options import option, require
 from fnet.run_folder import check_output_path
 from fnet.tasks import TaskFamily, cli_choices, get_family
@@ -137,10 +138,13 @@ class FinetuneConfig:
                 not is_hub_id(self.model) or self.model.startswith((".", "/", "~"))):
             raise FileNotFoundError(f"--model {self.model}: no such model folder (and not a Hugging Face Hub id or a "
                                     f"preset: {', '.join(PRESETS)})")
-        run_folder.check_claim(self.output, "finetune", overwrite=self.overwrite,
-                               inputs={"--model": self.model if self.model not in PRESETS else None,
-                                       "--tokenizer": self.tokenizer})
+        run_folder.check_claim(self.output, "finetune", overwrite=self.overwrite, inputs=self.inputs())
         return family
+
+    def inputs(self) -> dict[str, Any]:
+        """What the run reads (flag -> path): its output may not overlap any of them."""
+        return {"--model": self.model if self.model not in PRESETS else None, "--tokenizer": self.tokenizer,
+                "--train": self.train, "--validation": self.validation}
 
     def from_scratch(self) -> bool:
         """True when ``model`` names a preset (random init), False for a model directory."""
@@ -423,6 +427,22 @@ def _write_metrics(directory: Path, summary: dict[str, Any]) -> None:
 # ----------------------------------------------------------------------------- fine-tuning
 
 
+def _check_seq_len(config: FinetuneConfig, model_dir: str | None) -> None:
+    """Refuse, before any work, a --seq-len whose position table or padded inputs cannot fit (inputs are
+    padded to it; a longer table than the model's is made by copying rows)."""
+    from fnet.checkpoint import load_config
+
+    if model_dir is None:
+        base = FNetConfig.from_preset(config.model)
+    elif Path(model_dir, "config.json").is_file():
+        base = load_config(model_dir)
+    else:
+        return  # a Hub id: checked when the model is loaded
+    if config.seq_len > base.max_position_embeddings:
+        check_fits(dataclasses.replace(base, max_position_embeddings=config.seq_len),
+                   f"--seq-len {config.seq_len} (a position table that long)")
+
+
 def _build_model(family: TaskFamily, config: FinetuneConfig, tokenizer, label_info: dict[str, Any]):
     """The task model to train: a preset's seeded init or the saved model's weights; with the CPU
     kernels (oneDNN GEMMs in the training steps, the fused inference kernels in the evaluations)."""
@@ -457,11 +477,11 @@ def finetune(config: FinetuneConfig) -> dict[str, Any]:
     if config.threads:
         torch.set_num_threads(config.threads)
     model_dir = config.model if config.model not in PRESETS else None
+    _check_seq_len(config, model_dir)
     tokenizer = _load_tokenizer(config.tokenizer, model_dir)
     if model_dir and config.tokenizer:  # a pretrained model reads ids of the tokenizer it was trained with
         run_folder.check_tokenizer(model_dir, "--model", tokenizer, config.tokenizer)
-    with run_folder.claim(config.output, "finetune", overwrite=config.overwrite,
-                          inputs={"--model": model_dir, "--tokenizer": config.tokenizer}) as out:
+    with run_folder.claim(config.output, "finetune", overwrite=config.overwrite, inputs=config.inputs()) as out:
         out.record(task=family.name, tokenizer=tokenizer.fingerprint())
         return _finetune(config, family, tokenizer, out.path)
 

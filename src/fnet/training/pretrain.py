@@ -166,6 +166,7 @@ def pretrain(config: PretrainConfig) -> PretrainResult:
     import torch
 
     from fnet import run_folder
+    from fnet.model_size import check_fits
     from fnet.run_folder import check_output_path
     from fnet.tokenization import AutoTokenizer
     from fnet.training.distributed import cleanup, init_distributed
@@ -181,11 +182,15 @@ def pretrain(config: PretrainConfig) -> PretrainResult:
         if not Path(name).is_file():
             raise FileNotFoundError(f"text file not found: {name}")
     tokenizer = AutoTokenizer.from_pretrained(config.tokenizer, flag="--tokenizer")
+    check_fits(_model_config(config, tokenizer), f"--seq-len {config.seq_len} with the model's sizes")
+    inputs = {"--tokenizer": config.tokenizer, "--train-files": config.train_files,
+              "--eval-files": config.eval_files or [], "--init-from": config.init_from}
+    run_folder.check_claim(config.output, "pretrain", overwrite=config.overwrite, resume=config.resume, inputs=inputs)
     ctx = init_distributed(None if config.device == "auto" else config.device)
     with contextlib.ExitStack() as stack:
         # rank 0 claims (and locks) the output once the other ranks have looked at it as it was
         claim_output = functools.partial(run_folder.claim, config.output, "pretrain", overwrite=config.overwrite,
-                                         resume=config.resume, keep=(CHECKPOINTS_DIR,))
+                                         resume=config.resume, keep=(CHECKPOINTS_DIR,), inputs=inputs)
         if not ctx.is_main:
             out = stack.enter_context(claim_output(main=False))
         ctx.barrier()
