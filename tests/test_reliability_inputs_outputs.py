@@ -317,3 +317,24 @@ def test_pretrain_refuses_an_output_inside_its_tokenizer_folder(tmp_path, capsys
     assert main(args) == 2
     assert "lies inside the --tokenizer folder" in capsys.readouterr().err
     assert tree_digest(tokenizer) == before
+
+
+@pytest.mark.parametrize("poison", ["nan", "int64", "bool"])
+def test_weights_that_would_load_as_garbage_are_refused(tmp_path, capsys, poison):
+    """int64/bool tensors in a safetensors file were cast silently; NaN weights loaded (and exported)."""
+    from safetensors.torch import load_file, save_file
+
+    model = tmp_path / "clf"
+    shutil.copytree(LEGACY / "classifier", model)
+    state = load_file(model / "model.safetensors")
+    key = next(k for k in state if k.endswith("output.dense.weight"))
+    if poison == "nan":
+        state[key][0, 0] = float("nan")
+    else:
+        state[key] = state[key].to(torch.int64 if poison == "int64" else torch.bool)
+    save_file(state, str(model / "model.safetensors"))
+    code = main(["predict", "--model", str(model), "--input", str(LEGACY / "inputs.txt"), "--output",
+                 str(tmp_path / "p.jsonl")])
+    err = capsys.readouterr().err
+    assert code == 2 and key in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "p.jsonl").exists()

@@ -179,6 +179,17 @@ def _drop_dft_buffers(state: dict[str, torch.Tensor], config: FNetConfig) -> dic
     return out
 
 
+def _check_loaded_tensor(key: str, tensor: torch.Tensor, target: torch.Tensor) -> None:
+    """Refuse weights that would load as garbage: integer or bool tensors for float parameters (a cast
+    would turn them into meaningless values silently) and NaN or inf values."""
+    if target.is_floating_point() and not (tensor.is_floating_point() or tensor.is_complex()):
+        raise ValueError(f"the checkpoint's {key} is {str(tensor.dtype).removeprefix('torch.')}, not a float tensor; "
+                         "the weights file is not a model's or was edited: restore it")
+    if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+        raise ValueError(f"the checkpoint's {key} holds NaN or inf values; the weights file is corrupt or the run that "
+                         "wrote it diverged: use an earlier checkpoint")
+
+
 def load_state_dict_into(
     model: torch.nn.Module, state: dict[str, torch.Tensor], ignore_mismatched_sizes: bool = False
 ) -> LoadingInfo:
@@ -223,6 +234,8 @@ def load_state_dict_into(
                    if head_only else "")
             )
         info.mismatched_keys = mismatched
+    for key, tensor in to_load.items():
+        _check_loaded_tensor(key, tensor, expected[key])
     with torch.no_grad():
         for key, tensor in to_load.items():
             target = expected[key]
