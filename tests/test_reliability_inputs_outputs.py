@@ -338,3 +338,56 @@ def test_weights_that_would_load_as_garbage_are_refused(tmp_path, capsys, poison
     err = capsys.readouterr().err
     assert code == 2 and key in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "p.jsonl").exists()
+
+
+@pytest.mark.parametrize("want", ["folder", "file"])
+def test_a_dangling_symlink_as_output_is_named_as_such(tmp_path, want):
+    """A dangling symlink as --output was reported as a full disk."""
+    link = tmp_path / "out"
+    link.symlink_to(tmp_path / "gone")
+    with pytest.raises(run_folder.OutputError, match="symbolic link to .*gone, which does not exist"):
+        if want == "folder":
+            run_folder.check_claim(link, "finetune")
+        else:
+            with run_folder.claim_file(link):
+                pass
+
+
+# ----------------------------------------------------------------------------- resumed runs keep their settings
+
+
+def _distill_args(teacher: Path, text: Path, out: Path, *extra: str) -> list[str]:
+    return ["distill", "--teacher", str(teacher), "--train-files", str(text), "--output", str(out), "--seq-len", "24",
+            "--batch-size", "4", "--layers", "1", "--threads", "1", "--no-progress", "--save-every", "2", *extra]
+
+
+@pytest.fixture(scope="module")
+def distill_inputs(tmp_path_factory):
+    from distill_helpers import make_tiny_teacher
+
+    root = tmp_path_factory.mktemp("distill")
+    words = ["the", "cat", "sat", "on", "mat", "dog", "ran", "far", "home", "fast"]
+    text = root / "train.txt"
+    text.write_text("".join(" ".join(words[(i + j) % 10] for j in range(3 + i % 5)) + " .\n" for i in range(40)))
+    return make_tiny_teacher(root / "teacher", words, layers=1), make_tiny_teacher(root / "other", words[:6], layers=1), text
+
+
+def test_a_resumed_run_refuses_changed_settings_and_another_teacher_tokenizer(distill_inputs, tmp_path, capsys):
+    """--resume ignored a new --lr while run_config.json recorded it; a teacher with another tokenizer continued."""
+    teacher, other, text = distill_inputs
+    out = tmp_path / "student"
+    assert main(_distill_args(teacher, text, out, "--max-steps", "2")) == 0
+    assert main(_distill_args(teacher, text, out, "--max-steps", "4", "--resume", "--lr", "0.01")) == 2
+    err = capsys.readouterr().err
+    assert "--lr 0.01 differs from the 0.0005 the run in --output was started with" in err, err
+    assert main(_distill_args(other, text, out, "--max-steps", "4", "--resume")) == 2
+    assert "is not the tokenizer --output" in capsys.readouterr().err
+    assert main(_distill_args(teacher, text, out, "--max-steps", "4", "--resume")) == 0  # same settings continue
+    assert json.loads((out / "distill_summary.json").read_text())["resumed_from"] == 2
+
+
+def test_distill_refuses_warmup_longer_than_the_run(distill_inputs, tmp_path, capsys):
+    teacher, _, text = distill_inputs
+    assert main(_distill_args(teacher, text, tmp_path / "s", "--max-steps", "2", "--warmup-steps", "5")) == 2
+    assert "--warmup-steps 5 must be at most --max-steps 2" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()

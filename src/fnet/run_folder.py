@@ -121,6 +121,9 @@ def check_output_path(path: str | os.PathLike, flag: str = "--output", want: str
     """Refuse, before any work, an output that cannot be created where it is: a folder path that is a
     file or lies under a file, a file path that is a folder, or a place this process cannot write."""
     path = Path(path)
+    if path.is_symlink() and not path.exists():
+        raise OutputError(f"{flag} {path} is a symbolic link to {os.readlink(path)}, which does not exist; remove the "
+                          f"link or point it at a {want}, or choose another {flag}")
     if want == "folder" and path.exists() and not path.is_dir():
         raise OutputError(f"{flag} {path} is a file; give a folder path")
     if want == "file" and path.is_dir():

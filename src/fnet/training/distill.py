@@ -112,6 +112,9 @@ class DistillConfig(RunOptions):
             raise ValueError(f"--dropout must be in [0, 1), got {self.dropout}")
         if self.max_texts is not None and self.max_texts < 1:
             raise ValueError(f"--max-texts must be >= 1, got {self.max_texts}")
+        if self.warmup_steps is not None and self.warmup_steps > self.max_steps:
+            raise ValueError(f"--warmup-steps {self.warmup_steps} must be at most --max-steps {self.max_steps} (the "
+                             "learning rate would never reach its peak)")
         warmup = self.max_steps // 20 if self.warmup_steps is None else self.warmup_steps
         return dataclasses.replace(self, warmup_steps=warmup)
 
@@ -354,12 +357,18 @@ def _distill(config: DistillConfig, ctx: Any, out: Any, tokenizer: Any, callback
     from fnet.io import atomic_write_text
     from fnet.optimize import optimize_for_training
     from fnet.training.distributed import default_threads, wrap_model
+    from fnet.run_folder import check_tokenizer
     from fnet.training.loop import Trainer, TrainerConfig
 
     torch.set_num_threads(config.threads or default_threads(ctx))
     output = out.path
     teacher, folder = load_teacher(config.teacher)
     tokenizer = tokenizer if tokenizer is not None else load_tokenizer(folder, flag="--teacher")
+    if hasattr(tokenizer, "fingerprint"):  # a resumed student reads ids of the tokenizer it was started with
+        if config.resume:
+            check_tokenizer(output, "--output", tokenizer, config.teacher, tokenizer_flag="--teacher")
+        if ctx.is_main:
+            out.record(tokenizer=tokenizer.fingerprint())
     pooling = config.pooling or embedding_defaults(folder).pooling
     data_set = DistillTexts(config.train_files, tokenizer, config.seq_len, config.max_texts)
     if config.seq_len > teacher.config.max_position_embeddings:

@@ -64,6 +64,29 @@ def check_finite_weights(model: torch.nn.Module, where: str) -> None:
                                 "lower --lr")
 
 
+# run options that may change when a run is resumed: how the process runs, not what it learns
+RESUME_MAY_CHANGE = frozenset({"resume", "overwrite", "threads", "progress", "log_every", "keep_last", "save_every",
+                               "device", "precision", "num_workers", "max_steps", "time_budget", "eval_every",
+                               "eval_batches", "data_cache", "output", "config", "teacher", "tokenizer"})
+
+
+def check_resumed_options(recorded: dict[str, Any] | None, given: dict[str, Any] | None) -> None:
+    """Refuse a resumed run whose options differ from those its checkpoint recorded (``--lr`` and the
+    like: the optimizer and schedule continue from the checkpoint, so a new value would be recorded
+    in run_config.json while the run ignores it), naming the flag and both values."""
+    if not recorded or not given:
+        return
+    for key, value in given.items():
+        if key in RESUME_MAY_CHANGE or key not in recorded or recorded[key] == value:
+            continue
+        if isinstance(value, (list, tuple)) and list(value) == list(recorded[key] or []):
+            continue
+        flag = "--" + key.replace("_", "-")
+        raise ValueError(f"{flag} {value} differs from the {recorded[key]} the run in --output was started with; "
+                         f"--resume continues a run with its own settings: drop {flag}, or start a new run in "
+                         "another --output")
+
+
 class StepData(Protocol):
     """Step-indexed training data (:class:`fnet.data.collate.StepBatches` implements it)."""
 
@@ -273,7 +296,9 @@ class Trainer:
             if found is None:
                 return None
             checkpoint = found
-        progress = Progress.from_state(load_checkpoint(Path(checkpoint), self.module, self.optimizer, self.scheduler))
+        state = load_checkpoint(Path(checkpoint), self.module, self.optimizer, self.scheduler)
+        check_resumed_options((state.get("extra") or {}).get("options"), self.extra_state.get("options"))
+        progress = Progress.from_state(state)
         if progress.world_size != self.dist.world_size and self.dist.is_main:
             logger.warning("the checkpoint was written by %d process(es), this run has %d; later steps see the same "
                            "data only if the global batch is unchanged", progress.world_size, self.dist.world_size)
