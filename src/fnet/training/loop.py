@@ -64,10 +64,12 @@ def check_finite_weights(model: torch.nn.Module, where: str) -> None:
                                 "lower --lr")
 
 
-# run options that may change when a run is resumed: how the process runs, not what it learns
+# run options that may change when a run is resumed: how the process runs and where its files are (a path may
+# be written another way or the files moved; the data and tokenizer are checked by fingerprint), not what it learns
 RESUME_MAY_CHANGE = frozenset({"resume", "overwrite", "threads", "progress", "log_every", "keep_last", "save_every",
                                "device", "precision", "num_workers", "max_steps", "time_budget", "eval_every",
-                               "eval_batches", "data_cache", "output", "config", "teacher", "tokenizer"})
+                               "eval_batches", "data_cache", "output", "config", "teacher", "tokenizer", "train_files",
+                               "eval_files", "model_config", "init_from"})
 
 
 def check_resumed_options(recorded: dict[str, Any] | None, given: dict[str, Any] | None) -> None:
