@@ -40,55 +40,11 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-# --- a tiny protobuf reader for sentencepiece's ModelProto ----------------------------------------
-
-
-def _varint(buf: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        byte = buf[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7
-
-
-def _fields(buf: bytes):
-    pos = 0
-    while pos < len(buf):
-        key, pos = _varint(buf, pos)
-        field, wire = key >> 3, key & 7
-        if wire == 0:
-            value, pos = _varint(buf, pos)
-        elif wire == 1:
-            value, pos = buf[pos: pos + 8], pos + 8
-        elif wire == 2:
-            length, pos = _varint(buf, pos)
-            value, pos = buf[pos: pos + length], pos + length
-        elif wire == 5:
-            value, pos = buf[pos: pos + 4], pos + 4
-        else:
-            raise ValueError(f"unsupported wire type {wire}")
-        yield field, value
-
-
-def precompiled_charsmap(model_bytes: bytes) -> bytes | None:
-    """NormalizerSpec.precompiled_charsmap (ModelProto field 3, NormalizerSpec field 2)."""
-    for field, value in _fields(model_bytes):
-        if field == 3:
-            for sub_field, sub_value in _fields(value):
-                if sub_field == 2:
-                    return bytes(sub_value)
-    return None
-
-
-# -------------------------------------------------------------------------------------------------
-
-
 def build_transformers(model_path: str):
     import sentencepiece as spm
     from transformers import FNetTokenizer as HFTokenizer
+
+    from fnet.tokenization.unigram_json import precompiled_charsmap
 
     sp = spm.SentencePieceProcessor(model_file=model_path)
     vocab = [(sp.id_to_piece(i), sp.get_score(i)) for i in range(sp.get_piece_size())]

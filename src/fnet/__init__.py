@@ -18,6 +18,7 @@ _EXPORTS: dict[str, str] = {
     "fft_fourier_transform": "fnet.fourier",
     "dft_fourier_transform": "fnet.fourier",
     "FNetTokenizer": "fnet.tokenization",
+    "FNetTokenizerFast": "fnet.tokenization",
     "WordPieceTokenizer": "fnet.tokenization",
     "AutoTokenizer": "fnet.tokenization",
     "optimize_for_inference": "fnet.optimize",

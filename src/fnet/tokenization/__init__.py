@@ -5,7 +5,8 @@ shared, kind-independent base, chosen by ``AutoTokenizer``.
     offsets.py                  piece spans -> character spans into the original text
     encoding.py                 input checks, truncation, padding, ``BatchEncoding``
     base.py                     ``TokenizerBase``: __call__, pairs, padding, save/load (all kinds)
-    sentencepiece_tokenizer.py  ``FNetTokenizer`` (SentencePiece, ``spiece.model``)
+    sentencepiece_tokenizer.py  ``FNetTokenizer`` (SentencePiece, ``spiece.model``, or a Unigram ``tokenizer.json``)
+    unigram_json.py             a Unigram ``tokenizer.json`` (transformers 5) behind FNetTokenizer, via ``tokenizers``
     wordpiece.py                ``WordPieceTokenizer`` (BERT, ``tokenizer.json``/``vocab.txt``, via ``tokenizers``)
     auto.py                     ``AutoTokenizer.from_pretrained(folder_or_hub_id)``: the kind by the files present
     training.py                 SentencePiece training from text files
@@ -19,5 +20,8 @@ from fnet.tokenization.offsets import SPIECE_UNDERLINE
 from fnet.tokenization.sentencepiece_tokenizer import FNetTokenizer
 from fnet.tokenization.wordpiece import WordPieceTokenizer
 
-__all__ = ["AutoTokenizer", "FNetTokenizer", "WordPieceTokenizer", "TokenizerBase", "BatchEncoding", "SPIECE_UNDERLINE", "TokenizerFileError",
-           "clean_up_tokenization"]
+# transformers 5 keeps FNetTokenizerFast as another name of FNetTokenizer (which is already "fast")
+FNetTokenizerFast = FNetTokenizer
+
+__all__ = ["AutoTokenizer", "FNetTokenizer", "FNetTokenizerFast", "WordPieceTokenizer", "TokenizerBase", "BatchEncoding",
+           "SPIECE_UNDERLINE", "TokenizerFileError", "clean_up_tokenization"]

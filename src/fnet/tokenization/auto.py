@@ -3,7 +3,8 @@
 The kind follows the files present (first match wins):
 
     spiece.model     -> FNetTokenizer       (SentencePiece; FNet/ALBERT checkpoints)
-    tokenizer.json   -> WordPieceTokenizer  (BERT family, the ``tokenizers`` pipeline as saved)
+    tokenizer.json   -> FNetTokenizer       when its model is Unigram (what transformers 5 saves for FNet),
+                        WordPieceTokenizer  otherwise (BERT family, the ``tokenizers`` pipeline as saved)
     vocab.txt        -> WordPieceTokenizer  (BERT family, the pipeline transformers builds from it)
 
 A Hub id is fetched (configs and tokenizer files only) through :func:`fnet.hub.resolve`.
@@ -38,15 +39,29 @@ def tokenizer_kind(path: str | os.PathLike, flag: str = "--tokenizer") -> type[T
     """
     path = Path(path)
     if path.is_file():
-        by_suffix = {Path(name).suffix: kind for name, kind in TOKENIZER_FILES.items()}  # .model, .json, .txt
+        by_suffix = {Path(name).suffix: name for name in TOKENIZER_FILES}  # .model, .json, .txt
         if path.suffix in by_suffix:
-            return _classes()[by_suffix[path.suffix]]
+            return _classes()[_kind_of(path, by_suffix[path.suffix])]
         raise TokenizerFileError(f"{flag} {path}: not a tokenizer file; expected one of {list(TOKENIZER_FILES)}")
-    for name, kind in TOKENIZER_FILES.items():
+    for name in TOKENIZER_FILES:
         if (path / name).is_file():
-            return _classes()[kind]
+            return _classes()[_kind_of(path / name, name)]
     raise TokenizerFileError(f"{flag} {path}: no tokenizer files in the folder (looked for "
                              f"{', '.join(TOKENIZER_FILES)})")
+
+
+def _kind_of(file: Path, name: str) -> str:
+    """The class name for a tokenizer file: by its name, and for a tokenizer.json by its model's type."""
+    if name == "tokenizer.json":
+        import json
+
+        try:
+            model_type = (json.loads(file.read_text(encoding="utf-8")).get("model") or {}).get("type")
+        except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+            model_type = None  # the class that loads it says what is wrong with the file
+        if model_type == "Unigram":
+            return "FNetTokenizer"
+    return TOKENIZER_FILES[name]
 
 
 class AutoTokenizer:
@@ -63,9 +78,13 @@ class AutoTokenizer:
 
         ``revision``, ``cache_dir``, ``local_files_only``, ``token`` are for Hub ids (see
         :func:`fnet.hub.resolve`); ``flag`` is the command-line flag named in errors; ``kwargs`` override the
-        saved tokenizer options (``model_max_length=...``, ``do_lower_case=...``).
+        saved tokenizer options (``model_max_length=...``, ``do_lower_case=...``, ``eos_token=...``).
+        ``use_fast`` (transformers' choice between a Python and a ``tokenizers`` tokenizer) is accepted and has
+        nothing to choose: every fnet tokenizer gives the ids of transformers' fast one.
         """
         from fnet.hub import resolve
+
+        kwargs.pop("use_fast", None)
 
         path = Path(name_or_path)
         if not path.is_file():

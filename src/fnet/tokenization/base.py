@@ -36,10 +36,16 @@ __all__ = ["TokenizerBase", "TokenizerFileError", "TOKENIZER_CONFIG_FILE", "SPEC
 
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 SPECIAL_TOKENS_MAP_FILE = "special_tokens_map.json"
-# the special-token attributes in the order of ``all_special_tokens`` (the reference's order)
-SPECIAL_ORDER = ("unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
+# the special-token attributes in the order of ``all_special_tokens`` (transformers' order)
+SPECIAL_ORDER = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
+# the special tokens the ``[CLS] A [SEP] B [SEP]`` layout and unknown text need (never None)
+REQUIRED_SPECIALS = ("unk_token", "sep_token", "cls_token")
 # tokenizer_config.json keys every kind reads back (each kind adds its own ``option_names``)
-SHARED_OPTION_NAMES = ("model_max_length", "clean_up_tokenization_spaces", "padding_side")
+SHARED_OPTION_NAMES = ("model_max_length", "clean_up_tokenization_spaces", "padding_side", "truncation_side")
+# the ends padding and truncation may work at
+SIDES = ("right", "left")
+# saved keys that do not change ids, left out of ``fingerprint`` (so folders recorded before they existed match)
+_NOT_IDS = ("model_max_length", "bos_token", "eos_token", "extra_special_tokens", "truncation_side")
 # a ``model_max_length`` at least this big means "no limit" (transformers writes 1e30 for that)
 _NO_LIMIT = 10**12
 # pad value of every padded key
@@ -51,12 +57,59 @@ class TokenizerFileError(FileNotFoundError, ValueError):
 
 
 def token_content(value: Any) -> str | None:
-    """A special token as written by us or transformers: a str, or a dict with ``content``."""
+    """A special token as written by us or transformers: a str, a dict with ``content`` or an
+    ``AddedToken`` (``tokenizers``/transformers)."""
     if value is None or isinstance(value, str):
         return value
     if isinstance(value, Mapping) and isinstance(value.get("content"), str):
         return value["content"]
+    if isinstance(getattr(value, "content", None), str):
+        return value.content
     raise ValueError(f"cannot read special token {value!r}: expected a string or {{'content': ...}}")
+
+
+def token_is_special(value: Any, default: bool) -> bool:
+    """The ``special`` flag of an added token as written by transformers (a dict or an ``AddedToken``)."""
+    flag = value.get("special") if isinstance(value, Mapping) else getattr(value, "special", None)
+    return default if flag is None else bool(flag)
+
+
+def check_side(name: str, value: Any) -> str:
+    if value not in SIDES:
+        raise ValueError(f"{name} must be one of {SIDES}, got {value!r}")
+    return value
+
+
+class _SpecialToken:
+    """``tok.<name>`` (e.g. ``tok.eos_token``): the special token, settable to a token of the vocabulary."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, tok: Any, owner: type | None = None) -> Any:
+        if tok is None:
+            return self
+        return tok._specials.get(self.name)
+
+    def __set__(self, tok: Any, value: Any) -> None:
+        tok._set_special(self.name, value)
+
+
+class _SpecialTokenId:
+    """``tok.<name>_id`` (e.g. ``tok.eos_token_id``): the id of that special token; setting an id sets the
+    token to the vocabulary's token of that id."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name[: -len("_id")]
+
+    def __get__(self, tok: Any, owner: type | None = None) -> Any:
+        if tok is None:
+            return self
+        token = tok._specials.get(self.name)
+        return None if token is None else tok._special_ids[token]
+
+    def __set__(self, tok: Any, index: Any) -> None:
+        tok._set_special(self.name, None if index is None else tok._id_to_token(tok._check_ids(index)[0]))
 
 
 class TokenizerBase(ABC):
@@ -94,6 +147,11 @@ class TokenizerBase(ABC):
 
     ``mask_lstrip`` (class attribute): the mask token takes the whitespace to its left (written to the
     saved files' ``lstrip``).
+
+    A kind whose vocabulary can grow (``add_tokens``, ``add_special_tokens``, special or saved added tokens the
+    vocabulary lacks) also implements ``_add_to_vocab(token, special) -> id``, ``_has_token(token)`` and
+    ``_base_vocab_size()`` (ids below it come from the vocabulary file), and may hook ``_on_tokens_changed()``
+    to refresh what it derives from the special/added tokens.
     """
 
     model_input_names = ["input_ids", "token_type_ids"]
@@ -101,7 +159,24 @@ class TokenizerBase(ABC):
     option_names: tuple[str, ...] = ()
     mask_lstrip = False
     padding_side = "right"
+    truncation_side = "right"
     pair_truncation = "one_at_a_time"  # how longest_first shares a pair's room (see encoding.truncate)
+
+    # the special tokens and their ids, settable (``tok.pad_token = tok.eos_token``, ``tok.pad_token_id = 0``)
+    bos_token = _SpecialToken()
+    eos_token = _SpecialToken()
+    unk_token = _SpecialToken()
+    sep_token = _SpecialToken()
+    pad_token = _SpecialToken()
+    cls_token = _SpecialToken()
+    mask_token = _SpecialToken()
+    bos_token_id = _SpecialTokenId()
+    eos_token_id = _SpecialTokenId()
+    unk_token_id = _SpecialTokenId()
+    sep_token_id = _SpecialTokenId()
+    pad_token_id = _SpecialTokenId()
+    cls_token_id = _SpecialTokenId()
+    mask_token_id = _SpecialTokenId()
 
     def __init__(
         self,
@@ -113,27 +188,28 @@ class TokenizerBase(ABC):
         model_max_length: int = 512,
         clean_up_tokenization_spaces: bool = True,
         padding_side: str = "right",
+        truncation_side: str = "right",
+        bos_token: str | None = None,
+        eos_token: str | None = None,
+        extra_special_tokens: Sequence[Any] | None = None,
+        added_tokens_decoder: Mapping[Any, Any] | None = None,
     ):
         self.clean_up_tokenization_spaces = check_bool("clean_up_tokenization_spaces", clean_up_tokenization_spaces)
         if not isinstance(model_max_length, int) or isinstance(model_max_length, bool) or model_max_length < 1:
             raise ValueError(f"model_max_length must be a positive int, got {model_max_length!r}")
         self.model_max_length = model_max_length
-        if padding_side not in ("right", "left"):
-            raise ValueError(f"padding_side must be 'right' or 'left', got {padding_side!r}")
-        self.padding_side = padding_side
-        for name, value, optional in (
-            ("unk_token", unk_token, False),
-            ("sep_token", sep_token, False),
-            ("cls_token", cls_token, False),
-            ("pad_token", pad_token, True),
-            ("mask_token", mask_token, True),
-        ):
-            value = token_content(value)
-            if value is None and not optional:
-                raise ValueError(f"{name} cannot be None")
-            if value is not None and (not isinstance(value, str) or not value):
-                raise ValueError(f"{name} must be a non-empty string, got {value!r}")
-            setattr(self, name, value)
+        self.padding_side = check_side("padding_side", padding_side)
+        self.truncation_side = check_side("truncation_side", truncation_side)
+        self._specials: dict[str, str | None] = {}
+        given = {"bos_token": bos_token, "eos_token": eos_token, "unk_token": unk_token, "sep_token": sep_token,
+                 "pad_token": pad_token, "cls_token": cls_token, "mask_token": mask_token}
+        for name in SPECIAL_ORDER:
+            self._specials[name] = _check_token(name, given[name])
+        self._extra_special = [_check_token("extra_special_tokens", t) for t in (extra_special_tokens or ())]
+        # tokens added past the named special tokens (add_tokens, extra special tokens, a saved table): content ->
+        # special; the ids are the kind's
+        self._added_tokens: dict[str, bool] = {}
+        self._saved_added = _read_added_tokens(added_tokens_decoder)
         self._warned_long = False
         self._warned_max_length = False
 
@@ -183,31 +259,176 @@ class TokenizerBase(ABC):
     # special tokens and vocabulary
 
     def _index_special_tokens(self) -> None:
-        """Look up the special tokens' ids (call once the vocabulary is loaded)."""
-        self._special_ids = {tok: self._token_to_id(tok) for tok in self.all_special_tokens}
-        self.unk_token_id = self._token_to_id(self.unk_token)
-        self.sep_token_id = self._token_to_id(self.sep_token)
-        self.cls_token_id = self._token_to_id(self.cls_token)
-        self.pad_token_id = None if self.pad_token is None else self._token_to_id(self.pad_token)
-        self.mask_token_id = None if self.mask_token is None else self._token_to_id(self.mask_token)
+        """Look up the special tokens' ids (call once the vocabulary is loaded).
+
+        First the saved added tokens (``added_tokens_decoder``) the vocabulary lacks are added at their saved
+        ids, then the named and extra special tokens it still lacks are added after them.
+        """
+        self._restore_saved_added()
+        for token in self.all_special_tokens:
+            if not self._has_token(token):
+                self._add_to_vocab(token, True)
+                self._added_tokens[token] = True
+        self._reindex()
+
+    def _restore_saved_added(self) -> None:
+        """Add the saved added tokens (``added_tokens_decoder``) the vocabulary lacks, at their saved ids."""
+        for index, (token, special) in sorted(self._saved_added.items()):
+            if not self._has_token(token):
+                got = self._add_to_vocab(token, special)
+                if got != index:
+                    raise ValueError(
+                        f"the saved added token {token!r} has id {index}, but this vocabulary gives it {got}; "
+                        "the tokenizer files do not belong together (re-save the tokenizer with save_pretrained)")
+            elif self._token_to_id(token) != index:
+                raise ValueError(f"the saved added token {token!r} has id {index}, but the vocabulary has it at "
+                                 f"{self._token_to_id(token)}; the tokenizer files do not belong together")
+            if index >= self._base_vocab_size() or special:
+                self._added_tokens.setdefault(token, special)
+        self._saved_added = {}
+
+    def _reindex(self) -> None:
+        """Recompute the ids of the special and added tokens (after the vocabulary or a special token changed)."""
+        tokens = [*self.all_special_tokens, *(t for t in self._added_tokens if t not in self.all_special_tokens)]
+        self._special_ids = {tok: self._token_to_id(tok) for tok in tokens}
         self.pad_token_type_id = 0
-        self._all_special_ids_set = frozenset(self._special_ids.values())
+        special = set(self.all_special_tokens) | {t for t, flag in self._added_tokens.items() if flag}
+        self._all_special_ids_set = frozenset(self._special_ids[t] for t in special)
+        self._on_tokens_changed()
+
+    def _on_tokens_changed(self) -> None:
+        """Hook for a kind that caches what depends on the special/added tokens (e.g. a pattern that finds them)."""
+
+    def _base_vocab_size(self) -> int:
+        """Ids below this come from the vocabulary file's model (not added); kinds override."""
+        return self.vocab_size
+
+    def _has_token(self, token: str) -> bool:
+        """Whether ``token`` is in the vocabulary (kinds override with a faster look-up)."""
+        return token in self.get_vocab()
+
+    def _add_to_vocab(self, token: str, special: bool) -> int:  # noqa: ARG002 (kinds use ``special``)
+        """Register ``token`` as an added token (matched whole in a text): a token the vocabulary lacks gets the
+        next id, one it has keeps its id; returns the id. Kinds that can grow their vocabulary override."""
+        raise NotImplementedError(f"{type(self).__name__} cannot add tokens to its vocabulary")
+
+    def _set_special(self, name: str, value: Any) -> None:
+        value = _check_token(name, value)
+        if value is not None and not self._has_token(value):
+            raise ValueError(f"{name}={value!r} is not in the vocabulary; add it with "
+                             f"add_special_tokens({{{name!r}: {value!r}}})")
+        self._specials[name] = value
+        self._reindex()
 
     def __len__(self) -> int:
         return self.vocab_size
 
     @property
     def special_tokens_map(self) -> dict[str, str]:
-        return {name: getattr(self, name) for name in SPECIAL_ORDER if getattr(self, name) is not None}
+        return {name: self._specials[name] for name in SPECIAL_ORDER if self._specials[name] is not None}
+
+    @property
+    def extra_special_tokens(self) -> list[str]:
+        """Special tokens beyond the named ones (transformers' ``extra_special_tokens``)."""
+        return list(self._extra_special)
+
+    @extra_special_tokens.setter
+    def extra_special_tokens(self, tokens: Sequence[Any]) -> None:
+        tokens = [_check_token("extra_special_tokens", t) for t in tokens]
+        missing = [t for t in tokens if not self._has_token(t)]
+        if missing:
+            raise ValueError(f"extra_special_tokens {missing} are not in the vocabulary; add them with "
+                             f"add_special_tokens({{'extra_special_tokens': {missing!r}}})")
+        self._extra_special = tokens
+        self._reindex()
 
     @property
     def all_special_tokens(self) -> list[str]:
         out: list[str] = []
-        for name in SPECIAL_ORDER:
-            token = getattr(self, name)
+        for token in (*(self._specials[name] for name in SPECIAL_ORDER), *self._extra_special):
             if token is not None and token not in out:
                 out.append(token)
         return out
+
+    @property
+    def added_tokens_encoder(self) -> dict[str, int]:
+        """Token -> id of the special and added tokens (matched whole in a text before the model sees it),
+        sorted by id."""
+        return dict(sorted(self._special_ids.items(), key=lambda kv: kv[1]))
+
+    @property
+    def added_tokens_decoder(self) -> dict[int, Any]:
+        """Id -> ``tokenizers.AddedToken`` of the special and added tokens (what transformers returns)."""
+        from tokenizers import AddedToken
+
+        return {i: AddedToken(t, **self._added_token_flags(t)) for t, i in self.added_tokens_encoder.items()}
+
+    def _added_token_flags(self, token: str) -> dict[str, bool]:
+        special = token in self.all_special_tokens or self._added_tokens.get(token, False)
+        return {"lstrip": self.mask_lstrip and token == self.mask_token, "rstrip": False, "single_word": False,
+                "normalized": False, "special": special}
+
+    def get_added_vocab(self) -> dict[str, int]:
+        """Token -> id of the tokens added past the vocabulary file's model (transformers' ``get_added_vocab``)."""
+        return {t: i for t, i in self.added_tokens_encoder.items() if i >= self._base_vocab_size()}
+
+    def add_tokens(self, new_tokens: Any, special_tokens: bool = False) -> int:
+        """Add tokens (a str, an ``AddedToken`` or a list of them) the vocabulary lacks, at the next ids; they are
+        matched whole in a text before the model sees it. Returns how many were added (resize the model's
+        embeddings to ``len(tokenizer)`` after). ``special_tokens=True`` (or an ``AddedToken`` with
+        ``special=True``) makes them special: skipped by ``decode(skip_special_tokens=True)``. A token the
+        vocabulary already has keeps its id and counts as added when it was not an added token yet (as in
+        transformers)."""
+        if isinstance(new_tokens, (str, Mapping)) or hasattr(new_tokens, "content"):
+            new_tokens = [new_tokens]
+        if not isinstance(new_tokens, (list, tuple)):
+            raise TypeError("new_tokens must be a str, an AddedToken or a list of them, got "
+                            f"{type(new_tokens).__name__}")
+        added = 0
+        for value in new_tokens:
+            token = _check_token("new_tokens", value)
+            special = token_is_special(value, special_tokens)
+            if token in self._special_ids:  # already an added or special token
+                continue
+            self._add_to_vocab(token, special)
+            self._added_tokens[token] = special
+            added += 1
+        self._reindex()
+        return added
+
+    def add_special_tokens(self, special_tokens_dict: Mapping[str, Any],
+                           replace_extra_special_tokens: bool = True) -> int:
+        """Set named special tokens (``{"eos_token": "<eos>", "pad_token": ...}``) and extra ones
+        (``"extra_special_tokens"`` or its older name ``"additional_special_tokens"``: a list), adding those the
+        vocabulary lacks at the next ids. Extra tokens replace the current ones unless
+        ``replace_extra_special_tokens=False``. Returns how many tokens were added to the vocabulary."""
+        if not isinstance(special_tokens_dict, Mapping):
+            raise TypeError("add_special_tokens takes a dict such as {'eos_token': '<eos>'}")
+        known = (*SPECIAL_ORDER, "extra_special_tokens", "additional_special_tokens")
+        unknown = [k for k in special_tokens_dict if k not in known]
+        if unknown:
+            raise ValueError(f"add_special_tokens got unknown keys {unknown}; valid keys: {list(known)}")
+        added = 0
+        for key, value in special_tokens_dict.items():
+            values = value if key in ("extra_special_tokens", "additional_special_tokens") else [value]
+            if not isinstance(values, (list, tuple)):
+                raise TypeError(f"{key} must be a list of tokens, got {type(values).__name__}")
+            tokens = [_check_token(key, v) for v in values if v is not None]
+            for token in tokens:
+                if not self._has_token(token):
+                    self._add_to_vocab(token, True)
+                    added += 1
+                    self._added_tokens[token] = True
+            if key in SPECIAL_ORDER:
+                if not tokens and key in REQUIRED_SPECIALS:
+                    raise ValueError(f"{key} cannot be None")
+                self._specials[key] = tokens[0] if tokens else None
+            elif replace_extra_special_tokens:
+                self._extra_special = tokens
+            else:
+                self._extra_special += [t for t in tokens if t not in self._extra_special]
+        self._reindex()
+        return added
 
     @property
     def all_special_ids(self) -> list[int]:
@@ -269,8 +490,8 @@ class TokenizerBase(ABC):
 
     def convert_tokens_to_string(self, tokens: Sequence[str]) -> str:
         """Join tokens back into text (special tokens are kept as words)."""
-        specials = set(self.all_special_tokens)
-        return _join_runs(tokens, specials.__contains__, self._decode_tokens, str, skip_specials=False)
+        specials = {self._id_to_token(i) for i in self._all_special_ids_set}
+        return _join_runs(tokens, specials.__contains__, self._decode_tokens, str, skip=None)
 
     def decode(
         self,
@@ -281,7 +502,7 @@ class TokenizerBase(ABC):
         """Text of ``token_ids`` (a list of ints or a 1-d tensor)."""
         ids = self._check_ids(token_ids)
         out = _join_runs(ids, self._all_special_ids_set.__contains__, self._decode_ids, self._id_to_token,
-                         skip_specials=skip_special_tokens)
+                         skip=self._all_special_ids_set.__contains__ if skip_special_tokens else None)
         if clean_up_tokenization_spaces is None:
             clean_up_tokenization_spaces = self.clean_up_tokenization_spaces
         if clean_up_tokenization_spaces:
@@ -353,8 +574,10 @@ class TokenizerBase(ABC):
         return_offsets_mapping: bool = False,
         return_length: bool = False,
         verbose: bool = True,
+        padding_side: str | None = None,
     ) -> BatchEncoding:
-        """Encode a text, a pair, or a batch of either, like transformers' tokenizers.
+        """Encode a text, a pair, or a batch of either (a list of texts, or of ``(text, text_pair)`` tuples),
+        like transformers' tokenizers.
 
         Returns a :class:`BatchEncoding` with ``input_ids``, ``token_type_ids`` and ``attention_mask``
         (each optional) plus, when asked, ``special_tokens_mask``, ``offset_mapping``, ``length``
@@ -367,8 +590,15 @@ class TokenizerBase(ABC):
         windows (rows) that overlap by ``stride`` tokens; ``truncation="only_second"`` slides them over
         the pair (QA contexts), ``"only_first"``/``True`` over the first text; ``overflow_to_sample_mapping``
         gives each row's example.
+
+        ``padding_side`` ("right"/"left") overrides the tokenizer's for this call; the tokenizer's
+        ``truncation_side`` decides which end truncation cuts.  ``pad_to_multiple_of`` with truncation and
+        padding needs a ``max_length`` that is a multiple of it (else rows would come out longer than
+        ``max_length``): ``ValueError``, as transformers raises.
         """
         pad_strategy = padding_strategy(padding)
+        if padding_side is not None:
+            check_side("padding_side", padding_side)
         trunc_strategy = truncation_strategy(truncation)
         check_length("max_length", max_length, 1)
         check_length("stride", stride, 0)
@@ -384,6 +614,14 @@ class TokenizerBase(ABC):
             max_length = self.model_max_length
         if return_overflowing_tokens and trunc_strategy == "do_not_truncate":
             raise ValueError("return_overflowing_tokens=True needs truncation (e.g. truncation='only_second')")
+        if (trunc_strategy != "do_not_truncate" and pad_strategy != "do_not_pad" and pad_to_multiple_of
+                and max_length < _NO_LIMIT and max_length % pad_to_multiple_of):
+            below = max_length // pad_to_multiple_of * pad_to_multiple_of
+            raise ValueError(
+                f"truncation to max_length={max_length} and padding to a multiple of pad_to_multiple_of="
+                f"{pad_to_multiple_of} conflict (rows could come out longer than max_length); pass a max_length "
+                f"that is a multiple of {pad_to_multiple_of} (e.g. {below or pad_to_multiple_of} or "
+                f"{below + pad_to_multiple_of})")
 
         everything = firsts + (pairs or [])
         seqs = self._encode_batch(everything, split_words=is_split_into_words, want_tokens=False,
@@ -412,6 +650,7 @@ class TokenizerBase(ABC):
             return_special_tokens_mask=return_special_tokens_mask,
             return_offsets_mapping=return_offsets_mapping,
             return_length=return_length,
+            padding_side=padding_side,
         )
 
     encode_plus = __call__
@@ -438,9 +677,10 @@ class TokenizerBase(ABC):
                         stacklevel=4,
                     )
             return [self._assemble(a, b, add_special_tokens)]
+        side = check_side("truncation_side", self.truncation_side)
         return [self._assemble(ra, rb, add_special_tokens)
                 for ra, rb in truncate(a, b, strategy, max_length, stride, overflow, n_special,
-                                               self.pair_truncation)]
+                                       self.pair_truncation, side)]
 
     def _warn_long(self, total: int) -> None:
         if not self._warned_long:
@@ -511,7 +751,8 @@ class TokenizerBase(ABC):
     def _finish(self, rows: list[dict], batched: bool, padding_strategy: str, max_length: int | None,
                 pad_to_multiple_of: int | None, return_tensors: str | None, return_token_type_ids: bool | None,
                 return_attention_mask: bool | None, return_overflowing_tokens: bool,
-                return_special_tokens_mask: bool, return_offsets_mapping: bool, return_length: bool) -> BatchEncoding:
+                return_special_tokens_mask: bool, return_offsets_mapping: bool, return_length: bool,
+                padding_side: str | None = None) -> BatchEncoding:
         if return_token_type_ids is None:
             return_token_type_ids = "token_type_ids" in self.model_input_names
         if return_attention_mask is None:
@@ -529,7 +770,7 @@ class TokenizerBase(ABC):
             keys.append("offset_mapping")
         pad_values = self._pad_values()
         columns: dict[str, list] = {key: [] for key in keys}
-        left = self.padding_side == "left"
+        left = check_side("padding_side", padding_side or self.padding_side) == "left"
         for row, n in zip(rows, lengths):
             pad = (target - n) if (target is not None and target > n) else 0
             for key in keys:
@@ -590,8 +831,10 @@ class TokenizerBase(ABC):
         pad_to_multiple_of: int | None = None,
         return_attention_mask: bool | None = None,
         return_tensors: str | None = None,
+        padding_side: str | None = None,
     ) -> BatchEncoding:
-        """Pad a list of encodings (dicts of lists) or a dict of lists of rows to one length."""
+        """Pad a list of encodings (dicts of lists) or a dict of lists of rows to one length (``padding_side``
+        overrides the tokenizer's for this call)."""
         strategy = padding_strategy(padding)
         check_length("max_length", max_length, 1)
         check_length("pad_to_multiple_of", pad_to_multiple_of, 1)
@@ -622,7 +865,7 @@ class TokenizerBase(ABC):
         if return_attention_mask and "attention_mask" not in batch:
             batch["attention_mask"] = [[1] * n for n in lengths]
         pad_values = self._pad_values()
-        left = self.padding_side == "left"
+        left = check_side("padding_side", padding_side or self.padding_side) == "left"
         out = {}
         for key, rows in batch.items():
             if key in pad_values and target is not None:
@@ -644,17 +887,8 @@ class TokenizerBase(ABC):
     # saving and loading
 
     def _config_dict(self) -> dict:
-        added_tokens_decoder = {}
-        for token in self.all_special_tokens:
-            i = self._special_ids[token]
-            added_tokens_decoder[str(i)] = {
-                "content": token,
-                "lstrip": self.mask_lstrip and token == self.mask_token,
-                "normalized": False,
-                "rstrip": False,
-                "single_word": False,
-                "special": True,
-            }
+        added_tokens_decoder = {str(i): {"content": t, **dict(sorted(self._added_token_flags(t).items()))}
+                                for t, i in self.added_tokens_encoder.items()}
         return {
             "tokenizer_class": self.tokenizer_class,
             **self._kind_options(),
@@ -663,11 +897,15 @@ class TokenizerBase(ABC):
             "pad_token": self.pad_token,
             "cls_token": self.cls_token,
             "mask_token": self.mask_token,
+            "bos_token": self.bos_token,
+            "eos_token": self.eos_token,
+            "extra_special_tokens": self.extra_special_tokens,
             "model_max_length": self.model_max_length,
             "clean_up_tokenization_spaces": self.clean_up_tokenization_spaces,
             "padding_side": self.padding_side,
+            "truncation_side": self.truncation_side,
             "model_input_names": list(self.model_input_names),
-            "added_tokens_decoder": dict(sorted(added_tokens_decoder.items(), key=lambda kv: int(kv[0]))),
+            "added_tokens_decoder": added_tokens_decoder,
         }
 
     def _special_tokens_map_file(self) -> dict:
@@ -713,7 +951,7 @@ class TokenizerBase(ABC):
         import hashlib
 
         digest = hashlib.sha256(self._vocabulary_bytes())
-        config = {k: v for k, v in self._config_dict().items() if k != "model_max_length"}
+        config = {k: v for k, v in self._config_dict().items() if k not in _NOT_IDS}
         digest.update(json.dumps(config, sort_keys=True, default=str).encode("utf-8"))
         return f"{self.tokenizer_class}:{digest.hexdigest()[:16]}"
 
@@ -733,6 +971,8 @@ class TokenizerBase(ABC):
                            cache_dir=cache_dir, local_files_only=local_files_only, token=token, weights=False)
         vocab_file = cls._vocabulary_file(path)
         options = cls._saved_options(path) if path.is_dir() else {}
+        if "additional_special_tokens" in kwargs:  # transformers 4's name
+            kwargs["extra_special_tokens"] = kwargs.pop("additional_special_tokens")
         options.update(kwargs)
         return cls(vocab_file, **options)
 
@@ -749,6 +989,13 @@ class TokenizerBase(ABC):
             for key in SPECIAL_ORDER:
                 if key in config:
                     options[key] = token_content(config[key])
+            extra = config.get("extra_special_tokens", config.get("additional_special_tokens"))
+            if isinstance(extra, Mapping):  # transformers 5 may write {"name": token} for named extra tokens
+                extra = list(extra.values())
+            if extra:
+                options["extra_special_tokens"] = [token_content(t) for t in extra]
+            if isinstance(config.get("added_tokens_decoder"), Mapping):
+                options["added_tokens_decoder"] = config["added_tokens_decoder"]
         map_path = directory / SPECIAL_TOKENS_MAP_FILE
         if map_path.is_file():
             special_map = _read_json(map_path)
@@ -765,14 +1012,15 @@ class TokenizerBase(ABC):
         return options
 
 
-def _join_runs(items: Sequence[Any], is_special, decode_run, special_text, skip_specials: bool) -> str:
-    """Decode runs of ordinary items with ``decode_run``; special items stand as their own words."""
+def _join_runs(items: Sequence[Any], is_special, decode_run, special_text, skip) -> str:
+    """Decode runs of ordinary items with ``decode_run``; special items stand as their own words (``skip``: a
+    predicate for the ones to leave out, or None)."""
     out = ""
     run: list[Any] = []
     prev_special = False
     for item in items:
         if is_special(item):
-            if skip_specials:
+            if skip is not None and skip(item):
                 continue
             if not prev_special:
                 out += " "
@@ -784,6 +1032,31 @@ def _join_runs(items: Sequence[Any], is_special, decode_run, special_text, skip_
             prev_special = False
     out += decode_run(run)
     return out.strip()
+
+
+def _check_token(name: str, value: Any) -> str | None:
+    """A token given for ``name`` (a str, a dict with ``content`` or an ``AddedToken``); None only for the
+    named special tokens that may be absent."""
+    value = token_content(value)
+    if value is None:
+        if name in REQUIRED_SPECIALS or name not in SPECIAL_ORDER:
+            raise ValueError(f"{name} cannot be None")
+        return None
+    if not value:
+        raise ValueError(f"{name} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _read_added_tokens(table: Mapping[Any, Any] | None) -> dict[int, tuple[str, bool]]:
+    """A saved ``added_tokens_decoder`` ({id: token or {"content":..., "special":...}}) -> {id: (token, special)}."""
+    out: dict[int, tuple[str, bool]] = {}
+    for key, value in (table or {}).items():
+        try:
+            index = int(key)
+        except (TypeError, ValueError):
+            raise ValueError(f"added_tokens_decoder has a key {key!r} that is not an id") from None
+        out[index] = (_check_token("added_tokens_decoder", value), token_is_special(value, True))
+    return out
 
 
 def _as_list(value: Any) -> Any:

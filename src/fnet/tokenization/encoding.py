@@ -75,7 +75,11 @@ def truncation_strategy(truncation: Any) -> str:
 
 
 def batch_inputs(text: Any, text_pair: Any, split_words: bool) -> tuple[bool, list, list | None]:
-    """A call's ``text``/``text_pair`` -> (batched, list of first texts, list of pair texts or None)."""
+    """A call's ``text``/``text_pair`` -> (batched, list of first texts, list of pair texts or None).
+
+    A batch given without ``text_pair`` may hold pairs as ``(text, text_pair)`` tuples (or 2-lists), as in
+    transformers; with ``split_words`` each side of such a pair is a list of words.
+    """
     if split_words:
         def is_single(x):
             return isinstance(x, (list, tuple)) and all(isinstance(w, str) for w in x)
@@ -90,10 +94,17 @@ def batch_inputs(text: Any, text_pair: Any, split_words: bool) -> tuple[bool, li
                 check_text(w, f"every word of {what}")
             return list(x)
 
+        def is_pair(x):
+            return isinstance(x, (list, tuple)) and len(x) == 2 and all(
+                isinstance(side, (list, tuple)) and not isinstance(side, str) for side in x)
+
         batched = isinstance(text, (list, tuple)) and len(text) > 0 and not is_single(text)
     else:
         def check_single(x, what):
             return check_text(x, what)
+
+        def is_pair(x):
+            return isinstance(x, (list, tuple)) and len(x) == 2 and all(isinstance(side, str) for side in x)
 
         if isinstance(text, str):
             batched = False
@@ -102,6 +113,14 @@ def batch_inputs(text: Any, text_pair: Any, split_words: bool) -> tuple[bool, li
         else:
             check_text(text, "text")
     if batched:
+        if text_pair is None and len(text) > 0 and any(is_pair(t) for t in text):
+            if not all(is_pair(t) for t in text):
+                k = next(k for k, t in enumerate(text) if not is_pair(t))
+                raise TypeError(f"text[{k}] is not a (text, text_pair) pair like the other items of the batch; "
+                                "pass all items as pairs or none")
+            firsts = [check_single(t[0], f"text[{k}][0]") for k, t in enumerate(text)]
+            pairs = [check_single(t[1], f"text[{k}][1]") for k, t in enumerate(text)]
+            return True, firsts, pairs
         firsts = [check_single(t, f"text[{k}]") for k, t in enumerate(text)]
         if text_pair is None:
             return True, firsts, None
@@ -157,7 +176,8 @@ class EncodedText:
 
 
 def truncate(a: EncodedText, b: EncodedText | None, strategy: str, max_length: int, stride: int, overflow: bool,
-             n_special: int, pair_rule: str = "one_at_a_time") -> list[tuple[EncodedText, EncodedText | None]]:
+             n_special: int, pair_rule: str = "one_at_a_time", side: str = "right"
+             ) -> list[tuple[EncodedText, EncodedText | None]]:
     """Cut an example (``a`` plus optional pair ``b``) that is longer than ``max_length`` into rows.
 
     ``n_special``: special tokens the layout adds. Without ``overflow`` one row comes back; with it,
@@ -165,7 +185,10 @@ def truncate(a: EncodedText, b: EncodedText | None, strategy: str, max_length: i
     ``longest_first`` shares the room of a pair: "one_at_a_time" (transformers' Python tokenizers: one
     token at a time from the longer text, from the second on ties) or "tokenizers" (the ``tokenizers``
     library: the shorter text is kept whole when it fits in half the room, else each gets half, the
-    longer one the odd token).
+    longer one the odd token).  ``side`` ("right" or "left", the tokenizer's ``truncation_side``) is the
+    end tokens are cut from; with "left" the first row keeps a text's last tokens and overflowing windows
+    step towards its start, the last window ending where the one before it begins plus ``stride`` (the
+    ``tokenizers`` library's rule, which transformers 5 follows).
     """
     total = len(a) + (len(b) if b is not None else 0) + n_special
     if max_length < n_special:
@@ -174,6 +197,10 @@ def truncate(a: EncodedText, b: EncodedText | None, strategy: str, max_length: i
             f"use max_length >= {n_special + 1}"
         )
     budget = max_length - n_special  # tokens of text that fit
+
+    def keep(seq: EncodedText, n: int) -> EncodedText:
+        return seq.slice(0, n) if side == "right" else seq.slice(len(seq) - n, len(seq))
+
     if b is not None and strategy == "longest_first":
         if overflow:
             raise ValueError(
@@ -187,7 +214,7 @@ def truncate(a: EncodedText, b: EncodedText | None, strategy: str, max_length: i
             if keep_short + keep_long > budget:
                 keep_short, keep_long = budget // 2, budget // 2 + budget % 2
             keep_a, keep_b = (keep_long, keep_short) if la > lb else (keep_short, keep_long)
-            return [(a.slice(0, keep_a), b.slice(0, keep_b))]
+            return [(keep(a, keep_a), keep(b, keep_b))]
         remove = total - max_length
         first_remove = min(abs(la - lb), remove)
         second = remove - first_remove
@@ -195,7 +222,7 @@ def truncate(a: EncodedText, b: EncodedText | None, strategy: str, max_length: i
             ra, rb = first_remove + second // 2, second - second // 2
         else:
             ra, rb = second // 2, first_remove + second - second // 2
-        return [(a.slice(0, la - ra), b.slice(0, lb - rb))]
+        return [(keep(a, la - ra), keep(b, lb - rb))]
     if strategy == "only_second":
         target, other = b, a
     else:
@@ -207,18 +234,25 @@ def truncate(a: EncodedText, b: EncodedText | None, strategy: str, max_length: i
             f"cannot truncate with truncation={strategy!r} to max_length={max_length}: the {which} text "
             f"alone takes {len(other)} tokens; use a larger max_length or truncation='longest_first'"
         )
-    starts = [0]
+    n = len(target)
+    spans = [(0, min(room, n))] if side == "right" else [(max(0, n - room), n)]
     if overflow:
         if stride >= room:
             raise ValueError(
                 f"stride={stride} must be smaller than the window ({room} tokens of text fit in "
                 f"max_length={max_length}); lower stride or raise max_length"
             )
-        while starts[-1] + room < len(target):
-            starts.append(starts[-1] + room - stride)
+        if side == "right":
+            while spans[-1][1] < n:
+                start = spans[-1][0] + room - stride
+                spans.append((start, min(start + room, n)))
+        else:
+            while spans[-1][0] > 0:
+                stop = spans[-1][1] - (room - stride)
+                spans.append((max(0, stop - room), stop))
     if strategy == "only_second":
-        return [(a, target.slice(start, start + room)) for start in starts]
-    return [(target.slice(start, start + room), b) for start in starts]
+        return [(a, target.slice(start, stop)) for start, stop in spans]
+    return [(target.slice(start, stop), b) for start, stop in spans]
 
 
 def pad_target(lengths: list[int], strategy: str, max_length: int | None, pad_to_multiple_of: int | None

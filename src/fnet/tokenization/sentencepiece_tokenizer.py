@@ -33,6 +33,14 @@ conventions on top of it:
   ones the model has; ``vocab_size`` grows accordingly.  A model made by :meth:`FNetTokenizer.train`
   has ``<unk>`` 0, ``<s>`` 1, ``</s>`` 2, ``<pad>`` 3, ``[CLS]`` 4, ``[SEP]`` 5, ``[MASK]`` 6.
 
+* **Added tokens** (``add_tokens``, ``add_special_tokens``, ``extra_special_tokens``, a saved
+  ``added_tokens_decoder``) are cut out of a text like special tokens and take the ids after those (a saved
+  table keeps its ids). A plain (not special) added token keeps its span and is a word of its own.
+
+* **Files**: ``save_pretrained`` writes ``spiece.model`` and a ``tokenizer.json`` (the pipeline transformers 5
+  loads; see :mod:`fnet.tokenization.unigram_json`); a folder with only ``tokenizer.json`` (as transformers 5
+  saves it) loads through the ``tokenizers`` library with the same ids.
+
 * **Offsets** (``return_offsets_mapping=True``) are character spans into the *original* string: the
   preprocessing keeps, for every character it produces, the span of original characters it came from,
   and SentencePiece's own offsets into its input are mapped through that alignment.  The whitespace that
@@ -58,18 +66,19 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import sentencepiece as spm
 
-from fnet.io import atomic_write_bytes
+from fnet.io import atomic_write_bytes, atomic_write_text
 from fnet.tokenization.base import TokenizerBase, TokenizerFileError
 from fnet.tokenization.encoding import EncodedText, check_bool
 from fnet.tokenization.normalization import normalize, normalize_aligned, split_special_tokens
 from fnet.tokenization.offsets import SPIECE_UNDERLINE, digit_comma_offsets, map_offsets
 from fnet.tokenization.training import TRAIN_SPECIAL_IDS, train_sentencepiece
+from fnet.tokenization.unigram_json import VOCAB_JSON_NAME, UnigramJson
 
 __all__ = ["FNetTokenizer", "VOCAB_FILE_NAME"]
 
@@ -86,16 +95,22 @@ class FNetTokenizer(TokenizerBase):
     """FNet's SentencePiece tokenizer (see the module docstring for the exact rules).
 
     Args:
-        vocab_file: path of a SentencePiece model (``spiece.model``).
-        do_lower_case: lower-case the text before SentencePiece.
+        vocab_file: path of a SentencePiece model (``spiece.model``), or of a Unigram ``tokenizer.json`` as
+            transformers 5 saves it (run by the ``tokenizers`` library; see :mod:`fnet.tokenization.unigram_json`).
+        do_lower_case: lower-case the text before SentencePiece (None: as the ``tokenizer.json``'s normalizer
+            does, else False).
         remove_space: collapse whitespace runs to one space and strip the text.
-        keep_accents: when False, strip accents (NFKD, then drop combining marks).
+        keep_accents: when False, strip accents (NFKD, then drop combining marks) (None: as the
+            ``tokenizer.json``'s normalizer does, else True).
         unk_token, sep_token, pad_token, cls_token, mask_token: the special tokens; ``pad_token`` and
             ``mask_token`` may be ``None``.
         model_max_length: longest sequence the model takes; longer encodings warn (once) unless truncated.
         clean_up_tokenization_spaces: default of ``decode``'s option of the same name.
         num_threads: threads SentencePiece may use for batches (``-1``: all cores).
-        padding_side: "right" or "left".
+        padding_side, truncation_side: "right" or "left": the end padding is added to / truncation cuts.
+        bos_token, eos_token: transformers' names for ``[CLS]``/``[SEP]`` (not used by the layout).
+        extra_special_tokens: more special tokens (matched whole in a text; added to the vocabulary if absent).
+        added_tokens_decoder: the saved table of added tokens ({id: token}), restored at those ids.
     """
 
     vocab_files_names = {"vocab_file": VOCAB_FILE_NAME}
@@ -106,9 +121,9 @@ class FNetTokenizer(TokenizerBase):
     def __init__(
         self,
         vocab_file: str | os.PathLike,
-        do_lower_case: bool = False,
+        do_lower_case: bool | None = None,
         remove_space: bool = True,
-        keep_accents: bool = True,
+        keep_accents: bool | None = None,
         unk_token: str = "<unk>",
         sep_token: str = "[SEP]",
         pad_token: str | None = "<pad>",
@@ -118,24 +133,40 @@ class FNetTokenizer(TokenizerBase):
         clean_up_tokenization_spaces: bool = True,
         num_threads: int = -1,
         padding_side: str = "right",
+        truncation_side: str = "right",
+        bos_token: str | None = "[CLS]",
+        eos_token: str | None = "[SEP]",
+        extra_special_tokens: Sequence[Any] | None = None,
+        added_tokens_decoder: Mapping[Any, Any] | None = None,
     ):
-        self.do_lower_case = check_bool("do_lower_case", do_lower_case)
+        unigram = None
+        if Path(vocab_file).suffix == ".json":  # a Unigram tokenizer.json (transformers 5 saves no spiece.model)
+            unigram = UnigramJson.from_file(vocab_file)
+            do_lower_case = unigram.do_lower_case if do_lower_case is None else do_lower_case
+            keep_accents = unigram.keep_accents if keep_accents is None else keep_accents
+            added_tokens_decoder = {**unigram.added_tokens, **(added_tokens_decoder or {})}
+        self.do_lower_case = check_bool("do_lower_case", False if do_lower_case is None else do_lower_case)
         self.remove_space = check_bool("remove_space", remove_space)
-        self.keep_accents = check_bool("keep_accents", keep_accents)
+        self.keep_accents = check_bool("keep_accents", True if keep_accents is None else keep_accents)
         if not isinstance(num_threads, int) or num_threads == 0 or num_threads < -1:
             raise ValueError(f"num_threads must be -1 (all cores) or a positive int, got {num_threads!r}")
         self.num_threads = num_threads
         super().__init__(unk_token=unk_token, sep_token=sep_token, pad_token=pad_token, cls_token=cls_token,
                          mask_token=mask_token, model_max_length=model_max_length,
-                         clean_up_tokenization_spaces=clean_up_tokenization_spaces, padding_side=padding_side)
+                         clean_up_tokenization_spaces=clean_up_tokenization_spaces, padding_side=padding_side,
+                         truncation_side=truncation_side, bos_token=bos_token, eos_token=eos_token,
+                         extra_special_tokens=extra_special_tokens, added_tokens_decoder=added_tokens_decoder)
         self.vocab_file = str(vocab_file)
-        self._load_model(vocab_file)
+        if unigram is not None:
+            self._use_model(unigram.with_unk(self.unk_token), unigram.file_bytes, VOCAB_JSON_NAME)
+        else:
+            self._load_model(vocab_file)
 
     def _kind_options(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.option_names}
 
     def _piece_role(self, index: int) -> tuple[bool, bool]:
-        if not 0 <= index < self._sp_size:  # an appended special token
+        if not 0 <= index < self._sp_size:  # an appended special or added token
             return False, False
         sp, piece = self.sp_model, self.sp_model.id_to_piece(index)
         reserved = sp.is_control(index) or sp.is_unknown(index) or sp.is_unused(index)
@@ -167,30 +198,52 @@ class FNetTokenizer(TokenizerBase):
             ) from None
         if sp.get_piece_size() == 0:
             raise ValueError(f"SentencePiece model {where} has no pieces")
-        self._sp_bytes = serialized
-        self.sp_model = sp
+        self._use_model(sp, serialized, VOCAB_FILE_NAME)
+
+    def _use_model(self, model: Any, file_bytes: bytes, file_name: str) -> None:
+        """``model``: a ``SentencePieceProcessor`` or a :class:`UnigramJson` (the same calls); ``file_bytes``
+        is the vocabulary file ``save_pretrained`` writes as ``file_name``."""
+        self._sp_bytes = file_bytes
+        self._vocab_file_name = file_name
+        self.sp_model = model
         self._build_vocab()
 
     def _build_vocab(self) -> None:
         sp = self.sp_model
         n = sp.get_piece_size()
         self._sp_size = n
-        self._added: dict[str, int] = {}  # token -> id for the appended special tokens
-        next_id = n
-        for name in APPEND_ORDER:
-            token = getattr(self, name)
-            if token is None or token in self._added:
-                continue
-            if self._sp_piece_id(token) is None:
-                self._added[token] = next_id
-                next_id += 1
-        self._added_rev = {i: t for t, i in self._added.items()}
-        self._index_special_tokens()
+        self._added: dict[str, int] = {}  # token -> id for the tokens past the model (special or added)
+        self._added_rev: dict[int, str] = {}
         self._sp_unk = sp.unk_id()
+        self._restore_saved_added()  # tokens saved past the model keep their ids
+        for name in APPEND_ORDER:
+            token = self._specials[name]
+            if token is not None and not self._has_token(token):
+                self._add_to_vocab(token, True)
+        self._index_special_tokens()
         # ids whose piece ends in "<digit>," (ALBERT rule); usually empty
         self._comma_ids = frozenset(i for i in range(n) if _ends_in_digit_comma(sp.id_to_piece(i)))
-        specials = sorted({t for t in self.all_special_tokens}, key=len, reverse=True)
-        self._special_re = re.compile("|".join(re.escape(t) for t in specials))
+
+    def _on_tokens_changed(self) -> None:
+        # special and added tokens written in a text are cut out whole, the longest first
+        whole = sorted(self._special_ids, key=len, reverse=True)
+        self._special_re = re.compile("|".join(re.escape(t) for t in whole))
+        self._plain_added = frozenset(t for t, special in self._added_tokens.items()
+                                      if not special and t not in self.all_special_tokens)
+
+    def _has_token(self, token: str) -> bool:
+        return token in self._added or self._sp_piece_id(token) is not None
+
+    def _add_to_vocab(self, token: str, special: bool) -> int:
+        if self._has_token(token):  # a piece of the model: it keeps its id (and is now cut out whole)
+            return self._token_to_id(token)
+        index = self._sp_size + len(self._added)
+        self._added[token] = index
+        self._added_rev[index] = token
+        return index
+
+    def _base_vocab_size(self) -> int:
+        return self._sp_size
 
     def _sp_piece_id(self, token: str) -> int | None:
         i = self.sp_model.piece_to_id(token)
@@ -232,14 +285,20 @@ class FNetTokenizer(TokenizerBase):
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
+        # the tokens past the model come back at their ids
+        state["_saved_added"] = {i: (t, self._added_tokens.get(t, True)) for t, i in self._added.items()}
         for key in ("sp_model", "_special_re", "_comma_ids", "_added", "_added_rev", "_special_ids",
-                    "_all_special_ids_set"):
+                    "_all_special_ids_set", "_added_ids_set", "_plain_added"):
             state.pop(key, None)
         return state
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        self._load_model(None, serialized=self._sp_bytes)
+        if self._vocab_file_name == VOCAB_JSON_NAME:
+            self._use_model(UnigramJson.from_bytes(self._sp_bytes).with_unk(self.unk_token), self._sp_bytes,
+                            VOCAB_JSON_NAME)
+        else:
+            self._load_model(None, serialized=self._sp_bytes)
 
     # ---------------------------------------------------------------------------------------------
     # encoding
@@ -336,7 +395,7 @@ class FNetTokenizer(TokenizerBase):
                     parts = split_special_tokens(chunk, special_re, self.mask_token)
                 for kind, value, start, end in parts:
                     if kind == "special":
-                        plan.append(("special", value, word_index))
+                        plan.append(("special", (value, (start, end)), word_index))
                         continue
                     pre = normalize(value, *options)
                     if not want_offsets:
@@ -363,16 +422,19 @@ class FNetTokenizer(TokenizerBase):
             special_pos: list[int] | None = None
             for kind, value, word_index in plan:
                 if kind == "special":
-                    if special_pos is None:
-                        special_pos = []
-                    special_pos.append(len(ids))
-                    ids.append(self._special_ids[value])
+                    token, span = value
+                    plain = token in self._plain_added  # an added token that is not special: a word, with a span
+                    if not plain:
+                        if special_pos is None:
+                            special_pos = []
+                        special_pos.append(len(ids))
+                    ids.append(self._special_ids[token])
                     if tokens is not None:
-                        tokens.append(value)
+                        tokens.append(token)
                     if offsets is not None:
-                        offsets.append((0, 0))
+                        offsets.append(span if plain else (0, 0))
                     if words is not None:
-                        words.append(None)
+                        words.append(word_index if plain else None)
                     continue
                 seg_ids, seg_pieces, seg_offsets = encoded[value]
                 if seg_ids is None:
@@ -401,6 +463,11 @@ class FNetTokenizer(TokenizerBase):
                 words.append(None)
                 after_special = True
                 continue
+            if i >= self._sp_size:  # an added token written in the text: a word of its own
+                counter += 1
+                words.append(counter)
+                after_special = True
+                continue
             if after_special or counter < 0 or (i < len(table) and table[i]):
                 counter += 1
             after_special = False
@@ -422,35 +489,72 @@ class FNetTokenizer(TokenizerBase):
     # decoding
 
     def _decode_ids(self, ids: list[int]) -> str:
+        if self._added_rev and any(i in self._added_rev for i in ids):
+            return self._decode_with_added([self._id_to_token(i) for i in ids])
         return self.sp_model.decode(ids)
 
     def _decode_tokens(self, tokens: list[str]) -> str:
+        if self._added and any(t in self._added for t in tokens):
+            return self._decode_with_added(list(tokens))
         return self.sp_model.decode(tokens)
+
+    def _decode_with_added(self, tokens: list[str]) -> str:
+        """Pieces around added tokens, as transformers 5 decodes them: an added token's text as it is, the
+        pieces after it with the space their "▁" stands for."""
+        out, run = "", []
+        for token in [*tokens, None]:
+            if token is not None and token not in self._added:
+                run.append(token)
+                continue
+            if run:
+                text = self.sp_model.decode(run)
+                out += " " + text if out and run[0].startswith(SPIECE_UNDERLINE) and text else text
+                run = []
+            if token is not None:
+                out += token
+        return out
 
     # ---------------------------------------------------------------------------------------------
     # files
 
     @classmethod
     def _vocabulary_file(cls, path: Path) -> Path:
+        """``spiece.model``, else a Unigram ``tokenizer.json`` (what transformers 5 saves)."""
         if path.is_file():
             return path
         if not path.is_dir():
             raise TokenizerFileError(f"tokenizer path {str(path)!r} does not exist")
-        vocab_file = path / VOCAB_FILE_NAME
-        if not vocab_file.is_file():
-            found = sorted(p.name for p in path.iterdir())[:12]
-            hint = " (a tokenizer.json alone cannot be loaded: the SentencePiece model is needed)" if (
-                path / "tokenizer.json").exists() else ""
-            raise TokenizerFileError(
-                f"no {VOCAB_FILE_NAME} in {str(path)!r}{hint}; the folder holds {found}. Save a tokenizer "
-                "there with FNetTokenizer.save_pretrained or train one with FNetTokenizer.train"
-            )
-        return vocab_file
+        for name in (VOCAB_FILE_NAME, VOCAB_JSON_NAME):
+            if (path / name).is_file():
+                return path / name
+        found = sorted(p.name for p in path.iterdir())[:12]
+        raise TokenizerFileError(
+            f"no {VOCAB_FILE_NAME} or {VOCAB_JSON_NAME} in {str(path)!r}; the folder holds {found}. Save a "
+            "tokenizer there with FNetTokenizer.save_pretrained or train one with FNetTokenizer.train"
+        )
+
+    @classmethod
+    def _saved_options(cls, directory: Path) -> dict[str, Any]:
+        options = super()._saved_options(directory)
+        if not (directory / VOCAB_FILE_NAME).is_file():
+            # a tokenizer.json: its normalizer says whether text is lower-cased and accents stripped
+            options.pop("do_lower_case", None)
+            options.pop("keep_accents", None)
+        return options
 
     def _save_vocabulary(self, directory: Path) -> Path:
+        """``spiece.model`` (when loaded from one) and ``tokenizer.json``: transformers 5 loads an FNet folder
+        through its ``tokenizer.json`` (from ``spiece.model`` alone it builds a pipeline without lower-casing,
+        word prefixes or ``[CLS]``/``[SEP]``)."""
+        if self._vocab_file_name == VOCAB_JSON_NAME:
+            return atomic_write_text(directory / VOCAB_JSON_NAME, self.sp_model.to_json(self))
+        unigram = UnigramJson.from_sentencepiece(self.sp_model, self._sp_bytes)
+        atomic_write_text(directory / VOCAB_JSON_NAME, unigram.to_json(self))
         return atomic_write_bytes(directory / VOCAB_FILE_NAME, self._sp_bytes)
 
     def _vocabulary_bytes(self) -> bytes:
+        if self._vocab_file_name == VOCAB_JSON_NAME:
+            return self.sp_model.canonical_bytes()
         return self._sp_bytes
 
     # ---------------------------------------------------------------------------------------------

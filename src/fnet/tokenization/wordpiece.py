@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,8 @@ __all__ = ["WordPieceTokenizer", "TOKENIZER_FILE_NAME", "VOCAB_TXT_NAME"]
 TOKENIZER_FILE_NAME = "tokenizer.json"
 VOCAB_TXT_NAME = "vocab.txt"
 _UNSET = object()
+# the special tokens a BERT vocabulary must hold (the others are added when it lacks them)
+LAYOUT_SPECIALS = ("unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
 
 
 class WordPieceTokenizer(TokenizerBase):
@@ -77,6 +79,11 @@ class WordPieceTokenizer(TokenizerBase):
         model_max_length: int = 512,
         clean_up_tokenization_spaces: bool = False,  # transformers' default for BERT: decode as the decoder does
         padding_side: str = "right",
+        truncation_side: str = "right",
+        bos_token: str | None = None,
+        eos_token: str | None = None,
+        extra_special_tokens: Sequence[Any] | None = None,
+        added_tokens_decoder: Mapping[Any, Any] | None = None,
     ):
         for name, value in (("do_lower_case", do_lower_case), ("tokenize_chinese_chars", tokenize_chinese_chars),
                             ("strip_accents", strip_accents)):
@@ -84,7 +91,9 @@ class WordPieceTokenizer(TokenizerBase):
                 check_bool(name, value)
         super().__init__(unk_token=unk_token, sep_token=sep_token, pad_token=pad_token, cls_token=cls_token,
                          mask_token=mask_token, model_max_length=model_max_length,
-                         clean_up_tokenization_spaces=clean_up_tokenization_spaces, padding_side=padding_side)
+                         clean_up_tokenization_spaces=clean_up_tokenization_spaces, padding_side=padding_side,
+                         truncation_side=truncation_side, bos_token=bos_token, eos_token=eos_token,
+                         extra_special_tokens=extra_special_tokens, added_tokens_decoder=added_tokens_decoder)
         path = Path(vocab_file)
         if not path.is_file():
             raise TokenizerFileError(f"WordPiece vocabulary not found: {str(path)!r}; pass a tokenizer.json or "
@@ -117,14 +126,47 @@ class WordPieceTokenizer(TokenizerBase):
             self.do_lower_case, self.strip_accents, self.tokenize_chinese_chars = (
                 do_lower_case, strip_accents, tokenize_chinese_chars)
         self._backend = backend
-        missing = [t for t in self.all_special_tokens if backend.token_to_id(t) is None]
+        core = [self._specials[name] for name in LAYOUT_SPECIALS if self._specials[name] is not None]
+        missing = [t for t in core if backend.token_to_id(t) is None]
         if missing:
             raise ValueError(f"{self.vocab_file!r} lacks the special tokens {missing}; pass the tokens this "
                              "vocabulary has (e.g. unk_token='[UNK]') or use the checkpoint's own vocabulary")
         # special tokens written in a text stay whole (transformers registers them the same way)
-        backend.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in self.all_special_tokens])
-        self._index_special_tokens()
+        backend.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in core])
+        self._index_special_tokens()  # saved added tokens at their ids, then bos/eos/extra tokens it lacks
         self._check_layout()
+
+    def _on_tokens_changed(self) -> None:
+        from tokenizers import AddedToken
+
+        self._backend.add_special_tokens(
+            [AddedToken(t, special=True, normalized=False) for t in self.all_special_tokens])
+
+    def _has_token(self, token: str) -> bool:
+        return self._backend.token_to_id(token) is not None
+
+    def _add_to_vocab(self, token: str, special: bool) -> int:
+        from tokenizers import AddedToken
+
+        # as transformers adds them: a plain added token is matched in the normalized (e.g. lower-cased) text; one
+        # the vocabulary has keeps its id
+        added = AddedToken(token, special=special, normalized=not special)
+        if special:
+            self._backend.add_special_tokens([added])
+        else:
+            self._backend.add_tokens([added])
+        return self._backend.token_to_id(token)
+
+    def _base_vocab_size(self) -> int:
+        return self._backend.get_vocab_size(with_added_tokens=False)
+
+    def _added_token_flags(self, token: str) -> dict[str, bool]:
+        flags = super()._added_token_flags(token)
+        added = self._backend.get_added_tokens_decoder().get(self._backend.token_to_id(token))
+        if added is not None:  # the pipeline's own flags (a plain added token matches normalized text)
+            flags.update(lstrip=added.lstrip, rstrip=added.rstrip, single_word=added.single_word,
+                         normalized=added.normalized)
+        return flags
 
     def _check_layout(self) -> None:
         """Refuse a tokenizer.json whose post-processor builds another layout than ``[CLS] A [SEP] B [SEP]``."""
