@@ -7,10 +7,11 @@ with ``weights_only=True``) and sharded safetensors with an index file.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
-from dataclasses import dataclass, field
+import re
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +35,16 @@ _HEAD_PREFIXES = ("cls.", "classifier.", "qa_outputs.")
 
 # ----------------------------------------------------------------------------- saving
 
+# transformers' default largest shard (``save_pretrained(max_shard_size=...)``)
+DEFAULT_MAX_SHARD_SIZE = "50GB"
+_SIZE_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+               "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
 
-def export_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The state dict as transformers stores it: tied and aliased tensors once, contiguous, on CPU."""
-    state = model.state_dict()
+
+def export_state_dict(model: torch.nn.Module, state: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+    """The state dict (``model``'s, or ``state``) as transformers stores it: tied and aliased tensors once,
+    contiguous, on CPU."""
+    state = model.state_dict() if state is None else state
     config = getattr(model, "config", None)
     out: dict[str, torch.Tensor] = {}
     for key, tensor in state.items():
@@ -49,20 +56,94 @@ def export_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return out
 
 
-def save_model(model: torch.nn.Module, save_directory: str | os.PathLike) -> Path:
+def parse_shard_size(size: int | str) -> int:
+    """Bytes in ``max_shard_size``: an int, or a string as transformers reads it: ``"5GB"`` (10**9 bytes),
+    ``"500MiB"`` (2**20), ``"80Mb"`` (megabits)."""
+    if isinstance(size, int) and not isinstance(size, bool) and size > 0:
+        return size
+    match = None
+    if isinstance(size, str):
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?I?)(B)\s*", size, re.IGNORECASE)
+    if match is None or float(match[1]) <= 0:
+        raise ValueError(f"max_shard_size={size!r} is not a size; pass bytes as an int or a string like '5GB', "
+                         "'500MB', '2GiB'")
+    value = float(match[1]) * _SIZE_UNITS[(match[2] + "B").upper()]
+    return int(value / 8 if match[3] == "b" else value)
+
+
+def save_model(
+    model: torch.nn.Module,
+    save_directory: str | os.PathLike,
+    *,
+    state_dict: dict[str, torch.Tensor] | None = None,
+    max_shard_size: int | str = DEFAULT_MAX_SHARD_SIZE,
+    safe_serialization: bool = True,
+    is_main_process: bool = True,
+) -> Path:
+    """Write ``config.json`` and the weights: ``model.safetensors``, or shards ``model-0000i-of-0000n.safetensors``
+    plus ``model.safetensors.index.json`` when they exceed ``max_shard_size`` (``safe_serialization=False``:
+    ``pytorch_model.bin``). ``state_dict`` replaces the model's own. Weight files of an earlier save that this
+    one does not write are removed first, so the folder never mixes two saves. Every file is written atomically."""
+    directory = Path(save_directory)
+    if not is_main_process:  # transformers' argument: other ranks of a distributed run write nothing
+        return directory
     from safetensors.torch import save
 
-    directory = Path(save_directory)
+    limit = parse_shard_size(max_shard_size)
     directory.mkdir(parents=True, exist_ok=True)
     config: FNetConfig = model.config
     config_dict = config.to_dict()
     # the public class, not a fast-path subclass swapped in from outside (fnet.unpadded's UnpaddedFNetModel)
     public = next((c for c in type(model).__mro__ if c.__module__ == "fnet.modeling"), type(model))
     config_dict["architectures"] = [public.__name__]
+    state = export_state_dict(model, state_dict)
+    floating = [t.dtype for t in state.values() if t.is_floating_point()]
+    if floating:  # what from_pretrained(dtype="auto") reads back, as transformers writes it
+        config_dict["dtype"] = str(floating[0]).removeprefix("torch.")
+    files = _weight_files(state, limit) if safe_serialization else {TORCH_WEIGHTS_NAME: state}
+    _remove_stale_weights(directory, keep=set(files))
     atomic_write_text(directory / CONFIG_NAME, json.dumps(config_dict, indent=2, sort_keys=True) + "\n")
-    blob = save(export_state_dict(model), metadata={"format": "pt"})
-    atomic_write_bytes(directory / WEIGHTS_NAME, blob)
+    if not safe_serialization:
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        atomic_write_bytes(directory / TORCH_WEIGHTS_NAME, buffer.getvalue())
+        return directory
+    for name, shard in files.items():
+        atomic_write_bytes(directory / name, save(shard, metadata={"format": "pt"}))
+    if len(files) > 1:  # the index last: a folder with an index has all its shards
+        weight_map = {key: name for name, shard in files.items() for key in shard}
+        index = {"metadata": {"total_size": sum(t.numel() * t.element_size() for t in state.values()),
+                              "total_parameters": sum(t.numel() for t in state.values())},
+                 "weight_map": dict(sorted(weight_map.items()))}
+        atomic_write_text(directory / WEIGHTS_INDEX_NAME, json.dumps(index, indent=2) + "\n")
     return directory
+
+
+def _weight_files(state: dict[str, torch.Tensor], limit: int) -> dict[str, dict[str, torch.Tensor]]:
+    """File name -> tensors: one ``model.safetensors``, or shards of at most ``limit`` bytes in key order (a
+    larger tensor gets a shard of its own), named as transformers names them."""
+    shards: list[dict[str, torch.Tensor]] = [{}]
+    size = 0
+    for key, tensor in state.items():
+        nbytes = tensor.numel() * tensor.element_size()
+        if shards[-1] and size + nbytes > limit:
+            shards.append({})
+            size = 0
+        shards[-1][key] = tensor
+        size += nbytes
+    if len(shards) == 1:
+        return {WEIGHTS_NAME: shards[0]}
+    n = len(shards)
+    return {f"model-{i + 1:05d}-of-{n:05d}.safetensors": shard for i, shard in enumerate(shards)}
+
+
+def _remove_stale_weights(directory: Path, keep: set[str]) -> None:
+    """Delete the weight files a save writes (single, index, shards, .bin) that this save will not rewrite."""
+    names = [WEIGHTS_NAME, WEIGHTS_INDEX_NAME, TORCH_WEIGHTS_NAME]
+    candidates = [directory / n for n in names] + sorted(directory.glob("model-*-of-*.safetensors"))
+    for path in candidates:
+        if path.name not in keep and path.is_file():
+            path.unlink()
 
 
 # ----------------------------------------------------------------------------- reading
@@ -111,13 +192,18 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
 # ----------------------------------------------------------------------------- loading
 
 
-@dataclass
-class LoadingInfo:
-    """What happened when weights were loaded into a model."""
+class WeightShapeError(ValueError, RuntimeError):
+    """A checkpoint tensor's shape differs from the model's. A RuntimeError, as transformers raises, and a
+    ValueError, as fnet's other load errors (the command line reports those in one line)."""
 
-    missing_keys: list[str] = field(default_factory=list)  # newly initialised (e.g. a new task head)
-    unused_keys: list[str] = field(default_factory=list)  # other heads' weights, present but unused
-    mismatched_keys: list[tuple[str, tuple, tuple]] = field(default_factory=list)  # re-initialised, by request
+
+def loading_info(missing=(), unexpected=(), mismatched=(), errors=()) -> dict[str, Any]:
+    """What ``from_pretrained(..., output_loading_info=True)`` returns, in transformers' layout: sets of
+    ``missing_keys`` (newly initialised), ``unexpected_keys`` (in the checkpoint, not in the model: other
+    heads' weights, extra keys), ``mismatched_keys`` ((key, checkpoint shape, model shape), re-initialised
+    by ``ignore_mismatched_sizes``), and the list ``error_msgs``."""
+    return {"missing_keys": set(missing), "unexpected_keys": set(unexpected), "mismatched_keys": set(mismatched),
+            "error_msgs": list(errors)}
 
 
 def _model_type(directory: Path) -> str | None:
@@ -191,9 +277,17 @@ def _check_loaded_tensor(key: str, tensor: torch.Tensor, target: torch.Tensor) -
 
 
 def load_state_dict_into(
-    model: torch.nn.Module, state: dict[str, torch.Tensor], ignore_mismatched_sizes: bool = False
-) -> LoadingInfo:
-    """Copy ``state`` into ``model`` with transformers' key conventions; errors name the bad keys."""
+    model: torch.nn.Module, state: dict[str, torch.Tensor], ignore_mismatched_sizes: bool = False,
+    strict: bool = False,
+) -> dict[str, Any]:
+    """Copy ``state`` into ``model`` with transformers' key conventions; return :func:`loading_info`.
+
+    As transformers: keys the model lacks are reported (``unexpected_keys``), weights the checkpoint lacks
+    keep their fresh initialisation (``missing_keys``), and a shape mismatch raises :class:`WeightShapeError`
+    unless ``ignore_mismatched_sizes`` re-initialises those weights. ``strict=True`` (fnet's check, for a
+    checkpoint that must hold this very model) raises ValueError naming the keys instead, for keys of another
+    architecture (other task heads are fine), missing encoder weights, and mismatched non-head weights.
+    """
     state = {k: v for k, v in state.items() if k not in _IGNORED_KEYS}
     state = _drop_dft_buffers(state, model.config)
     state = _align_prefix(state, model)
@@ -207,57 +301,91 @@ def load_state_dict_into(
     tied = {k for k in expected if k.endswith("predictions.decoder.bias")}
     if getattr(model.config, "tie_word_embeddings", False):
         tied |= {k for k in expected if k.endswith("predictions.decoder.weight")}
-    info = LoadingInfo()
-    unknown, mismatched = [], []
+    unexpected, mismatched = [], []
     to_load: dict[str, torch.Tensor] = {}
     for key, tensor in state.items():
         if key not in expected:
-            optional = key.startswith(_HEAD_PREFIXES) or f".{key}".find(".pooler.") >= 0
-            (info.unused_keys if optional else unknown).append(key)
-            continue
-        if tuple(tensor.shape) != tuple(expected[key].shape):
+            unexpected.append(key)
+        elif tuple(tensor.shape) != tuple(expected[key].shape):
             mismatched.append((key, tuple(tensor.shape), tuple(expected[key].shape)))
-            continue
-        to_load[key] = tensor
-    if unknown:
-        raise ValueError(
-            f"the checkpoint has {len(unknown)} key(s) that {type(model).__name__} does not know: "
-            f"{unknown[:10]}{' ...' if len(unknown) > 10 else ''}; it was written by a different architecture"
-        )
+        else:
+            to_load[key] = tensor
+    missing = sorted(k for k in expected if k not in to_load and k not in tied and k not in {m[0] for m in mismatched})
+    if strict:
+        _check_strict(model, unexpected, missing)
     if mismatched:
         shown = "; ".join(f"{k}: checkpoint {a} vs model {b}" for k, a, b in mismatched[:10])
         head_only = all(k.startswith(_HEAD_PREFIXES) for k, _, _ in mismatched)
-        if not (ignore_mismatched_sizes and head_only):
-            raise ValueError(
+        if not ignore_mismatched_sizes or (strict and not head_only):
+            raise WeightShapeError(
                 f"the config does not match the weights ({shown}); load with the checkpoint's own config"
                 + (", or pass ignore_mismatched_sizes=True to re-initialise a head with a new number of labels"
                    if head_only else "")
             )
-        info.mismatched_keys = mismatched
     for key, tensor in to_load.items():
         _check_loaded_tensor(key, tensor, expected[key])
     with torch.no_grad():
         for key, tensor in to_load.items():
             target = expected[key]
             target.copy_(tensor.to(dtype=target.dtype))
-    info.missing_keys = sorted(k for k in expected if k not in to_load and k not in tied)
-    backbone_missing = [k for k in info.missing_keys if not k.startswith(_HEAD_PREFIXES) and ".pooler." not in f".{k}"]
+    model.tie_weights()
+    return loading_info(missing, unexpected, mismatched)
+
+
+def _is_optional(key: str) -> bool:
+    """Weights that another FNet model of the same checkpoint may lack or carry: task heads and the pooler."""
+    return key.startswith(_HEAD_PREFIXES) or ".pooler." in f".{key}"
+
+
+def _check_strict(model: torch.nn.Module, unexpected: list[str], missing: list[str]) -> None:
+    unknown = [k for k in unexpected if not _is_optional(k)]
+    if unknown:
+        raise ValueError(
+            f"the checkpoint has {len(unknown)} key(s) that {type(model).__name__} does not know: "
+            f"{unknown[:10]}{' ...' if len(unknown) > 10 else ''}; it was written by a different architecture"
+        )
+    backbone_missing = [k for k in missing if not _is_optional(k)]
     if backbone_missing:
         raise ValueError(
             f"the checkpoint lacks {len(backbone_missing)} encoder weight(s) of {type(model).__name__}, e.g. "
             f"{backbone_missing[:5]}; it is incomplete or holds a different model"
         )
-    model.tie_weights()
-    return info
+
+
+# the floating dtypes from_pretrained(dtype=...) accepts by name, as transformers: "float16" or "torch.float16"
+_DTYPE_NAMES = {"float32": torch.float32, "float": torch.float32, "float16": torch.float16, "half": torch.float16,
+                "bfloat16": torch.bfloat16, "float64": torch.float64, "double": torch.float64}
+
+
+def resolve_dtype(dtype: torch.dtype | str | None, config: FNetConfig,
+                  state: dict[str, torch.Tensor] | None) -> torch.dtype | None:
+    """The dtype a model is loaded in: a ``torch.dtype``, its name (``"bfloat16"``), or ``"auto"`` (the
+    config's ``dtype``, else the checkpoint's first floating tensor's, else the default); None keeps float32."""
+    if dtype is None or isinstance(dtype, torch.dtype):
+        if isinstance(dtype, torch.dtype) and not dtype.is_floating_point:
+            raise ValueError(f"dtype={dtype} is not a floating-point dtype; use one of {sorted(_DTYPE_NAMES)} "
+                             "or 'auto'")
+        return dtype
+    if dtype == "auto":
+        if config.dtype is not None:
+            return _DTYPE_NAMES[config.dtype]
+        floating = [t.dtype for t in (state or {}).values() if t.is_floating_point()]
+        return floating[0] if floating else torch.get_default_dtype()
+    if isinstance(dtype, str) and dtype.removeprefix("torch.") in _DTYPE_NAMES:
+        return _DTYPE_NAMES[dtype.removeprefix("torch.")]
+    raise ValueError(f"dtype={dtype!r} is not valid; use a torch.dtype, 'auto', or one of {sorted(_DTYPE_NAMES)}")
 
 
 def load_model(
     cls,
-    name_or_dir: str | os.PathLike,
+    name_or_dir: str | os.PathLike | None,
     *,
     config: FNetConfig | None = None,
+    state_dict: dict[str, torch.Tensor] | None = None,
     ignore_mismatched_sizes: bool = False,
-    dtype: torch.dtype | None = None,
+    strict: bool = False,
+    dtype: torch.dtype | str | None = None,
+    subfolder: str = "",
     revision: str | None = None,
     cache_dir: str | os.PathLike | None = None,
     local_files_only: bool | None = None,
@@ -266,34 +394,70 @@ def load_model(
     **config_overrides: Any,
 ):
     """Build ``cls`` and load weights from a folder or a Hugging Face Hub id (``revision``, ``cache_dir``,
-    ``local_files_only``, ``token``: see :func:`fnet.hub.resolve`; ``flag`` is named in errors); a preset
-    name gives a randomly initialised model."""
+    ``local_files_only``, ``token``, ``subfolder``: see :func:`fnet.hub.resolve`; ``flag`` is named in
+    errors), or from ``state_dict`` (``name_or_dir=None`` with ``config``); a preset name gives a randomly
+    initialised model. ``config_overrides`` replace config fields. Returns (model, :func:`loading_info`)."""
     from fnet.hub import resolve
     from fnet.model_size import check_model_folder
 
-    if isinstance(name_or_dir, str) and name_or_dir in PRESETS:
+    if torch.empty(()).device.type == "meta":
+        raise RuntimeError(f"{cls.__name__}.from_pretrained was called under `with torch.device('meta')` (or a meta "
+                           "default device), where no weights can be loaded; for an empty model on the meta device "
+                           f"build it with {cls.__name__}(config) inside the context instead")
+    if config is not None and config_overrides:  # applied as to a loaded config.json (num_labels renames labels)
+        config = FNetConfig.from_dict(config.to_dict(), **config_overrides)
+    if name_or_dir is None:
+        if config is None or state_dict is None:
+            raise ValueError("from_pretrained(None, ...) needs both config= and state_dict=")
+        model = cls(config)
+        info = load_state_dict_into(model, state_dict, ignore_mismatched_sizes, strict)
+        return _finish_loading(model, info, resolve_dtype(dtype, config, state_dict), "the given state_dict")
+    if isinstance(name_or_dir, str) and name_or_dir in PRESETS and state_dict is None:
         model = cls(config or FNetConfig.from_preset(name_or_dir, **config_overrides))
-        info = LoadingInfo(missing_keys=sorted(model.state_dict()))
-        return (model.to(dtype) if dtype else model), info
+        target = resolve_dtype(dtype, model.config, None)
+        return (model.to(target) if target else model), loading_info(missing=model.state_dict())
     try:
         directory = resolve(name_or_dir, what="model", flag=flag, revision=revision, cache_dir=cache_dir,
-                            local_files_only=local_files_only, token=token)
+                            local_files_only=local_files_only, token=token, subfolder=subfolder)
     except FileNotFoundError as err:
         raise FileNotFoundError(f"{err}; it is neither a preset ({', '.join(PRESETS)})") from None
     if config is None:
+        if not (directory / CONFIG_NAME).is_file() and any(directory.glob("*.safetensors")):
+            raise FileNotFoundError(
+                f"{directory} holds weights but no {CONFIG_NAME} (transformers' Trainer.save_model writes only the "
+                "weights of a model that is not a transformers PreTrainedModel): pass config=model.config, or "
+                "write it with model.config.save_pretrained(folder)")
         config = load_config(directory, **config_overrides)
-    check_model_folder(config, directory)  # sizes agree with the weight headers and fit memory, before allocating
+        config._name_or_path = str(name_or_dir)
+    try:  # before allocating: the sizes fit memory and agree with the weight headers
+        check_model_folder(config, directory, weights=not ignore_mismatched_sizes, layers=strict)
+    except ValueError as err:
+        raise (WeightShapeError(str(err)) if "does not match the weights" in str(err) else err) from None
     model = cls(config)
-    state = read_state_dict(directory)
-    if _model_type(directory) == "bert":  # transformers BERT: same encoder with the attention mixer
+    state = read_state_dict(directory) if state_dict is None else state_dict
+    if _model_type(directory) == "bert" and state_dict is None:  # transformers BERT: same encoder, attention mixer
         from fnet.convert_bert import state_dict_from_bert
 
         state = state_dict_from_bert(state)
-    info = load_state_dict_into(model, state, ignore_mismatched_sizes=ignore_mismatched_sizes)
-    if info.missing_keys:
-        logger.warning("%s: newly initialised from scratch (not in %s): %s", cls.__name__, directory, info.missing_keys)
-    if info.unused_keys:
-        logger.info("%s: checkpoint weights not used by this model: %s", cls.__name__, info.unused_keys)
+    info = load_state_dict_into(model, state, ignore_mismatched_sizes, strict)
+    return _finish_loading(model, info, resolve_dtype(dtype, config, state), str(directory))
+
+
+def _finish_loading(model: torch.nn.Module, info: dict[str, Any], dtype: torch.dtype | None, source: str):
+    """Report what was not loaded (as transformers' load report does), cast, and put the model in eval mode."""
+    name = type(model).__name__
+    if info["missing_keys"]:
+        logger.warning("%s: newly initialised (not in %s): %s", name, source, sorted(info["missing_keys"]))
+    if info["mismatched_keys"]:
+        logger.warning("%s: re-initialised for a new shape (ignore_mismatched_sizes): %s", name,
+                       sorted(info["mismatched_keys"]))
+    other_heads = sorted(k for k in info["unexpected_keys"] if _is_optional(k))
+    if other_heads:
+        logger.info("%s: checkpoint weights of other heads, not used by this model: %s", name, other_heads)
+    unknown = sorted(k for k in info["unexpected_keys"] if not _is_optional(k))
+    if unknown:
+        logger.warning("%s: checkpoint keys this model does not have, not loaded (from_pretrained(strict=True) "
+                       "refuses them): %s", name, unknown)
     if dtype is not None:
         model = model.to(dtype)
     model.eval()

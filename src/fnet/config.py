@@ -19,17 +19,15 @@ from fnet.io import atomic_write_text
 
 CONFIG_NAME = "config.json"
 
-# Keys that transformers writes into every config.json; they carry no architecture information, so
-# loading accepts and drops them. Any other unknown key is an error (a typo must not pass silently).
-_TRANSFORMERS_GENERIC_KEYS = frozenset(
+# Keys that older transformers versions wrote into config.json; they carry no architecture information,
+# so loading a config.json accepts and drops them. The keys transformers 5 writes into every config are
+# FNetConfig fields (below). Any other unknown key is an error (a typo must not pass silently).
+_TRANSFORMERS_LEGACY_KEYS = frozenset(
     {
-        "architectures", "transformers_version", "dtype", "torch_dtype", "return_dict",
-        "output_hidden_states", "output_attentions", "torchscript", "use_bfloat16", "pruned_heads",
-        "chunk_size_feed_forward", "is_encoder_decoder", "is_decoder", "cross_attention_hidden_size",
+        "torchscript", "use_bfloat16", "pruned_heads", "is_decoder", "cross_attention_hidden_size",
         "add_cross_attention", "tie_encoder_decoder", "finetuning_task", "tokenizer_class", "prefix",
-        "sep_token_id", "decoder_start_token_id", "task_specific_params", "_name_or_path",
-        "_attn_implementation_autoset", "_commit_hash", "gradient_checkpointing", "use_cache",
-        "position_embedding_type", "classifier_dropout",
+        "sep_token_id", "decoder_start_token_id", "task_specific_params", "_attn_implementation_autoset",
+        "_commit_hash", "use_cache", "position_embedding_type", "classifier_dropout",
     }
 )
 
@@ -43,6 +41,12 @@ HYBRID_LAYOUTS = ("top", "bottom", "middle", "mixed")  # where a hybrid's attent
 FEED_FORWARDS = ("standard", "glu", "geglu", "swiglu")
 NORM_TYPES = ("layernorm", "rmsnorm")
 NORM_POSITIONS = ("post", "pre")
+_DTYPES = ("float32", "float16", "bfloat16", "float64")  # FNetConfig.dtype values (torch dtype names)
+
+
+def _default_labels(num_labels: int) -> dict[int, str]:
+    """transformers' label names for a head without named labels: LABEL_0 .. LABEL_{n-1}."""
+    return {i: f"LABEL_{i}" for i in range(num_labels)}
 
 
 @dataclass
@@ -100,17 +104,46 @@ class FNetConfig:
     id2label: dict[int, str] | None = None  # label names; default LABEL_0..LABEL_{n-1}
     label2id: dict[str, int] | None = None  # inverse of id2label
 
-    model_type: str = field(default="fnet", init=False, repr=False)
+    # --- keys every transformers config carries, so FNetConfig(**transformers_config.to_dict()) works;
+    # the folder's metadata (dtype, architectures, version) does not take part in config equality ---
+    output_hidden_states: bool = False  # forward's default for output_hidden_states (the argument wins)
+    return_dict: bool = True  # forward's default: an output object; False returns its to_tuple()
+    output_attentions: bool = False  # FNet has no attention maps to return; carried for transformers' configs
+    gradient_checkpointing: bool = False  # a model built from this config starts with activation checkpointing on
+    # the saved weights' dtype ("float32", ...): what from_pretrained(dtype="auto") loads
+    dtype: str | None = field(default=None, compare=False)
+    architectures: list[str] | None = field(default=None, compare=False)  # the model class that saved the folder
+    transformers_version: str | None = field(default=None, compare=False)  # the transformers that wrote config.json
+    chunk_size_feed_forward: int = 0  # transformers' feed-forward chunking, a memory knob; fnet runs it whole
+    is_encoder_decoder: bool = False  # transformers' flag for seq2seq models; FNet is an encoder and ignores it
+    _name_or_path: str = field(default="", repr=False, compare=False)  # where from_pretrained read the config
+    model_type: str = field(default="fnet", repr=False)  # "fnet"; BERT config.json files go through from_dict
 
     def __post_init__(self) -> None:
         if self.id2label is not None:
             self.id2label = {int(k): str(v) for k, v in self.id2label.items()}
-            self.num_labels = len(self.id2label)
-        if self.label2id is not None:
+        else:
+            self.id2label = _default_labels(self.num_labels)
+        self.num_labels = len(self.id2label)  # label names, when given, decide the count (as in transformers)
+        if self.label2id is not None and len(self.label2id) == len(self.id2label):
             self.label2id = {str(k): int(v) for k, v in self.label2id.items()}
-        elif self.id2label is not None:
+        else:
             self.label2id = {v: k for k, v in self.id2label.items()}
+        if self.dtype is not None and not isinstance(self.dtype, str):  # a torch.dtype, as transformers accepts
+            self.dtype = str(self.dtype).removeprefix("torch.")
         self.validate()
+        object.__setattr__(self, "_ready", True)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        # transformers' rule: a new number of labels replaces label names of a different count with LABEL_i
+        if name == "num_labels" and getattr(self, "_ready", False) and len(self.id2label) != value:
+            super().__setattr__("id2label", _default_labels(value))
+            super().__setattr__("label2id", {v: k for k, v in self.id2label.items()})
+
+    @property
+    def name_or_path(self) -> str:
+        return self._name_or_path
 
     # ------------------------------------------------------------------ validation
     def validate(self) -> None:
@@ -149,8 +182,13 @@ class FNetConfig:
         self._validate_block_options()
         if self.problem_type is not None and self.problem_type not in PROBLEM_TYPES:
             raise ValueError(f"FNetConfig.problem_type={self.problem_type!r} is not valid; use one of {PROBLEM_TYPES}")
-        if self.id2label is not None and sorted(self.id2label) != list(range(len(self.id2label))):
+        if sorted(self.id2label) != list(range(len(self.id2label))):
             raise ValueError(f"FNetConfig.id2label keys must be 0..num_labels-1, got {sorted(self.id2label)}")
+        if self.model_type != "fnet":
+            raise ValueError(f"FNetConfig.model_type must be 'fnet', got {self.model_type!r}; read a BERT "
+                             "config.json with FNetConfig.from_pretrained(folder)")
+        if self.dtype is not None and self.dtype not in _DTYPES:
+            raise ValueError(f"FNetConfig.dtype={self.dtype!r} is not valid; use one of {list(_DTYPES)} or None")
 
     def _validate_block_options(self) -> None:
         """Cross-field checks of the token mixer and block options."""
@@ -255,18 +293,29 @@ class FNetConfig:
         return self.fourier_transform == "dft"
 
     def labels(self) -> dict[int, str]:
-        return self.id2label or {i: f"LABEL_{i}" for i in range(self.num_labels)}
+        return self.id2label
 
     # ------------------------------------------------------------------ io
     def to_dict(self) -> dict[str, Any]:
+        """The fields as config.json holds them: LABEL_i names (transformers derives them from num_labels),
+        unset optional keys and the loading path left out."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        if self.id2label is None:  # transformers derives LABEL_i names from num_labels itself
+        if self.id2label == _default_labels(self.num_labels):
             del out["id2label"], out["label2id"]
         else:
             out["id2label"] = {str(k): v for k, v in self.id2label.items()}
-        if out["problem_type"] is None:
-            del out["problem_type"]
+        for key in ("problem_type", "dtype", "architectures", "transformers_version"):
+            if out[key] is None:
+                del out[key]
+        if not out["gradient_checkpointing"]:
+            del out["gradient_checkpointing"]
+        del out["_name_or_path"]
         return out
+
+    def to_diff_dict(self) -> dict[str, Any]:
+        """``to_dict`` without the values that equal FNetConfig()'s (``model_type`` always kept), as transformers."""
+        default = FNetConfig().to_dict()
+        return {k: v for k, v in self.to_dict().items() if k == "model_type" or k not in default or default[k] != v}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], **overrides: Any) -> "FNetConfig":
@@ -281,19 +330,28 @@ class FNetConfig:
                 else config_from_bert(data)
         if model_type != "fnet":
             raise ValueError(f"config has model_type={model_type!r}; fnet reads 'fnet' and 'bert' configs")
+        if "torch_dtype" in data:  # the name transformers 4 wrote
+            torch_dtype = data.pop("torch_dtype")
+            data.setdefault("dtype", torch_dtype)
         names = {f.name for f in dataclasses.fields(cls) if f.init}
-        unknown = sorted(k for k in data if k not in names and k not in _TRANSFORMERS_GENERIC_KEYS)
+        unknown = sorted(k for k in data if k not in names and k not in _TRANSFORMERS_LEGACY_KEYS)
         if unknown:
             raise ValueError(f"unknown FNetConfig field(s) {unknown}; valid fields are {sorted(names)}")
         return cls(**{k: v for k, v in data.items() if k in names})
 
-    def to_json_string(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+    def to_json_string(self, use_diff: bool = True) -> str:
+        """config.json's text; ``use_diff`` (transformers' default) keeps only values that differ from FNetConfig()."""
+        return json.dumps(self.to_diff_dict() if use_diff else self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    def to_json_file(self, json_file_path: str | os.PathLike, use_diff: bool = True) -> Path:
+        """Write ``to_json_string(use_diff)`` to a file (atomically)."""
+        return atomic_write_text(Path(json_file_path), self.to_json_string(use_diff))
 
     def save_pretrained(self, save_directory: str | os.PathLike) -> Path:
+        """Write the full ``config.json`` (every field, so the folder describes the model without defaults)."""
         path = Path(save_directory)
         path.mkdir(parents=True, exist_ok=True)
-        return atomic_write_text(path / CONFIG_NAME, self.to_json_string())
+        return self.to_json_file(path / CONFIG_NAME, use_diff=False)
 
     @classmethod
     def from_json_file(cls, path: str | os.PathLike, **overrides: Any) -> "FNetConfig":
@@ -311,9 +369,10 @@ class FNetConfig:
     @classmethod
     def from_pretrained(cls, name_or_dir: str | os.PathLike, *, revision: str | None = None,
                         cache_dir: str | os.PathLike | None = None, local_files_only: bool | None = None,
-                        token: str | bool | None = None, **overrides: Any) -> "FNetConfig":
-        """A preset name (``fnet-base``...), a folder holding config.json, a config.json path, or a Hugging
-        Face Hub id (``revision``, ``cache_dir``, ``local_files_only``, ``token``: see :func:`fnet.hub.resolve`)."""
+                        token: str | bool | None = None, subfolder: str = "", **overrides: Any) -> "FNetConfig":
+        """A preset name (``fnet-base``...), a folder holding config.json (``subfolder``: in a folder below it),
+        a config.json path, or a Hugging Face Hub id (``revision``, ``cache_dir``, ``local_files_only``,
+        ``token``: see :func:`fnet.hub.resolve`). ``overrides`` replace fields, as transformers' kwargs do."""
         if isinstance(name_or_dir, str) and name_or_dir in PRESETS:
             return cls.from_preset(name_or_dir, **overrides)
         path = Path(name_or_dir)
@@ -322,13 +381,16 @@ class FNetConfig:
 
             try:
                 path = resolve(name_or_dir, what="model", revision=revision, cache_dir=cache_dir,
-                               local_files_only=local_files_only, token=token, weights=False) / CONFIG_NAME
+                               local_files_only=local_files_only, token=token, weights=False,
+                               subfolder=subfolder) / CONFIG_NAME
             except FileNotFoundError as err:
                 raise FileNotFoundError(f"{err}; it is neither a preset ({', '.join(PRESETS)})") from None
         if not path.exists():
             raise FileNotFoundError(f"{path.parent} has no {CONFIG_NAME} (and {name_or_dir!s} is not a preset: "
                                     f"{', '.join(PRESETS)})")
-        return cls.from_json_file(path, **overrides)
+        config = cls.from_json_file(path, **overrides)
+        config._name_or_path = str(name_or_dir)
+        return config
 
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> "FNetConfig":

@@ -115,15 +115,15 @@ def load_for_export(model_dir: str | os.PathLike, task: str | None = "auto") -> 
     cls = getattr(modeling, target.model_class_name)
     with log_level("fnet", logging.ERROR):  # missing heads are reported below, as one error
         model, info = cls.from_pretrained(model_dir, fourier_transform="dft", output_loading_info=True)
-    untrained = [k for k in info.missing_keys if not any(part in f".{k}" for part in target.untrained_ok)]
+    missing = sorted(info["missing_keys"])
+    untrained = [k for k in missing if not any(part in f".{k}" for part in target.untrained_ok)]
     if untrained:
         raise ValueError(f"--task {task}: {model_dir} has no trained {task} head (its config.json names "
                          f"{_architecture(model_dir)}; missing {', '.join(untrained[:3])}"
                          f"{', ...' if len(untrained) > 3 else ''}), so the export would hold random weights; "
                          f"use --task auto, or {ENCODER} for the encoder")
-    if info.missing_keys:
-        logger.warning("%s lacks %s: those outputs of the export are untrained", model_dir,
-                       ", ".join(info.missing_keys[:3]))
+    if missing:
+        logger.warning("%s lacks %s: those outputs of the export are untrained", model_dir, ", ".join(missing[:3]))
     return model.float().eval(), task
 
 

@@ -69,6 +69,8 @@ def _store(dst: torch.Tensor, value: torch.Tensor, residual: torch.Tensor | None
     """dst = residual + value (or value), written in place: one pass, no temporary."""
     if residual is None:
         dst.copy_(value)
+    elif is_tracing():  # an exported graph runs this forward inline, with autograd on, where out= is refused
+        dst.copy_(residual + value)
     else:
         torch.add(residual, value, out=dst)
 

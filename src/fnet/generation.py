@@ -132,7 +132,7 @@ def load_generator(model_dir: str | os.PathLike) -> tuple["FNetPreTrainedModel",
     from fnet.tokenization import AutoTokenizer
 
     model, info = FNetForMaskedLM.from_pretrained(model_dir, output_loading_info=True)
-    untrained = [k for k in info.missing_keys if k.startswith("cls.predictions")]
+    untrained = sorted(k for k in info["missing_keys"] if k.startswith("cls.predictions"))
     if untrained:
         raise ValueError(f"the model in {model_dir} has no trained masked-LM head ({untrained[0]} is missing); "
                          "pass --model a pretraining output (fnet pretrain), not a fine-tuned task model")

@@ -58,14 +58,17 @@ def _offline() -> bool:
 def resolve(name_or_path: str | os.PathLike, *, what: str = "model", flag: str = "--model",
             revision: str | None = None, cache_dir: str | os.PathLike | None = None,
             local_files_only: bool | None = None, token: str | bool | None = None,
-            weights: bool = True) -> Path:
-    """A local folder holding ``name_or_path``'s files (``weights=False``: configs and tokenizer only).
+            weights: bool = True, subfolder: str = "") -> Path:
+    """A local folder holding ``name_or_path``'s files (``weights=False``: configs and tokenizer only;
+    ``subfolder``: the files sit in that folder of the repository or directory, as in transformers).
 
     Raises FileNotFoundError with one line naming the id, the flag and whether this machine is offline.
     """
     path = Path(name_or_path)
     if path.is_dir():
-        return path
+        if subfolder and not (path / subfolder).is_dir():
+            raise FileNotFoundError(f"{flag} {name_or_path}: no subfolder {subfolder!r} in that folder")
+        return path / subfolder
     name = str(name_or_path)
     if path.exists():
         raise FileNotFoundError(f"{flag} {name} is a file; expected a {what} folder or a Hugging Face Hub id")
@@ -83,9 +86,11 @@ def resolve(name_or_path: str | os.PathLike, *, what: str = "model", flag: str =
                   local_files_only=offline)
     where = f" at revision {revision}" if revision else ""
     try:
-        folder = Path(snapshot_download(name, allow_patterns=_METADATA + (_SAFETENSORS if weights else []), **kwargs))
+        folder = Path(snapshot_download(name, allow_patterns=_patterns(_METADATA + (_SAFETENSORS if weights else []),
+                                                                       subfolder), **kwargs)) / subfolder
         if weights and not any(folder.glob("*.safetensors")):
-            folder = Path(snapshot_download(name, allow_patterns=_METADATA + _TORCH, **kwargs))
+            folder = Path(snapshot_download(name, allow_patterns=_patterns(_METADATA + _TORCH, subfolder),
+                                            **kwargs)) / subfolder
     except (hub_errors.LocalEntryNotFoundError, hub_errors.CachedRepoTreeNotFoundError):
         state = ("this machine is offline (HF_HUB_OFFLINE=1 or local_files_only)" if offline
                  else "the Hub could not be reached")
@@ -105,6 +110,11 @@ def resolve(name_or_path: str | os.PathLike, *, what: str = "model", flag: str =
                                 f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); "
                                 "set HF_HUB_OFFLINE=1 to use the cache only, or pass a local folder") from None
     return folder
+
+
+def _patterns(patterns: list[str], subfolder: str) -> list[str]:
+    """``patterns`` for files in ``subfolder`` of the repository (the root when empty)."""
+    return [f"{subfolder.strip('/')}/{p}" for p in patterns] if subfolder else patterns
 
 
 def _cache_root() -> str:

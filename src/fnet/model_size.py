@@ -111,8 +111,9 @@ def _find(shapes: dict[str, tuple[int, ...]], suffix: str) -> tuple[str, tuple[i
     return None
 
 
-def check_against_weights(config: Any, shapes: dict[str, tuple[int, ...]], where: str) -> None:
-    """Raise ``ValueError`` naming the first config size that the weights contradict."""
+def check_against_weights(config: Any, shapes: dict[str, tuple[int, ...]], where: str, layers: bool = True) -> None:
+    """Raise ``ValueError`` naming the first config size that the weights contradict (``layers``: also
+    a config with more layers than the weights hold)."""
     if not shapes:
         return
     width = getattr(config, "embedding_size", None) or config.hidden_size
@@ -132,7 +133,7 @@ def check_against_weights(config: Any, shapes: dict[str, tuple[int, ...]], where
                              f"shape {list(found[1])}; restore config.json or use the weights it was saved with")
     indices = {index for index in map(_layer_index, shapes) if index is not None}
     held = max(indices) + 1 if indices else 0
-    if indices and not getattr(config, "share_layers", False) and held < config.num_hidden_layers:
+    if layers and indices and not getattr(config, "share_layers", False) and held < config.num_hidden_layers:
         missing = f"{held}" if held + 1 == config.num_hidden_layers else f"{held}..{config.num_hidden_layers - 1}"
         raise ValueError(f"{where}: num_hidden_layers={config.num_hidden_layers}, but the weights hold {held} layer(s): "
                          f"the checkpoint lacks the encoder weights of layer(s) {missing}, or config.json was edited; "
@@ -147,11 +148,12 @@ def _layer_index(key: str) -> int | None:
     return None
 
 
-def check_model_folder(config: Any, directory: str | os.PathLike, *, weights: bool = True) -> None:
-    """Both checks for a model about to be built from ``directory``'s config: its sizes agree with the
-    weight headers (``weights=False`` skips that, e.g. when mismatched sizes are to be ignored), and it
-    fits this machine."""
+def check_model_folder(config: Any, directory: str | os.PathLike, *, weights: bool = True, layers: bool = True) -> None:
+    """Both checks for a model about to be built from ``directory``'s config: it fits this machine, and
+    its sizes agree with the weight headers (``weights=False`` skips that, e.g. when mismatched sizes are
+    to be ignored; ``layers=False`` allows fewer layers in the weights than in the config, whose missing
+    weights then keep their initialisation, as transformers loads them)."""
     where = f"{Path(directory) / 'config.json'}"
-    if weights:
-        check_against_weights(config, weight_shapes(directory), where)
     check_fits(config, where)
+    if weights:
+        check_against_weights(config, weight_shapes(directory), where, layers=layers)

@@ -12,13 +12,17 @@ and clear errors for bad inputs.
 
 from __future__ import annotations
 
+import functools
 import os
+from collections import OrderedDict
 from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+import torch.utils._pytree as _pytree
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from fnet.config import FNetConfig
 from fnet.fourier import is_tracing as _is_exporting  # data-dependent checks are skipped while tracing/exporting
@@ -27,19 +31,63 @@ from fnet.mixers import FNetBasicFourierTransform, TokenMixer, build_mixer  # no
 # ----------------------------------------------------------------------------- outputs
 
 
-class ModelOutput:
-    """Base of the output dataclasses: attribute access, plus ``out[0]`` / ``to_tuple()`` like transformers."""
+class ModelOutput(OrderedDict):
+    """Base of the output dataclasses, with transformers' ``ModelOutput`` semantics.
 
-    def to_tuple(self) -> tuple:
-        return tuple(getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None)
+    Fields are attributes; the fields that are not None also form a dict in field order, so ``keys()``,
+    ``items()``, ``values()``, ``"logits" in out``, ``out["logits"]`` and iteration (over names) work as on
+    a dict, while ``out[0]`` / ``out[:2]`` / ``to_tuple()`` index the non-None values. Every subclass is
+    registered as a pytree node, so ``torch.export`` and DDP's static graph can flatten it.
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _pytree.register_pytree_node(
+            cls, _flatten_output, functools.partial(_unflatten_output, cls),
+            serialized_type_name=f"{cls.__module__}.{cls.__qualname__}",
+            flatten_with_keys_fn=_pytree._dict_flatten_with_keys,
+        )
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = self.__dict__.get(f.name)
+            if value is not None:
+                super().__setitem__(f.name, value)
 
     def __getitem__(self, key: int | str | slice) -> Any:
         if isinstance(key, str):
-            return getattr(self, key)
+            return super().__getitem__(key)  # KeyError for a field that is None, as in transformers
         return self.to_tuple()[key]
 
-    def keys(self) -> list[str]:
-        return [f.name for f in fields(self) if getattr(self, f.name) is not None]
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in self.__dataclass_fields__ and value is not None:
+            super().__setitem__(name, value)
+        super().__setattr__(name, value)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        super().__setattr__(key, value)
+
+    def __reduce__(self):
+        rebuild, _, *rest = super().__reduce__()
+        return (rebuild, tuple(getattr(self, f.name) for f in fields(self)), *rest)
+
+    def _immutable(self, *args: Any, **kwargs: Any):
+        raise TypeError(f"{type(self).__name__} keeps its fields; set an attribute instead")
+
+    __delitem__ = pop = popitem = update = setdefault = clear = _immutable
+
+    def to_tuple(self) -> tuple:
+        """The values that are not None, in field order."""
+        return tuple(self.values())
+
+
+def _flatten_output(output: ModelOutput) -> tuple[list[Any], list[str]]:
+    return list(output.values()), list(output.keys())
+
+
+def _unflatten_output(cls: type, values: Any, names: list[str]) -> ModelOutput:
+    return cls(**dict(zip(names, values)))
 
 
 @dataclass
@@ -318,6 +366,10 @@ class FNetEncoder(nn.Module):
         self.layer = nn.ModuleList([FNetLayer(config, i) for i in range(built)])
         self.depth = config.num_hidden_layers
         self.final_norm = make_norm(config) if config.norm_position == "pre" else None
+        # activation checkpointing (transformers' attribute names; set by model.activation_checkpointing_enable)
+        self.gradient_checkpointing = False
+        self._gradient_checkpointing_func = checkpoint
+        self.checkpoint_every = 1  # checkpoint layers 0, k, 2k, ... (transformers' every_n_layers)
 
     def forward(
         self,
@@ -326,8 +378,14 @@ class FNetEncoder(nn.Module):
         output_hidden_states: bool = False,
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
         all_hidden = (hidden_states,) if output_hidden_states else None
+        recompute = self.gradient_checkpointing and self.training and torch.is_grad_enabled()
         for index in range(self.depth):
-            hidden_states = self.layer[index % len(self.layer)](hidden_states, padding_mask)
+            layer = self.layer[index % len(self.layer)]
+            if recompute and index % self.checkpoint_every == 0:
+                # keep only the layer's input; its activations are recomputed in the backward pass
+                hidden_states = self._gradient_checkpointing_func(layer.__call__, hidden_states, padding_mask)
+            else:
+                hidden_states = layer(hidden_states, padding_mask)
             if output_hidden_states:
                 all_hidden = all_hidden + (hidden_states,)
         if self.final_norm is not None:  # the last hidden state is reported after it (as GPT-2's ln_f)
@@ -411,11 +469,27 @@ class FNetPreTrainingHeads(nn.Module):
 # ----------------------------------------------------------------------------- base class
 
 
+def _rows_at_mean(weight: torch.Tensor, added: int) -> torch.Tensor:
+    """(added, e) new embedding rows at the mean of ``weight``'s (v, e) rows, as transformers' ``mean_resizing``:
+    drawn from N(mean, 1e-9 * covariance) when that covariance is positive definite (new rows then differ from
+    the mean and each other by ~3e-5 of the rows' spread), else the mean itself."""
+    rows = weight.detach().float()
+    mean = rows.mean(0)  # (e,)
+    centered = rows - mean
+    covariance = 1e-9 * (centered.T @ centered) / rows.shape[0]  # (e, e)
+    if torch.distributions.constraints.positive_definite.check(covariance).all():
+        normal = torch.distributions.MultivariateNormal(mean, covariance_matrix=covariance)
+        return normal.sample((added,)).to(weight.dtype)
+    return mean.expand(added, -1).to(weight.dtype)
+
+
 class FNetPreTrainedModel(nn.Module):
     """Initialisation, checkpoint io, embedding resizing and input validation shared by all models."""
 
     config_class = FNetConfig
     base_model_prefix = "fnet"
+    main_input_name = "input_ids"
+    supports_gradient_checkpointing = True
 
     def __init__(self, config: FNetConfig):
         super().__init__()
@@ -445,6 +519,9 @@ class FNetPreTrainedModel(nn.Module):
     def post_init(self) -> None:
         self.apply(self._init_weights)
         self.tie_weights()
+        if self.config.gradient_checkpointing:  # transformers' config flag: consumed here, so it is not saved
+            self.activation_checkpointing_enable()
+            self.config.gradient_checkpointing = False
 
     def tie_weights(self) -> None:
         out = self.get_output_embeddings()
@@ -468,29 +545,47 @@ class FNetPreTrainedModel(nn.Module):
         predictions = getattr(cls, "predictions", None)
         return predictions.decoder if predictions is not None else None
 
-    def resize_token_embeddings(self, new_num_tokens: int) -> nn.Embedding:
-        """Grow or shrink the vocabulary; old rows are kept, new rows get the reference init."""
-        if not isinstance(new_num_tokens, int) or new_num_tokens <= 0:
-            raise ValueError(f"new_num_tokens must be a positive int, got {new_num_tokens!r}")
+    def resize_token_embeddings(
+        self, new_num_tokens: int | None = None, pad_to_multiple_of: int | None = None, mean_resizing: bool = True,
+    ) -> nn.Embedding:
+        """Grow or shrink the vocabulary to ``new_num_tokens`` rows (rounded up to ``pad_to_multiple_of``;
+        None keeps the size) and return the word embeddings, as transformers. Old rows are kept. New rows
+        start at the old rows' mean (``mean_resizing``, transformers' default: new tokens then barely move
+        the MLM's predictions), or from the reference init; new MLM-decoder biases at the old biases' mean."""
         old = self.get_input_embeddings()
-        keep = min(old.num_embeddings, new_num_tokens)
+        if pad_to_multiple_of is not None:
+            if isinstance(pad_to_multiple_of, bool) or not isinstance(pad_to_multiple_of, int) \
+                    or pad_to_multiple_of <= 0:
+                raise ValueError(f"pad_to_multiple_of must be a positive int, got {pad_to_multiple_of!r}")
+            wanted = old.num_embeddings if new_num_tokens is None else new_num_tokens
+            new_num_tokens = -(-wanted // pad_to_multiple_of) * pad_to_multiple_of
+        if new_num_tokens is None:
+            return old
+        if isinstance(new_num_tokens, bool) or not isinstance(new_num_tokens, int) or new_num_tokens <= 0:
+            raise ValueError(f"new_num_tokens must be a positive int, got {new_num_tokens!r}")
+        keep, added = min(old.num_embeddings, new_num_tokens), new_num_tokens - old.num_embeddings
         pad = self.config.pad_token_id if (self.config.pad_token_id or 0) < new_num_tokens else None
         new = nn.Embedding(new_num_tokens, old.embedding_dim, padding_idx=pad).to(old.weight.device, old.weight.dtype)
         self._init_weights(new)
         with torch.no_grad():
             new.weight[:keep] = old.weight[:keep]
+            if added > 0 and mean_resizing:
+                new.weight[keep:] = _rows_at_mean(old.weight, added)
+        new.requires_grad_(old.weight.requires_grad)
         self.base_model.embeddings.word_embeddings = new
         decoder = self.get_output_embeddings()
         if decoder is not None:
-            bias = torch.zeros(new_num_tokens, device=decoder.bias.device, dtype=decoder.bias.dtype)
-            bias[:keep] = decoder.bias.detach()[:keep]
             new_decoder = nn.Linear(old.embedding_dim, new_num_tokens).to(decoder.weight.device, decoder.weight.dtype)
+            self._init_weights(new_decoder)  # bias 0
             with torch.no_grad():
-                new_decoder.bias.copy_(bias)
+                new_decoder.bias[:keep] = decoder.bias[:keep]
+                if added > 0 and mean_resizing:
+                    new_decoder.bias[keep:] = decoder.bias.float().mean().to(decoder.bias.dtype)
                 if not self.config.tie_word_embeddings:
-                    self._init_weights(new_decoder)
                     new_decoder.weight[:keep] = decoder.weight[:keep]
-                    new_decoder.bias.copy_(bias)
+                    if added > 0 and mean_resizing:
+                        new_decoder.weight[keep:] = _rows_at_mean(decoder.weight, added)
+            new_decoder.requires_grad_(decoder.weight.requires_grad)
             self.cls.predictions.decoder = new_decoder
             self.cls.predictions.bias = new_decoder.bias
         self.config.vocab_size = new_num_tokens
@@ -523,22 +618,83 @@ class FNetPreTrainedModel(nn.Module):
         self.config.max_position_embeddings = new_max_positions
         return new
 
-    def gradient_checkpointing_enable(self) -> None:
-        """Recompute each layer's activations in the backward pass instead of keeping them
-        (transformers' name for ``fnet.training.activation_checkpointing.apply(model)``)."""
-        from fnet.training.activation_checkpointing import apply
+    # -- training helpers, under transformers' names (the Trainer and PEFT call them)
+    def activation_checkpointing_enable(
+        self, activation_checkpointing_kwargs: dict[str, Any] | None = None, every_n_layers: int = 1,
+        offload: bool = False,
+    ) -> None:
+        """Recompute each encoder layer's activations in the backward pass instead of keeping them: training
+        memory drops to about each layer's input, for about one more forward pass; gradients are unchanged.
 
-        apply(self)
+        ``activation_checkpointing_kwargs`` go to ``torch.utils.checkpoint.checkpoint`` (default
+        ``use_reentrant=False``); ``every_n_layers`` checkpoints layers 0, n, 2n, ...; ``offload`` keeps the
+        saved layer inputs in (pinned) CPU memory. Runs only in training mode with autograd on.
+        """
+        if isinstance(every_n_layers, bool) or not isinstance(every_n_layers, int) or every_n_layers <= 0:
+            raise ValueError(f"every_n_layers must be a positive int, got {every_n_layers!r}")
+        kwargs = dict(activation_checkpointing_kwargs) if activation_checkpointing_kwargs is not None \
+            else {"use_reentrant": False}
+        run = functools.partial(checkpoint, **kwargs)
+        if offload:
+            def run(function, *args, _run=run):
+                with torch.autograd.graph.save_on_cpu(pin_memory=torch.cuda.is_available()):
+                    return _run(function, *args)
+        for module in self.modules():
+            if isinstance(module, FNetEncoder):
+                module.gradient_checkpointing, module._gradient_checkpointing_func = True, run
+                module.checkpoint_every = every_n_layers
+        # as transformers: with use_reentrant=True, a recomputed layer passes gradients to its weights only when
+        # its input requires grad, which is not so when the embeddings are frozen (PEFT)
+        if getattr(self, "_require_grads_hook", None) is None:
+            self.enable_input_require_grads()
+            self._checkpointing_hook = True
+
+    def activation_checkpointing_disable(self) -> None:
+        """Undo :meth:`activation_checkpointing_enable`."""
+        for module in self.modules():
+            if isinstance(module, FNetEncoder):
+                module.gradient_checkpointing = False
+        if getattr(self, "_checkpointing_hook", False):
+            self.disable_input_require_grads()
+            self._checkpointing_hook = False
+
+    @property
+    def is_activation_checkpointing(self) -> bool:
+        return any(getattr(m, "gradient_checkpointing", False) for m in self.modules() if isinstance(m, FNetEncoder))
+
+    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict[str, Any] | None = None,
+                                      **kwargs: Any) -> None:
+        """transformers' older name of :meth:`activation_checkpointing_enable` (PEFT calls it)."""
+        self.activation_checkpointing_enable(gradient_checkpointing_kwargs, **kwargs)
 
     def gradient_checkpointing_disable(self) -> None:
-        """Undo ``gradient_checkpointing_enable`` (``activation_checkpointing.remove(model)``)."""
-        from fnet.training.activation_checkpointing import remove
+        """transformers' older name of :meth:`activation_checkpointing_disable`."""
+        self.activation_checkpointing_disable()
 
-        remove(self)
+    @property
+    def is_gradient_checkpointing(self) -> bool:
+        return self.is_activation_checkpointing
 
-    def num_parameters(self, trainable_only: bool = False) -> int:
-        params = {id(p): p for p in self.parameters() if p.requires_grad or not trainable_only}
-        return sum(p.numel() for p in params.values())
+    def enable_input_require_grads(self) -> None:
+        """Make the word embeddings' output require grad, so gradients reach trainable layers above frozen
+        embeddings (adapters, checkpointed layers). PEFT calls this."""
+        if getattr(self, "_require_grads_hook", None) is None:
+            self._require_grads_hook = self.get_input_embeddings().register_forward_hook(
+                lambda module, inputs, output: output.requires_grad_(True))
+
+    def disable_input_require_grads(self) -> None:
+        """Undo :meth:`enable_input_require_grads`."""
+        hook = getattr(self, "_require_grads_hook", None)
+        if hook is not None:
+            hook.remove()
+            self._require_grads_hook = None
+
+    def num_parameters(self, only_trainable: bool = False, exclude_embeddings: bool = False) -> int:
+        """Parameters, each shared tensor once; ``only_trainable``, ``exclude_embeddings`` (the ``nn.Embedding``
+        tables) as transformers (its Trainer counts FLOPs with them)."""
+        embeddings = {id(m.weight) for m in self.modules() if exclude_embeddings and isinstance(m, nn.Embedding)}
+        return sum(p.numel() for p in self.parameters()
+                   if (p.requires_grad or not only_trainable) and id(p) not in embeddings)
 
     @property
     def device(self) -> torch.device:
@@ -549,42 +705,72 @@ class FNetPreTrainedModel(nn.Module):
         return next(self.parameters()).dtype
 
     # -- checkpoints
-    def save_pretrained(self, save_directory: str | os.PathLike) -> None:
-        """Write ``config.json`` and ``model.safetensors`` (atomically), loadable by transformers too."""
+    def save_pretrained(
+        self,
+        save_directory: str | os.PathLike,
+        *,
+        state_dict: dict[str, torch.Tensor] | None = None,
+        max_shard_size: int | str = "50GB",
+        safe_serialization: bool = True,
+        is_main_process: bool = True,
+    ) -> None:
+        """Write ``config.json`` and the weights (atomically), loadable by transformers too:
+        ``model.safetensors``, or shards plus ``model.safetensors.index.json`` above ``max_shard_size``
+        (``"5GB"``, ``"500MiB"`` or bytes); ``safe_serialization=False`` writes ``pytorch_model.bin``;
+        ``state_dict`` is saved instead of the model's own; only ``is_main_process`` writes."""
         from fnet.checkpoint import save_model
 
-        save_model(self, save_directory)
+        save_model(self, save_directory, state_dict=state_dict, max_shard_size=max_shard_size,
+                   safe_serialization=safe_serialization, is_main_process=is_main_process)
 
     @classmethod
     def from_pretrained(
         cls,
-        name_or_dir: str | os.PathLike,
+        name_or_dir: str | os.PathLike | None,
         *,
         config: FNetConfig | None = None,
+        state_dict: dict[str, torch.Tensor] | None = None,
         output_loading_info: bool = False,
         ignore_mismatched_sizes: bool = False,
-        dtype: torch.dtype | None = None,
+        strict: bool = False,
+        dtype: torch.dtype | str | None = None,
+        torch_dtype: torch.dtype | str | None = None,
+        subfolder: str = "",
+        device_map: str | int | torch.device | dict[str, Any] | None = None,
+        low_cpu_mem_usage: bool | None = None,
         revision: str | None = None,
         cache_dir: str | os.PathLike | None = None,
         local_files_only: bool | None = None,
         token: str | bool | None = None,
         **config_overrides: Any,
     ):
-        """Load from a folder written by fnet or transformers, a Hugging Face Hub id (``owner/name``;
-        ``revision``, ``cache_dir``, ``local_files_only``, ``token`` as in transformers; ``HF_HUB_OFFLINE``
-        and ``HF_HUB_CACHE`` are honoured), or build a preset with random init.
+        """Load from a folder written by fnet or transformers (``subfolder``: a folder inside it), a Hugging
+        Face Hub id (``owner/name``; ``revision``, ``cache_dir``, ``local_files_only``, ``token`` as in
+        transformers; ``HF_HUB_OFFLINE`` and ``HF_HUB_CACHE`` are honoured), ``None`` with ``config`` and
+        ``state_dict``, or build a preset with random init. ``config_overrides`` replace config fields
+        (``output_hidden_states=True``, ``num_labels=3``, ...).
 
-        The new-head keys (initialised here) and unused keys of other heads are reported in the
-        loading info; unknown or mis-shaped keys raise a ValueError naming them.
+        As in transformers: ``output_loading_info=True`` also returns the dict of ``missing_keys``,
+        ``unexpected_keys``, ``mismatched_keys`` and ``error_msgs``; keys the model lacks are reported, not
+        refused; a head of another shape raises RuntimeError unless ``ignore_mismatched_sizes=True``;
+        ``dtype`` (alias ``torch_dtype``) is a torch.dtype, its name, or ``"auto"`` (the checkpoint's);
+        ``device_map`` puts the model on one device (``"cuda:0"``, ``"auto"``: the GPU when there is one, or
+        ``{"": device}``); ``low_cpu_mem_usage`` has no effect, as in transformers 5.
+        fnet's differences: the default dtype is float32, not ``"auto"``; ``strict=True`` refuses keys of
+        another architecture and missing encoder weights (ValueError naming them).
         """
         from fnet.checkpoint import load_model
 
+        del low_cpu_mem_usage  # transformers 5 ignores it too: loading never holds two copies of the weights
         model, info = load_model(
-            cls, name_or_dir, config=config, ignore_mismatched_sizes=ignore_mismatched_sizes,
-            dtype=dtype, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only,
-            token=token, **config_overrides,
+            cls, name_or_dir, config=config, state_dict=state_dict, ignore_mismatched_sizes=ignore_mismatched_sizes,
+            strict=strict, dtype=dtype if dtype is not None else torch_dtype, subfolder=subfolder, revision=revision,
+            cache_dir=cache_dir, local_files_only=local_files_only, token=token, **config_overrides,
         )
-        model.name_or_path = str(name_or_dir)  # where encode() finds the tokenizer and pooling recipe
+        if device_map is not None:
+            model = model.to(_one_device(device_map))
+        if name_or_dir is not None:
+            model.name_or_path = str(name_or_dir)  # where encode() finds the tokenizer and pooling recipe
         return (model, info) if output_loading_info else model
 
     def encode(self, texts, tokenizer=None, *, batch_size: int = 32, max_length: int | None = None,
@@ -599,6 +785,11 @@ class FNetPreTrainedModel(nn.Module):
 
         return encode(self, texts, tokenizer, batch_size=batch_size, max_length=max_length, pooling=pooling,
                       normalize=normalize, progress=progress)
+
+    def _finish(self, out: ModelOutput, return_dict: bool | None) -> ModelOutput | tuple:
+        """The output object, or its tuple when ``return_dict`` (default: ``config.return_dict``) is False."""
+        return_dict = self.config.return_dict if return_dict is None else return_dict
+        return out if return_dict else out.to_tuple()
 
     # -- input checks (skipped while tracing/exporting, where values are symbolic)
     def _check_inputs(
@@ -651,6 +842,18 @@ class FNetPreTrainedModel(nn.Module):
                 raise ValueError(f"attention_mask shape {tuple(attention_mask.shape)} does not match the input {shape}")
             if attention_mask.is_floating_point() and not bool(((attention_mask == 0) | (attention_mask == 1)).all()):
                 raise ValueError("attention_mask must hold 0 (pad) and 1 (token) only")
+
+
+def _one_device(device_map: str | int | torch.device | dict[str, Any]) -> torch.device:
+    """The device of transformers' ``device_map`` when it names one device for the whole model."""
+    if isinstance(device_map, dict):
+        if set(device_map) != {""}:
+            raise ValueError(f"device_map={device_map!r} splits the model across devices, which fnet does not do; "
+                             "pass one device (device_map='cuda:0', {'': 'cuda:0'}) or 'auto'")
+        device_map = device_map[""]
+    if device_map in ("auto", "balanced", "sequential"):
+        return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
+    return torch.device(device_map)
 
 
 def _check_ids(
@@ -706,16 +909,22 @@ class FNetModel(FNetPreTrainedModel):
         inputs_embeds: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        output_attentions: bool | None = None,
     ) -> FNetModelOutput | tuple:
         """``attention_mask`` (b, n), 1 at tokens, 0 at pads: when given, each example is mixed over
         its own tokens only, so its outputs do not depend on the padding. Without it, pads are mixed
         in like tokens, exactly as in the reference."""
         self._check_inputs(input_ids, inputs_embeds, token_type_ids, position_ids, attention_mask)
+        if output_attentions:  # transformers' argument (PEFT passes it); FNet mixes tokens without attention maps
+            raise ValueError("output_attentions=True: FNet mixes tokens with a Fourier transform and has no attention "
+                             "maps to return; leave output_attentions unset")
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
         hidden = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)  # (b, n, d)
         hidden, all_hidden = self.encoder(hidden, attention_mask, bool(output_hidden_states))
         pooled = self.pooler(hidden) if self.pooler is not None else None
         out = FNetModelOutput(last_hidden_state=hidden, pooler_output=pooled, hidden_states=all_hidden)
-        return out if return_dict is not False else out.to_tuple()
+        return self._finish(out, return_dict)
 
 
 # ----------------------------------------------------------------------------- task models
@@ -724,15 +933,14 @@ class FNetModel(FNetPreTrainedModel):
 class _FNetTaskModel(FNetPreTrainedModel):
     """A backbone under the ``fnet`` prefix plus a head; shared plumbing of the task models."""
 
-    def _backbone(self, input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, output_hidden_states):
+    def _backbone(self, input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, output_hidden_states,
+                  output_attentions=None):
         return self.fnet(
             input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, position_ids=position_ids,
             inputs_embeds=inputs_embeds, output_hidden_states=output_hidden_states, return_dict=True,
+            output_attentions=output_attentions,
         )
 
-    @staticmethod
-    def _finish(out: ModelOutput, return_dict: bool | None):
-        return out if return_dict is not False else out.to_tuple()
 
 
 def _mlm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -759,6 +967,7 @@ class FNetForPreTraining(_FNetTaskModel):
         next_sentence_label: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        output_attentions: bool | None = None,
         only_masked_logits: bool = False,
     ) -> FNetForPreTrainingOutput | tuple:
         """``labels`` (b, n): token ids at masked positions, -100 elsewhere. ``next_sentence_label`` (b,).
@@ -766,7 +975,8 @@ class FNetForPreTraining(_FNetTaskModel):
         ``only_masked_logits=True`` runs the vocabulary projection on labelled positions only (the
         expensive part of pretraining) and returns ``prediction_logits`` of shape (masked, v).
         """
-        out = self._backbone(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, output_hidden_states)
+        out = self._backbone(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
+                             output_hidden_states, output_attentions)
         sequence, pooled = out.last_hidden_state, out.pooler_output
         if only_masked_logits:
             if labels is None:
@@ -807,8 +1017,10 @@ class FNetForMaskedLM(_FNetTaskModel):
         labels: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        output_attentions: bool | None = None,
     ) -> MaskedLMOutput | tuple:
-        out = self._backbone(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, output_hidden_states)
+        out = self._backbone(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
+                             output_hidden_states, output_attentions)
         logits = self.cls(out.last_hidden_state)  # (b, n, v)
         loss = _mlm_loss(logits, labels) if labels is not None else None
         return self._finish(MaskedLMOutput(loss, logits, out.hidden_states), return_dict)
@@ -833,11 +1045,13 @@ class FNetForNextSentencePrediction(_FNetTaskModel):
         labels: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        output_attentions: bool | None = None,
         next_sentence_label: torch.Tensor | None = None,
     ) -> NextSentencePredictorOutput | tuple:
         if labels is None:
             labels = next_sentence_label
-        out = self._backbone(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, output_hidden_states)
+        out = self._backbone(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
+                             output_hidden_states, output_attentions)
         logits = self.cls(out.pooler_output)  # (b, 2)
         loss = F.cross_entropy(logits.float(), labels.reshape(-1)) if labels is not None else None
         return self._finish(NextSentencePredictorOutput(loss, logits, out.hidden_states), return_dict)
@@ -864,8 +1078,10 @@ class FNetForSequenceClassification(_FNetTaskModel):
         labels: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        output_attentions: bool | None = None,
     ) -> SequenceClassifierOutput | tuple:
-        out = self._backbone(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, output_hidden_states)
+        out = self._backbone(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
+                             output_hidden_states, output_attentions)
         logits = self.classifier(self.dropout(out.pooler_output))  # (b, num_labels)
         loss = None
         if labels is not None:
@@ -908,6 +1124,7 @@ class FNetForMultipleChoice(_FNetTaskModel):
         labels: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        output_attentions: bool | None = None,
     ) -> MultipleChoiceModelOutput | tuple:
         self._check_inputs(input_ids, inputs_embeds, token_type_ids, None, attention_mask, rank=3)
         ref = input_ids if input_ids is not None else inputs_embeds
@@ -918,7 +1135,7 @@ class FNetForMultipleChoice(_FNetTaskModel):
             return None if t is None else t.reshape(-1, *t.shape[2:])
 
         out = self._backbone(flat(input_ids), flat(attention_mask), flat(token_type_ids), flat(position_ids),
-                             flat(inputs_embeds), output_hidden_states)
+                             flat(inputs_embeds), output_hidden_states, output_attentions)
         logits = self.classifier(self.dropout(out.pooler_output)).view(-1, num_choices)  # (b, c)
         loss = F.cross_entropy(logits.float(), labels.view(-1)) if labels is not None else None
         return self._finish(MultipleChoiceModelOutput(loss, logits, out.hidden_states), return_dict)
@@ -945,8 +1162,10 @@ class FNetForTokenClassification(_FNetTaskModel):
         labels: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        output_attentions: bool | None = None,
     ) -> TokenClassifierOutput | tuple:
-        out = self._backbone(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, output_hidden_states)
+        out = self._backbone(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
+                             output_hidden_states, output_attentions)
         logits = self.classifier(self.dropout(out.last_hidden_state))  # (b, n, num_labels)
         loss = _mlm_loss(logits, labels) if labels is not None else None
         return self._finish(TokenClassifierOutput(loss, logits, out.hidden_states), return_dict)
@@ -973,8 +1192,10 @@ class FNetForQuestionAnswering(_FNetTaskModel):
         end_positions: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        output_attentions: bool | None = None,
     ) -> QuestionAnsweringModelOutput | tuple:
-        out = self._backbone(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, output_hidden_states)
+        out = self._backbone(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
+                             output_hidden_states, output_attentions)
         logits = self.qa_outputs(out.last_hidden_state)  # (b, n, 2)
         start_logits, end_logits = logits[..., 0].contiguous(), logits[..., 1].contiguous()  # (b, n) each
         loss = None

@@ -62,10 +62,11 @@ class UnpaddedFNetModel(FNetModel):
     """``FNetModel`` whose inference forward runs on the real tokens only (see the module docstring)."""
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
-                inputs_embeds=None, output_hidden_states=None, return_dict=None):
-        if not self._packable(input_ids, attention_mask, position_ids, inputs_embeds, output_hidden_states):
+                inputs_embeds=None, output_hidden_states=None, return_dict=None, output_attentions=None):
+        all_hidden = self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
+        if output_attentions or not self._packable(input_ids, attention_mask, position_ids, inputs_embeds, all_hidden):
             return super().forward(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
-                                   output_hidden_states, return_dict)
+                                   output_hidden_states, return_dict, output_attentions)
         self._check_inputs(input_ids, None, token_type_ids, None, attention_mask)
         packing = Packing(attention_mask)
         positions = torch.arange(packing.n, device=input_ids.device).expand(packing.b, -1)  # (b, n)
@@ -83,7 +84,7 @@ class UnpaddedFNetModel(FNetModel):
             hidden = encoder.final_norm(hidden)
         pooled = self.pooler(hidden[0, packing.starts][:, None]) if self.pooler is not None else None  # (b, d)
         out = FNetModelOutput(last_hidden_state=packing.unpack(hidden), pooler_output=pooled, hidden_states=None)
-        return out if return_dict is not False else out.to_tuple()
+        return self._finish(out, return_dict)
 
     def _packable(self, input_ids, attention_mask, position_ids, inputs_embeds, output_hidden_states) -> bool:
         if (self.training or torch.is_grad_enabled() or input_ids is None or inputs_embeds is not None
