@@ -31,7 +31,7 @@ _TRANSFORMERS_LEGACY_KEYS = frozenset(
     }
 )
 
-FOURIER_TRANSFORMS = ("auto", "fft", "dft")
+FOURIER_TRANSFORMS = ("auto", "fft", "dft", "matmul")
 HIDDEN_ACTS = ("gelu_new", "gelu", "gelu_fast", "gelu_pytorch_tanh", "relu", "silu", "swish", "tanh")
 PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
 # token mixers (fnet.mixers.MIXERS holds the classes; the names live here so config needs no torch)
@@ -78,6 +78,7 @@ class FNetConfig:
 
     # --- fnet's options ---
     fourier_transform: str = "auto"  # "fft" (any length), "dft" (matrix form, <= dft_max_length), "auto"
+    # (the matmul form on CUDA under bf16/fp16 for short inputs, else fft), "matmul" (that form always)
     dft_max_length: int = 4096  # longest sequence the DFT-matrix path accepts (matrices are n x n)
 
     # --- block options (fnet.mixers; defaults = the reference FNet block) ---

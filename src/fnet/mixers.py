@@ -82,6 +82,9 @@ class FNetBasicFourierTransform(TokenMixer):
     """The parameter-free mixing: Re(F_n x F_d), by FFT or DFT matrices. (b, n, d) -> (b, n, d).
 
     With a padding mask each example is transformed over its own real tokens (pads get zeros).
+    ``method`` is ``config.fourier_transform`` ("dft" also under the reference TPU switch); "auto"
+    is resolved per call by ``fourier.resolve_method``: the half-precision matmul form on CUDA for
+    short sequences, the FFT elsewhere (so CPUs run exactly what "fft" runs).
     """
 
     sublayer_name = "fourier"  # state-dict prefix of the sublayer (transformers' FNet keys)
@@ -89,14 +92,15 @@ class FNetBasicFourierTransform(TokenMixer):
 
     def __init__(self, config: FNetConfig, layer_index: int = 0):
         super().__init__()
-        self.method = "dft" if config.uses_dft else "fft"
+        self.method = "dft" if config.uses_dft else config.fourier_transform  # "fft" or "auto"
         self.dft_max_length = config.dft_max_length
 
     def forward(self, hidden_states: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
         return fourier_transform(hidden_states, padding_mask, self.method, self.dft_max_length)
 
     def residual(self, hidden_states: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """x + Re(F_n x F_d), fused: one pass from the half spectrum on the FFT path without a mask."""
+        """x + Re(F_n x F_d), fused: one pass from the half spectrum on the FFT path without a mask,
+        the second GEMM's epilogue on the matmul path."""
         return fourier_residual(hidden_states, padding_mask, self.method, self.dft_max_length)
 
 

@@ -29,7 +29,6 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,6 +37,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from fnet.data.prefetch import prefetch_steps
 from fnet.io import atomic_write_text
 from fnet.training.distributed import DistContext, unwrap_model
 from fnet.training.resume import (Progress, data_position, latest_checkpoint, load_checkpoint, save_checkpoint,
@@ -397,8 +397,8 @@ class Trainer:
 
             bar = tqdm(total=cfg.max_steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True)
         window = {"loss": 0.0, "steps": 0, "tokens": 0, "grad_norm": 0.0, "stats": {}, "start": time.perf_counter()}
-        pool = ThreadPoolExecutor(max_workers=cfg.num_workers) if cfg.num_workers else None
-        upcoming = pool.submit(self.data.micro_batches, self.step) if pool and self.step < cfg.max_steps else None
+        # the next steps' batches, built by cfg.num_workers threads (on CUDA: pinned, copied ahead on a side stream)
+        ahead = prefetch_steps(self.data.micro_batches, self.step, cfg.max_steps, self.device, cfg.num_workers)
         last_logs: dict[str, float] = {}
         last_eval: dict[str, float] = {}
         steps_per_epoch = getattr(self.data, "steps_per_epoch", None) if cfg.eval_every_epoch else None
@@ -406,12 +406,7 @@ class Trainer:
             while self.step < cfg.max_steps and not self.should_stop:
                 t0 = time.perf_counter()
                 torch.manual_seed(step_seed(cfg.seed, self.step, self.dist.rank))
-                if upcoming is not None:
-                    batches = upcoming.result()
-                    nxt = self.step + 1
-                    upcoming = pool.submit(self.data.micro_batches, nxt) if nxt < cfg.max_steps else None
-                else:
-                    batches = self.data.micro_batches(self.step)
+                batches = next(ahead)
                 loss, stats, tokens = self._forward_backward(batches)
                 params = [p for p in self.module.parameters() if p.grad is not None]
                 if cfg.clip_grad:
@@ -458,8 +453,7 @@ class Trainer:
                     self.save_checkpoint()
                     window["start"] = time.perf_counter()
         finally:
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
+            ahead.close()
             if bar is not None:
                 bar.close()
         return TrainResult(step=self.step, last_logs=last_logs, last_eval=last_eval, best_metric=self.best_metric,
