@@ -93,7 +93,8 @@ def train_tokenizer(texts_file: Path, out_dir: Path, vocab_size: int, coverage: 
 
 
 def run_task(name, options, test_file, results, reader=None, save=None):
-    from fnet.training.finetune import EvaluateConfig, evaluate, finetune
+    from fnet.apps.evaluate import EvaluateConfig, evaluate
+    from fnet.training.finetune import finetune
 
     started = time.perf_counter()
     summary = finetune(options)

@@ -105,7 +105,7 @@ import json, sys
 import fnet.runtime
 if sys.argv[1] == "tuned":
     fnet.runtime.configure_allocator()
-from fnet.training.finetune import PredictConfig, predict
+from fnet.apps.predict import PredictConfig, predict
 records = predict(PredictConfig(model=sys.argv[2], input=sys.argv[3], progress=False))
 with open(sys.argv[4], "w", encoding="utf-8") as out:
     out.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)

@@ -202,7 +202,9 @@ def bench_finetune(args, tokenizer, work: Path) -> dict:
     import transformers
 
     from fnet.data.collate import ListDataset, StepBatches
-    from fnet.training.finetune import FinetuneConfig, _batch, _build_model, _read, default_stride
+    from fnet.inference import feature_batch
+    from fnet.tasks.folder import read_split
+    from fnet.training.finetune import FinetuneConfig, _build_model, default_stride
     from fnet.training.loop import Trainer, TrainerConfig
     from fnet.training.optim import OptimConfig, build_optimizer, build_scheduler
 
@@ -214,15 +216,15 @@ def bench_finetune(args, tokenizer, work: Path) -> dict:
                             batch_size=args.finetune_batch, max_train_examples=args.finetune_batch * steps)
     config = config.resolved(steps_per_epoch=100)
     family = config.family()
-    examples = _read(family, config.train, config.reader, config.max_train_examples)
+    examples = read_split(family, config.train, config.reader, config.max_train_examples)
     label_info, _ = family.label_info(examples)
     features = family.featurize(examples, tokenizer, config.seq_len, stride=default_stride(config.seq_len))
-    model = _build_model(family, config, tokenizer, label_info)
+    model = _build_model(family, config, tokenizer, label_info, torch.device("cpu"))
     model.save_pretrained(work / "init")  # transformers' FNet starts from the same weights
     hf_model = transformers.FNetForSequenceClassification.from_pretrained(work / "init")
 
     def data():
-        rows = ListDataset(list(range(features.num_rows)), lambda idx: _batch(features, idx))
+        rows = ListDataset(list(range(features.num_rows)), lambda idx: feature_batch(features, idx))
         return StepBatches(rows, micro_batch_size=config.batch_size, seed=config.seed)
 
     max_steps = 1000

@@ -88,7 +88,7 @@ def run_one(spec: dict, args, work: Path) -> dict:
     started = time.perf_counter()
     metrics = finetune(config)
     if not validate:
-        from fnet.training.finetune import EvaluateConfig, evaluate
+        from fnet.apps.evaluate import EvaluateConfig, evaluate
 
         metrics.update(evaluate(EvaluateConfig(model=str(out), data=str(DATA / "glue_dev.tsv"),
                                                output=str(out / "glue_dev"))))

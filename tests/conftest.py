@@ -35,6 +35,16 @@ def minilm_dir(tmp_path_factory) -> Path:
     return path
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``cuda`` skip cleanly on a machine without a CUDA GPU."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (run `pytest -m cuda` on a GPU machine)")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(autouse=True)
 def _seed_and_threads():
     torch.manual_seed(0)

@@ -131,7 +131,7 @@ def test_calibration_targets_flatten_tokens_skip_unlabelled_and_keep_the_sample_
     import torch
 
     from fnet.data.features import Features
-    from fnet.training.finetune import calibration_targets
+    from fnet.calibration import calibration_targets
 
     logits = np.arange(2 * 3 * 4, dtype=np.float64).reshape(2, 3, 4)  # (b, n, k) token logits
     labels = torch.tensor([[1, -100, 3], [-100, 0, 2]])

@@ -13,7 +13,8 @@ import transformers
 
 from conftest import shared_data
 from fnet import FNetConfig, FNetModel
-from fnet.embeddings import embedding_defaults, pool, read_lines
+from fnet.apps.embed import read_lines
+from fnet.embeddings import embedding_defaults, pool
 
 
 def _sentences(n: int = 48) -> list[str]:

@@ -36,7 +36,59 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fnet.harness import DeviceOptions
+from fnet.options import option, require
+
 DEFAULT_LENGTHS = tuple(128 * 2**i for i in range(8))  # 128 ... 16,384
+
+
+def _positive_ints(text: str, flag: str) -> list[int]:
+    try:
+        values = [int(v) for v in str(text).split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(f"{flag} expects comma-separated integers, got {text!r}") from None
+    if not values or min(values) <= 0:
+        raise ValueError(f"{flag} expects positive integers, got {text!r}")
+    return values
+
+
+@dataclass
+class BenchConfig(DeviceOptions):
+    """`fnet bench`: every token mixer's speed and peak memory against sequence length."""
+
+    preset: str = option("fnet-mini", "model size preset")
+    mixers: str = option("all", "comma-separated token mixers, or 'all' (fourier, attention, linear-attention, "
+                                "performer, linear, random, identity)")
+    lengths: str = option(",".join(map(str, DEFAULT_LENGTHS)), "comma-separated sequence lengths")
+    batch_size: int = option(1, "sequences per step")
+    batch_tokens: int | None = option(None, "instead of --batch-size: max(1, N // length) sequences per step, so "
+                                            "every length processes about N tokens")
+    threads: int | None = option(None, "torch CPU threads (default: all cores; use 1 on a machine shared with other "
+                                       "jobs, where spinning OpenMP threads slow each other down)")
+    repeats: int = option(3, "timed steps after one warm-up (median reported)")
+    max_memory: float = option(8192, "MiB a measurement may use (CPU: the child's resident set); a mixer stops at "
+                                     "the first length that passes it")
+    time_limit: float = option(60, "seconds one step (forward or training step) may take; a mixer stops at the "
+                                   "first length whose warm-up step passes it")
+    heads: int | None = option(None, "num_attention_heads (default: hidden_size / 64)")
+    output: str | None = option(None, "directory for results.json, results.md, results.png (required)")
+
+    def validate(self) -> tuple[list[str], list[int]]:
+        """All checks; returns (mixers, lengths)."""
+        from fnet.config import PRESETS, TOKEN_MIXERS
+
+        require(self, "output")
+        self.check_device_options()
+        if self.preset not in PRESETS:
+            raise ValueError(f"--preset: unknown preset {self.preset!r}; choose one of {list(PRESETS)}")
+        mixers = list(TOKEN_MIXERS) if self.mixers == "all" else [m.strip() for m in self.mixers.split(",") if m.strip()]
+        unknown = [m for m in mixers if m not in TOKEN_MIXERS]
+        if unknown:
+            raise ValueError(f"--mixers: unknown mixer(s) {unknown}; use any of {list(TOKEN_MIXERS)} or 'all'")
+        for name in ("batch_size", "repeats"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"--{name.replace('_', '-')} must be positive")
+        return mixers, _positive_ints(self.lengths, "--lengths")
 
 
 @dataclass
@@ -82,8 +134,11 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
     from fnet.modeling import FNetModel
     from fnet.optimize import optimize_for_inference
 
+    from fnet.harness import autocast
+
     torch.set_num_threads(spec["threads"])
     device = torch.device(spec["device"])
+    precision = spec.get("precision", "fp32")
     cuda = device.type == "cuda"
     baseline_kib = _status_kib("VmRSS")
     n, b = spec["length"], spec["batch_size"]
@@ -123,7 +178,7 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
         return (_status_kib("VmHWM") - baseline_kib) / 1024
 
     def forward() -> None:
-        with torch.no_grad():
+        with torch.no_grad(), autocast(device, precision):
             model(ids)
 
     model.eval()
@@ -139,7 +194,8 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
 
     def train_step() -> None:
         optimizer.zero_grad(set_to_none=True)
-        loss = model(ids).last_hidden_state.float().pow(2).mean()
+        with autocast(device, precision):
+            loss = model(ids).last_hidden_state.float().pow(2).mean()
         loss.backward()
         optimizer.step()
 
@@ -169,6 +225,7 @@ def measure(
     threads: int = 1,
     repeats: int = 3,
     device: str = "cpu",
+    precision: str = "fp32",
     max_memory_mib: float = 8192,
     time_limit_s: float = 120,
     config_overrides: dict[str, Any] | None = None,
@@ -182,7 +239,7 @@ def measure(
     """
     result = Measurement(mixer, length, batch_size)
     spec = dict(mixer=mixer, length=length, preset=preset, batch_size=batch_size, threads=threads,
-                repeats=repeats, device=device, time_limit_s=time_limit_s, config=config_overrides or {})
+                repeats=repeats, device=device, precision=precision, time_limit_s=time_limit_s, config=config_overrides or {})
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     child = subprocess.Popen(
         [sys.executable, "-m", "fnet.benchmarking", json.dumps(spec)],

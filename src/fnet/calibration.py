@@ -19,7 +19,8 @@ logits. :func:`bootstrap_intervals` resamples the examples (seeded) to give conf
 Temperature scaling divides the logits by one scalar T > 0 fitted on held-out data to minimise NLL
 (:func:`fit_temperature`); accuracy is unchanged since the argmax is. :class:`TemperatureScaling`
 is saved beside the model as ``temperature.json`` with a fingerprint of the model weights, so a
-file fitted for other weights is refused instead of silently mis-scaling.
+file fitted for other weights is refused instead of silently mis-scaling. `fnet calibrate` (fit and
+save the temperature of a fine-tuned folder) is :mod:`fnet.apps.calibrate`.
 """
 
 from __future__ import annotations
@@ -33,10 +34,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
-import numpy as np
+from fnet.lazy import numpy as np  # imported on first use: the CLI reads this module for its flags
 
 from fnet.io import atomic_write_bytes, atomic_write_text
-from fnet.options import option
 
 if TYPE_CHECKING:  # torch is imported where it is used, so this module imports fast
     import torch
@@ -61,7 +61,7 @@ __all__ = [
     "TEMPERATURE_NAME", "require_matplotlib", "ReliabilityBin", "CalibrationReport", "softmax", "mc_dropout_probabilities",
     "reliability_bins", "expected_calibration_error", "negative_log_likelihood", "brier_score",
     "calibration_report", "bootstrap_intervals", "fit_temperature", "apply_temperature", "weights_fingerprint",
-    "TemperatureScaling", "plot_reliability_diagram", "CalibrateConfig", "calibrate",
+    "TemperatureScaling", "plot_reliability_diagram", "calibration_targets", "check_measure_flags",
 ]
 
 
@@ -403,30 +403,26 @@ def plot_reliability_diagram(curves: Mapping[str, list[ReliabilityBin]], path: s
     return atomic_write_bytes(Path(path), buffer.getvalue())
 
 
-# ----------------------------------------------------------------------------- `fnet calibrate`
+# ----------------------------------------------------------------------------- what is measured
 
 
-@dataclass
-class CalibrateConfig:
-    """`fnet calibrate`: fit temperature scaling on held-out labelled data, save it with the model."""
+def calibration_targets(logits: np.ndarray | None, features: Mapping[str, Any], problem_type: str | None
+                        ) -> tuple[np.ndarray, np.ndarray] | None:
+    """Logits ([s,] N, C) and gold class ids (N,) of every labelled prediction made by a softmax
+    (sequence classification, multiple choice, tokens); None for other outputs or without gold."""
+    import torch
 
-    model: str | None = option(None, "directory written by `fnet finetune` (required); temperature.json goes here")
-    data: str | None = option(None, "held-out labelled file in the task's format, not used for training (required)")
-    bins: int = option(DEFAULT_BINS, "equal-width confidence bins of the expected calibration error", metavar="N")
-    bootstrap: int = option(0, "bootstrap resamples for 95% confidence intervals of ECE/NLL/Brier (0: none)",
-                            metavar="N")
-    plot: str | None = option(None, "write a reliability diagram (before and after) to this PNG", metavar="FILE.png")
-    batch_size: int = option(32, "examples per forward pass")
-    max_examples: int | None = option(None, "use only the first N examples of --data")
-    seed: int = option(0, "seed of the bootstrap resamples")
-    reader: dict[str, Any] = option(help="reader options, over those recorded in fnet_task.json", cli=False,
-                                    default_factory=dict)
-
-    def validate(self) -> None:
-        for name in ("model", "data"):
-            if not getattr(self, name):
-                raise ValueError(f"--{name} is required")
-        check_measure_flags(self.bins, self.bootstrap, self.batch_size, bins_flag="--bins")
+    gold = features.get("labels")
+    if logits is None or gold is None or problem_type in ("regression", "multi_label_classification") \
+            or gold.dtype != torch.long or logits.ndim < 2:
+        return None
+    gold = gold.numpy()
+    lead = logits.ndim - 1 - gold.ndim  # 1 with a leading MC-samples axis
+    if lead not in (0, 1) or logits.shape[lead:-1] != gold.shape:
+        return None
+    keep = gold.reshape(-1) >= 0  # -100: tokens without a label
+    flat = logits.reshape(*logits.shape[:lead], -1, logits.shape[-1])[..., keep, :]
+    return flat, gold.reshape(-1)[keep]
 
 
 def check_measure_flags(bins: int, bootstrap: int, batch_size: int, bins_flag: str) -> None:
@@ -437,37 +433,3 @@ def check_measure_flags(bins: int, bootstrap: int, batch_size: int, bins_flag: s
         raise ValueError(f"--bootstrap must be 0 (off) or >= 2, got {bootstrap}")
     if batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
-
-
-def calibrate(config: CalibrateConfig) -> dict[str, Any]:
-    """Fit the temperature of a fine-tuned directory on ``config.data`` and save ``temperature.json`` there.
-
-    Returns the temperature and the held-out measures before (T = 1) and after, each a
-    :class:`CalibrationReport` dict (bins; with ``bootstrap``, 95% intervals).
-    """
-    from fnet.training.finetune import _logits, calibration_targets, load_labelled
-
-    config.validate()
-    if not Path(config.model).is_dir():
-        raise ValueError(f"--model {config.model} is not a local folder; calibrate writes temperature.json into the "
-                         "model folder: download it first")
-    if config.plot:  # before any work, and before temperature.json is replaced
-        require_matplotlib("--plot")
-    task, _, features = load_labelled(config)
-    family, model = task.family, task.model
-    problem_type = model.config.problem_type
-    targets = calibration_targets(_logits(model, features, config.batch_size).get("logits"), features, problem_type)
-    if targets is None:
-        raise ValueError(f"temperature scaling needs a softmax classifier (classification, token classification, "
-                         f"multiple choice) and gold class labels in --data; {config.model} is {family.cli_name}"
-                         f"{f' ({problem_type})' if problem_type else ''}")
-    logits, gold = targets
-    scaling = TemperatureScaling.fit(model, logits, gold)
-    before, after = (calibration_report(softmax(logits, t), gold, config.bins, config.bootstrap, seed=config.seed)
-                     for t in (1.0, scaling.temperature))
-    path = scaling.save(config.model)
-    if config.plot:
-        plot_reliability_diagram({"softmax": before.bins, f"temperature {scaling.temperature:.3g}": after.bins},
-                                 config.plot, title=f"{Path(config.data).name} ({len(gold)} predictions)")
-    return {"temperature": scaling.temperature, "file": str(path), "predictions": int(len(gold)),
-            "before": before.to_dict(), "after": after.to_dict()}

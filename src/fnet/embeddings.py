@@ -1,4 +1,5 @@
-"""Sentence embeddings from any fnet encoder: ``model.encode(texts)`` and ``fnet embed``.
+"""Sentence embeddings from any fnet encoder: ``model.encode(texts)`` (``fnet embed``'s runner is
+:mod:`fnet.apps.embed`).
 
 The recipe is sentence-transformers': run the encoder, pool its last hidden states over the real
 tokens (``mean``: the masked average; ``cls``: the first token's state), and optionally scale each
@@ -27,9 +28,13 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-import numpy as np
+from fnet.lazy import numpy as np  # imported on first use: the CLI reads this module for its flags
+
+if TYPE_CHECKING:
+    from fnet.data.tokenizer import Tokenizer
+    from fnet.harness import Run
 
 logger = logging.getLogger(__name__)
 
@@ -140,22 +145,28 @@ def load_tokenizer(name_or_dir: str | os.PathLike, flag: str = "--tokenizer"):
 def encode_texts(
     model: Any,
     texts: Sequence[str],
-    tokenizer: Any = None,
+    tokenizer: Tokenizer | None = None,
     *,
     batch_size: int = 32,
     max_length: int | None = None,
     pooling: str | None = None,
     normalize: bool | None = None,
     progress: bool = False,
+    run: "Run | None" = None,
 ) -> EncodeResult:
     """Embed ``texts`` with ``model`` (any fnet model; its encoder is used). See the module docstring.
 
     ``tokenizer``: anything called as ``tokenizer(texts, truncation=True, max_length=n)`` that returns
     ``input_ids`` lists with special tokens and has ``pad_token_id`` (default: the model folder's, via
     ``fnet.AutoTokenizer``). ``pooling``/``normalize``/``max_length`` default to the folder's recipe.
+    ``run`` (:class:`fnet.harness.Run`): the precision (autocast), and under torchrun each rank embeds
+    a contiguous share of the texts and every rank gets all rows back in input order.
     """
+    import contextlib
+
     import torch
 
+    from fnet.harness import to_device
     from fnet.inference import Throughput, length_batches
 
     if isinstance(texts, str):
@@ -197,123 +208,40 @@ def encode_texts(
 
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     device = next(backbone.parameters()).device
-    out = np.zeros((len(texts), backbone.config.hidden_size), dtype=np.float32)
+    rows = run.shard(len(texts)) if run is not None else range(len(texts))  # this process's texts
+    mine = lengths[rows.start:rows.stop]
+    out = np.zeros((len(rows), backbone.config.hidden_size), dtype=np.float32)
     was_training = backbone.training
     backbone.eval()
-    meter = Throughput(len(texts), int(lengths.sum()), enabled=progress, desc="embed")
+    meter = Throughput(len(rows), int(mine.sum()), enabled=progress and (run is None or run.is_main), desc="embed")
     try:
         with torch.inference_mode():
-            for batch in length_batches(lengths, max_tokens=batch_size * max_length, max_rows=batch_size):
-                n = int(lengths[batch].max())
+            for batch in length_batches(mine, max_tokens=batch_size * max_length, max_rows=batch_size):
+                n = int(mine[batch].max())
                 input_ids = torch.full((len(batch), n), pad_id, dtype=torch.long)  # (b, n)
                 mask = torch.zeros((len(batch), n), dtype=torch.long)  # (b, n)
                 for row, index in enumerate(batch):
-                    input_ids[row, : lengths[index]] = torch.as_tensor(ids[index])
-                    mask[row, : lengths[index]] = 1
-                input_ids, mask = input_ids.to(device), mask.to(device)
+                    input_ids[row, : mine[index]] = torch.as_tensor(ids[rows.start + index])
+                    mask[row, : mine[index]] = 1
+                inputs = to_device({"input_ids": input_ids, "attention_mask": mask}, device)
+                input_ids, mask = inputs["input_ids"], inputs["attention_mask"]
                 # no pads in this batch: the unmasked mixing is the same math on its fastest path
-                hidden = backbone(input_ids=input_ids, attention_mask=None if bool(mask.all()) else mask,
-                                  token_type_ids=torch.zeros_like(input_ids)).last_hidden_state  # (b, n, d)
+                with run.autocast() if run is not None else contextlib.nullcontext():
+                    hidden = backbone(input_ids=input_ids, attention_mask=None if bool(mask.all()) else mask,
+                                      token_type_ids=torch.zeros_like(input_ids)).last_hidden_state  # (b, n, d)
                 vectors = pool(hidden.float(), mask, pooling)  # (b, d)
                 if normalize:
                     vectors = _normalize(vectors)
                 out[batch] = vectors.cpu().numpy()
-                meter.update(len(batch), int(lengths[batch].sum()))
+                meter.update(len(batch), int(mine[batch].sum()))
     finally:
         backbone.train(was_training)
         stats = meter.close()
+    if run is not None and run.dist.world_size > 1:
+        out = np.concatenate(run.gather(out), axis=0)
     return EncodeResult(out, pooling, normalize, max_length, truncated, empty, stats)
 
 
-def encode(model: Any, texts: Sequence[str], tokenizer: Any = None, **options: Any) -> np.ndarray:
+def encode(model: Any, texts: Sequence[str], tokenizer: Tokenizer | None = None, **options: Any) -> np.ndarray:
     """(N, d) float32 sentence embeddings of ``texts`` in input order; see :func:`encode_texts`."""
     return encode_texts(model, texts, tokenizer, **options).embeddings
-
-
-# ----------------------------------------------------------------------------- fnet embed: a file of lines -> .npy
-
-from fnet.optimize import QUANTIZE_CHOICES, QUANTIZE_HELP, optimize_for_inference  # noqa: E402  (used below only)
-from fnet.options import option  # noqa: E402  (kept beside the one config that uses it)
-
-
-@dataclass
-class EmbedConfig:
-    """Options of ``fnet embed`` (one float32 row per input line)."""
-
-    model: str | None = option(None, "model folder or Hugging Face Hub id (an fnet model, a BERT checkpoint, or a "
-                                     "student made by fnet distill)")
-    input: str | None = option(None, "UTF-8 text file, one text per line; blank lines get a row too (embedded as "
-                                     "[CLS] [SEP]) and are listed in the record")
-    output: str | None = option(None, "the .npy file to write (N rows x hidden size, float32); the record goes "
-                                      "beside it as .json")
-    max_length: int | None = option(None, "tokens per text, longer ones are truncated and listed in the record "
-                                          "(default: the model folder's max_seq_length, else its position table)")
-    pooling: str | None = option(None, "mean or cls (default: the model folder's sentence-transformers pooling, "
-                                       "else mean)", choices=POOLINGS)
-    normalize: bool | None = option(None, "unit-length rows (default: as the model folder's modules.json says, "
-                                          "else off); --no-normalize turns it off")
-    batch_size: int = option(32, "texts per forward pass (batches group texts of similar length)")
-    quantize: str | None = option(None, QUANTIZE_HELP, choices=QUANTIZE_CHOICES)
-    tokenizer: str | None = option(None, "tokenizer folder or Hub id (default: the model's)")
-    overwrite: bool = option(False, "replace an existing --output file")
-    progress: bool = option(True, "show a progress bar in texts/s (--no-progress to hide)")
-
-
-def read_lines(path: str | os.PathLike, flag: str = "--input") -> list[str]:
-    """The lines of a UTF-8 file (``\\n`` or ``\\r\\n``); a final newline does not add an empty line."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{flag} {path}: no such file")
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = path.read_bytes()[: err.start].count(b"\n") + 1
-        raise ValueError(f"{flag} {path} is not UTF-8 (line {line}, byte {err.start}); convert it to UTF-8") from None
-    except OSError as err:
-        raise ValueError(f"{flag} {path} cannot be read ({err.strerror})") from None
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return [line[:-1] if line.endswith("\r") else line for line in lines]
-
-
-def embed_file(config: EmbedConfig) -> dict[str, Any]:
-    """Embed every line of ``config.input`` into ``config.output`` (.npy) plus a record (.json beside it)."""
-    from fnet.io import atomic_write, atomic_write_text
-    from fnet.modeling import FNetModel
-
-    for name in ("model", "input", "output"):
-        if not getattr(config, name):
-            raise ValueError(f"--{name} is required")
-    output = Path(config.output)
-    if output.suffix != ".npy":
-        raise ValueError(f"--output {output} must end in .npy")
-    if config.quantize not in (None, *QUANTIZE_CHOICES):
-        raise ValueError(f"--quantize {config.quantize!r} is not a choice; use {' or '.join(QUANTIZE_CHOICES)}")
-    record_path = output.with_suffix(".json")
-    if output.exists() and not config.overwrite:
-        raise ValueError(f"--output {output} exists; pass --overwrite to replace it, or choose another file")
-    if not output.parent.is_dir():
-        raise FileNotFoundError(f"--output {output}: the folder {output.parent} does not exist")
-    texts = read_lines(config.input)
-    from fnet.hub import resolve
-
-    folder = resolve(config.model, what="model", flag="--model")
-    # fused CPU kernels (or int8 Linear layers), as predict uses
-    model = optimize_for_inference(FNetModel.from_pretrained(folder), quantize_weights=config.quantize)
-    model.name_or_path = str(folder)
-    tokenizer = load_tokenizer(config.tokenizer or folder)
-    result = encode_texts(model, texts, tokenizer, batch_size=config.batch_size, max_length=config.max_length,
-                          pooling=config.pooling, normalize=config.normalize, progress=config.progress)
-    atomic_write(output, lambda handle: np.save(handle, result.embeddings, allow_pickle=False))
-    record = {"model": str(config.model), "input": str(config.input), "output": str(output),
-              "rows": len(texts), "dim": int(result.embeddings.shape[1]), "pooling": result.pooling,
-              "normalize": result.normalize, "max_length": result.max_length, "quantize": config.quantize,
-              "recipe": embedding_defaults(folder).source,
-              "blank_rows": result.empty, "truncated_rows": result.truncated,
-              "texts_per_s": round(result.stats["texts_per_s"], 2), "tokens_per_s": round(result.stats["tokens_per_s"], 1),
-              "seconds": result.stats["seconds"]}
-    atomic_write_text(record_path, json.dumps(record, indent=2) + "\n")
-    return record

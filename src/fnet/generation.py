@@ -57,7 +57,6 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.nn.functional as F
 
-from fnet.options import option
 
 if TYPE_CHECKING:
     from fnet.modeling import FNetPreTrainedModel
@@ -65,8 +64,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["generate", "pseudo_log_likelihood", "load_generator", "MaskedLMScorer", "GenerateConfig",
-           "generate_from_config"]
+__all__ = ["generate", "pseudo_log_likelihood", "load_generator", "MaskedLMScorer"]
 
 DEFAULT_MAX_LENGTH = 32
 
@@ -306,44 +304,3 @@ def _chain(scorer: MaskedLMScorer, start: _Sentence, steps: int, seed: int, temp
     pll = scorer.pll(x.ids)
     return {"text": scorer.tokenizer.decode(x.ids), "score": pll / len(x.ids), "accepted": accepted,
             "proposed": proposed}
-
-
-# ----------------------------------------------------------------------------- `fnet generate`
-
-
-@dataclass
-class GenerateConfig:
-    """`fnet generate`: keyword-constrained sentences from a pretrained MLM (CGMH)."""
-
-    model: str | None = option(None, "a pretraining output (fnet pretrain) with its MLM head and tokenizer (required)")
-    keywords: list[str] | None = option(None, "words every sample contains, in this order (required)", metavar="W")
-    num_samples: int = option(5, "independent chains, one sample each", metavar="N")
-    steps: int = option(100, "proposals per chain (each costs two encoder passes)", metavar="N")
-    seed: int = option(0, "chain k uses seed + k")
-    temperature: float = option(1.0, "temperature T of the target exp((PLL + length bonus * n) / T)", metavar="T")
-    final_temperature: float | None = option(None, "anneal T geometrically to this value over the steps (simulated "
-                                                   "annealing; e.g. 0.1 for the most fluent sentence)", metavar="T")
-    min_length: int | None = option(None, "fewest pieces per sample (default: the keywords' pieces + 1)", metavar="N")
-    max_length: int | None = option(None, f"most pieces per sample (default: {DEFAULT_MAX_LENGTH} or the model's "
-                                          "positions - 2)", metavar="N")
-    length_bonus: float = option(0.0, "nats per piece added to the PLL (a PLL sum favours short sentences)",
-                                 metavar="NATS", signed=True)
-    output: str | None = option(None, "write JSON lines here instead of stdout", metavar="FILE.jsonl")
-    threads: int | None = option(None, "torch CPU threads")
-
-    def validate(self) -> None:
-        if not self.model:
-            raise ValueError("--model is required")
-        if not self.keywords:
-            raise ValueError("--keywords is required (one or more words)")
-
-
-def generate_from_config(config: GenerateConfig) -> list[dict[str, Any]]:
-    """Load ``config.model`` and run :func:`generate` with the config's options."""
-    config.validate()
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    model, tokenizer = load_generator(config.model)
-    return generate(model, tokenizer, list(config.keywords), num_samples=config.num_samples, steps=config.steps,
-                    seed=config.seed, temperature=config.temperature, final_temperature=config.final_temperature,
-                    min_length=config.min_length, max_length=config.max_length, length_bonus=config.length_bonus)

@@ -5,7 +5,10 @@ of the pads, so inputs are sorted by length and cut into batches by a token budg
 row), and results are put back in input order by the caller with the indices each batch carries.
 
 Every inference path (`fnet predict`, `fnet evaluate`, `fnet embed`, ``model.encode``) batches
-through :func:`length_batches` and reports through :class:`Throughput`.
+through :func:`length_batches` and reports through :class:`Throughput`. :func:`task_logits` runs a
+task model over a feature table (the one runner of evaluate, predict, calibrate and fine-tuning's
+validation), on the run's device and precision, and under torchrun each rank runs its share of the
+rows and every rank gets all outputs back in input order (:class:`fnet.harness.Run`).
 """
 
 from __future__ import annotations
@@ -14,12 +17,17 @@ import sys
 import time
 from typing import TYPE_CHECKING, Iterator, Mapping, Sequence
 
-import numpy as np
+from fnet.lazy import numpy as np  # imported on first use: the CLI reads this module for its flags
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["length_batches", "Throughput", "LengthBuckets", "trim_padding"]
+    from fnet.data.features import Features
+    from fnet.harness import Run
+
+__all__ = ["length_batches", "Throughput", "LengthBuckets", "trim_padding", "feature_batch", "task_logits"]
+
+OUTPUT_KEYS = ("logits", "start_logits", "end_logits")  # what task models return that callers score
 
 
 def length_batches(lengths: Sequence[int] | np.ndarray, max_tokens: int = 16384, max_rows: int = 256
@@ -146,3 +154,83 @@ class LengthBuckets:
         index[axis] = order
         out[tuple(index)] = joined
         return out
+
+
+def feature_batch(features: "Features", rows: "np.ndarray | list[int] | slice") -> dict[str, "torch.Tensor"]:
+    """Rows of a feature table (model inputs and labels), cut to the longest real length among them
+    (pads beyond it are dropped; with the attention mask passed, the kept pads do not change any output)."""
+    from fnet.data.features import LABEL_KEYS, MODEL_KEYS
+
+    batch = {k: v[rows] for k, v in features.items() if k in MODEL_KEYS or k in LABEL_KEYS}
+    per_token = [k for k, v in batch.items()
+                 if k in MODEL_KEYS or (k == "labels" and v.dim() == batch["attention_mask"].dim())]
+    return trim_padding(batch, keys=per_token)
+
+
+def task_logits(model: "torch.nn.Module", features: "Features", batch_size: int, mc_samples: int = 0,
+                max_tokens: int = 16384, progress: bool = False, run: "Run | None" = None) -> dict[str, np.ndarray]:
+    """Run a task model over all feature rows; returns ``logits`` / ``start_logits`` / ``end_logits``
+    (float32 numpy) in row order.
+
+    Rows go in length buckets of at most ``batch_size`` rows and ``max_tokens`` padded tokens
+    (:class:`LengthBuckets`), each cut to its longest real length; per-token outputs are padded back to
+    the feature length (QA logits with -1e4, so padding is never picked as an answer). With
+    ``mc_samples`` > 0 dropout stays on and each array gains a leading axis of that many samples.
+    ``run`` (:class:`fnet.harness.Run`): the device and precision (default: the model's device, fp32);
+    under torchrun each rank runs a contiguous share of the rows and all ranks get every row back.
+    """
+    from fnet.data.features import MODEL_KEYS
+
+    n_rows = features["input_ids"].shape[0]
+    rows = run.shard(n_rows) if run is not None else range(n_rows)
+    inputs = {k: v[rows.start:rows.stop] for k, v in features.items() if k in MODEL_KEYS}
+    part = _logits_of_rows(model, inputs, batch_size, mc_samples, max_tokens, progress and (run is None or run.is_main),
+                           run) if len(rows) else {}
+    if run is None:
+        return part
+    parts = [p for p in run.gather(part) if p]
+    axis = 1 if mc_samples else 0
+    return {key: np.concatenate([p[key] for p in parts], axis=axis) for key in (parts[0] if parts else {})}
+
+
+def _logits_of_rows(model: "torch.nn.Module", inputs: dict[str, "torch.Tensor"], batch_size: int, mc_samples: int,
+                    max_tokens: int, progress: bool, run: "Run | None") -> dict[str, np.ndarray]:
+    """:func:`task_logits` on this process's rows."""
+    import contextlib
+    import logging
+
+    import torch
+
+    passes = max(1, mc_samples)
+    full = inputs["input_ids"].shape[-1]
+    buckets = LengthBuckets(inputs, max_tokens=max_tokens, max_rows=batch_size, progress=progress, desc="predicting")
+    chunks: dict[str, list[np.ndarray]] = {}
+    model.train(mc_samples > 0)
+    try:
+        with torch.no_grad():
+            for _, batch in buckets:
+                if run is not None:
+                    batch = run.to_device(batch)
+                samples: dict[str, list[np.ndarray]] = {}
+                for _ in range(passes):
+                    with run.autocast() if run is not None else contextlib.nullcontext():
+                        out = model(**batch)
+                    for key in OUTPUT_KEYS:
+                        value = getattr(out, key, None)
+                        if value is None:
+                            continue
+                        value = value.float().cpu().numpy()
+                        per_token = key != "logits" or value.ndim == 3  # (b, n[, k])
+                        if per_token and value.shape[1] < full:
+                            pad = [(0, 0)] * value.ndim
+                            pad[1] = (0, full - value.shape[1])
+                            value = np.pad(value, pad, constant_values=-1e4 if key != "logits" else 0.0)
+                        samples.setdefault(key, []).append(value)
+                for key, values in samples.items():
+                    chunks.setdefault(key, []).append(np.stack(values))  # (s, b, ...)
+    finally:
+        model.eval()
+    result = {key: buckets.restore(values, axis=1) for key, values in chunks.items()}
+    logging.getLogger(__name__).info(
+        "inference: %(texts)d rows, %(tokens)d tokens in %(seconds).2f s (%(tokens_per_s).0f tokens/s)", buckets.stats)
+    return result if mc_samples else {key: value[0] for key, value in result.items()}

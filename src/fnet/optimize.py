@@ -225,10 +225,7 @@ class Int8Output(_OneDNNInt8, FNetOutput):
         return super().forward(hidden_states, input_tensor)
 
 
-QUANTIZE_CHOICES = ("int8",)
-# the --quantize help of every command that runs the model in PyTorch (evaluate, predict, embed)
-QUANTIZE_HELP = ("int8: int8 weights for the encoder's Linear layers (CPU; faster, a small accuracy change, "
-                 "see BENCHMARKS.md)")
+from fnet.harness import QUANTIZE_CHOICES, QUANTIZE_HELP  # noqa: E402  (the --quantize flag, defined without torch)
 
 
 def int8_linear_names(model: nn.Module) -> list[str]:

@@ -59,10 +59,11 @@ def require(config: Any, *names: str, hint: str = "") -> None:
 
 
 def require_at_least(config: Any, minimum: int, *names: str) -> None:
-    """Raise ``ValueError`` naming the flag of the first of ``names`` whose value is below ``minimum``."""
+    """Raise ``ValueError`` naming the flag of the first of ``names`` whose value is below ``minimum``
+    (None: a default decided later, not checked here)."""
     for name in names:
         value = getattr(config, name)
-        if value < minimum:
+        if value is not None and value < minimum:
             raise ValueError(f"{flag_of(type(config), name)} must be >= {minimum}, got {value}")
 
 

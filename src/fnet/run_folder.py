@@ -45,9 +45,12 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from fnet.io import atomic_replace_dir, atomic_write_text, reserved_name, temporary_dir_beside, umask
+
+if TYPE_CHECKING:
+    from fnet.data.tokenizer import SavedTokenizer
 
 __all__ = ["MARKER_NAME", "LOCK_NAME", "OutputError", "FolderLocked", "Claim", "claim", "check_claim", "claim_file",
            "check_disjoint",
@@ -326,7 +329,8 @@ def check_disjoint(output: str | os.PathLike, inputs: dict[str, Any], flag: str 
                                   f"overlap what the command reads: choose another {flag}")
 
 
-RESUMABLE = ("pretrain", "distill")  # commands with --resume: an unfinished run of theirs can be continued
+# commands with --resume: an unfinished run of theirs (its checkpoints, in that folder) can be continued
+RESUMABLE = {"pretrain": "checkpoints", "distill": "checkpoints", "finetune": "training/checkpoints"}
 
 
 def _check_reuse(target: Path, kind: str, previous: dict[str, Any] | None, *, overwrite: bool, resume: bool,
@@ -344,7 +348,7 @@ def _check_reuse(target: Path, kind: str, previous: dict[str, Any] | None, *, ov
         return
     hint = ""
     if kind in RESUMABLE and (previous is None or previous.get("kind") == kind) \
-            and (target / "checkpoints").is_dir():
+            and (target / RESUMABLE[kind]).is_dir():
         hint = "pass --resume to continue it, "
     raise OutputError(f"{flag} {target} already holds {what}; {hint}choose another {flag}, or pass --overwrite "
                       "to replace it")
@@ -405,7 +409,7 @@ def recorded_tokenizer(folder: str | os.PathLike) -> str | None:
     return None
 
 
-def check_tokenizer(folder: str | os.PathLike, folder_flag: str, tokenizer: Any, tokenizer_source: Any,
+def check_tokenizer(folder: str | os.PathLike, folder_flag: str, tokenizer: SavedTokenizer, tokenizer_source: Any,
                     tokenizer_flag: str = "--tokenizer") -> str:
     """Refuse a tokenizer other than the one ``folder`` was made with, naming both; returns the
     tokenizer's fingerprint (to record)."""

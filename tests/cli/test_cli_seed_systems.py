@@ -117,7 +117,7 @@ def test_a_temperature_file_of_other_weights_is_refused_in_one_line(classifier, 
 
 
 def test_calibrate_refuses_a_task_without_class_labels(tmp_path, capsys):
-    from fnet.calibration import CalibrateConfig
+    from fnet.apps.calibrate import CalibrateConfig
 
     with pytest.raises(ValueError, match="--data is required"):
         CalibrateConfig(model="m").validate()

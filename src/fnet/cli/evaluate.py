@@ -8,8 +8,9 @@ import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from fnet.cli.finetune import add_config_arguments, add_reader_arguments
-    from fnet.training.finetune import EvaluateConfig
+    from fnet.cli import add_config_arguments
+    from fnet.cli.finetune import add_reader_arguments
+    from fnet.apps.evaluate import EvaluateConfig
 
     parser = subparsers.add_parser(
         "evaluate", help="score a fine-tuned model on a labelled file",
@@ -21,13 +22,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fnet.cli.finetune import config_from, with_reader_flags
-    from fnet.training.finetune import EvaluateConfig, evaluate, task_info
+    from fnet.cli import config_from
+    from fnet.cli.finetune import with_reader_flags
+    from fnet import harness
+    from fnet.apps.evaluate import EvaluateConfig, evaluate
+    from fnet.tasks.folder import task_info
 
     config = config_from(args, EvaluateConfig)
     config.validate()
     config = with_reader_flags(config, args, task_info(config.model).family())
     summary = evaluate(config)
+    if not harness.is_main_process():  # under torchrun rank 0 reports
+        return 0
     if summary.get("truncated"):
         print(f"fnet evaluate: {summary['truncated']} of {summary['examples']} examples were longer than "
               f"{summary['seq_len']} tokens and were truncated", file=sys.stderr)

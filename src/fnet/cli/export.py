@@ -22,27 +22,15 @@ INT8_TOLERANCE = 0.1  # max abs difference over the largest output, onnxruntime 
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from fnet.export import DEFAULT_OPSET, TASKS
-    from fnet.optimize import QUANTIZE_CHOICES
+    from fnet.apps.export import ExportConfig
+    from fnet.cli import add_config_arguments
 
     parser = subparsers.add_parser(
         "export",
         help="export a model to ONNX",
         description="Export a saved fnet model to ONNX with dynamic batch size and sequence length.",
     )
-    parser.add_argument("--model", required=True, metavar="DIR", help="model directory (config.json + weights)")
-    parser.add_argument("--format", choices=["onnx"], default="onnx", help="output format (default: onnx)")
-    parser.add_argument("--output", required=True, metavar="FILE", help="file to write, e.g. model.onnx")
-    parser.add_argument("--task", choices=["auto", *TASKS], default="auto",
-                        help="which head to export; auto reads `architectures` from config.json (default)")
-    parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, metavar="N",
-                        help=f"ONNX opset version (default: {DEFAULT_OPSET})")
-    parser.add_argument("--quantize", choices=QUANTIZE_CHOICES, default=None,
-                        help="int8: int8 weights for the encoder's Linear layers (onnxruntime dynamic quantization; "
-                             "the Fourier mixing, pooler and heads stay float32)")
-    parser.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
-    parser.add_argument("--no-check", action="store_true",
-                        help="skip running the exported file in onnxruntime against PyTorch")
+    add_config_arguments(parser, ExportConfig)
     parser.set_defaults(func=run)
 
 
@@ -57,26 +45,29 @@ def _require(modules: tuple[str, ...], why: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fnet.export import export_onnx, load_for_export
-
     from fnet import run_folder
+    from fnet.apps.export import ExportConfig
+    from fnet.cli import config_from
+    from fnet.export import DEFAULT_OPSET, export_onnx, load_for_export
 
-    run_folder.check_output_path(args.output, want="file")
-    if Path(args.output).exists() and not args.overwrite:
-        raise run_folder.OutputError(f"--output {args.output} already exists; choose another --output, or pass "
+    config = config_from(args, ExportConfig)
+    config.validate()
+    run_folder.check_output_path(config.output, want="file")
+    if Path(config.output).exists() and not config.overwrite:
+        raise run_folder.OutputError(f"--output {config.output} already exists; choose another --output, or pass "
                                      "--overwrite to replace it")
-    run_folder.check_disjoint(args.output, {"--model": args.model})
+    run_folder.check_disjoint(config.output, {"--model": config.model})
     _require(("onnx", "onnxscript"), "fnet export")
-    if args.quantize:
+    if config.quantize:
         _require(("onnxruntime",), "--quantize")
-    if not args.no_check:
+    if config.check:
         _require(("onnxruntime",), "the check of the exported file (--no-check skips it)")
-    model, task = load_for_export(args.model, args.task)
-    with run_folder.claim_file(args.output, overwrite=args.overwrite, inputs={"--model": args.model}) as tmp:
-        info = export_onnx(model, tmp, task, opset=args.opset, quantize=args.quantize)
-        if not args.no_check:  # a file that fails its check is never left at --output
+    model, task = load_for_export(config.model, config.task)
+    with run_folder.claim_file(config.output, overwrite=config.overwrite, inputs={"--model": config.model}) as tmp:
+        info = export_onnx(model, tmp, task, opset=config.opset or DEFAULT_OPSET, quantize=config.quantize)
+        if config.check:  # a file that fails its check is never left at --output
             _check(model, tmp, task, info)
-    info["path"] = args.output
+    info["path"] = config.output
     print(f"wrote {info['path']} (task {task}, opset {info['opset']}, inputs {', '.join(info['inputs'])}; "
           f"outputs {', '.join(info['outputs'])}; batch and sequence dynamic, up to {info['max_sequence_length']} tokens)")
     if info["quantize"]:

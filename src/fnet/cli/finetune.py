@@ -26,29 +26,13 @@ def add_reader_arguments(parser: argparse.ArgumentParser) -> None:
         seen.update(names)
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, cls: type, **kwargs: Any) -> None:
-    """``--config RUN`` plus one flag per field of ``cls``."""
-    from fnet.options import add_arguments
-
-    parser.add_argument("--config", metavar="RUN.toml|json",
-                        help="options from a TOML or JSON file whose keys are the flag names (reader options "
-                        "in a [reader] table); flags given here win")
-    add_arguments(parser, cls, **kwargs)
-
-
-def config_from(args: argparse.Namespace, cls: type) -> Any:
-    """``cls`` from its defaults <- the ``--config`` file <- the flags given."""
-    from fnet.options import build, read_options_file
-
-    return build(cls, args, read_options_file(args.config, cls) if args.config else None)
-
-
 def with_reader_flags(config: Any, args: argparse.Namespace, family: Any) -> Any:
     """``config`` with the family's reader flags given on the command line over its ``reader`` options."""
     return dataclasses.replace(config, reader={**config.reader, **family.options.given(args)})
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from fnet.cli import add_config_arguments
     from fnet.training.finetune import FinetuneConfig
 
     parser = subparsers.add_parser(
@@ -63,11 +47,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from fnet.cli import config_from
     from fnet.training.finetune import FinetuneConfig, finetune
 
     config = config_from(args, FinetuneConfig)
     config = with_reader_flags(config, args, config.validate())
     summary = finetune(config)
+    if not summary:  # under torchrun rank 0 reports
+        return 0
     print(json.dumps(summary, indent=2))
     print(f"model saved to {config.output}")
     return 0

@@ -8,8 +8,8 @@ import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from fnet.cli.finetune import add_config_arguments
-    from fnet.generation import GenerateConfig
+    from fnet.cli import add_config_arguments
+    from fnet.apps.generate import GenerateConfig
 
     parser = subparsers.add_parser(
         "generate", help="write sentences that contain given keywords (CGMH with the model's MLM)",
@@ -18,20 +18,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         'One JSON object per sample: {"text", "score" (PLL per piece, nats), "accepted", "proposed"}.',
     )
     add_config_arguments(parser, GenerateConfig)
-    parser.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from fnet import run_folder
-    from fnet.cli.finetune import config_from
-    from fnet.generation import GenerateConfig, generate_from_config
+    from fnet.cli import config_from
+    from fnet.apps.generate import GenerateConfig, generate_from_config
 
     config = config_from(args, GenerateConfig)
     if not config.output:
         sys.stdout.write(_jsonl(generate_from_config(config)))
         return 0
-    with run_folder.claim_file(config.output, overwrite=args.overwrite) as tmp:
+    with run_folder.claim_file(config.output, overwrite=config.overwrite) as tmp:
         samples = generate_from_config(config)
         tmp.write_text(_jsonl(samples), encoding="utf-8")
     print(f"{len(samples)} samples written to {config.output}", file=sys.stderr)

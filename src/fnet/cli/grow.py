@@ -6,8 +6,8 @@ import argparse
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from fnet.cli.finetune import add_config_arguments
-    from fnet.growth import GrowConfig
+    from fnet.cli import add_config_arguments
+    from fnet.apps.grow import GrowConfig
 
     parser = subparsers.add_parser(
         "grow", help="grow a saved model (width, depth, hidden size, positions, vocabulary) preserving its function",
@@ -20,8 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fnet.cli.finetune import config_from
-    from fnet.growth import GrowConfig, grow_directory
+    from fnet.cli import config_from
+    from fnet.apps.grow import GrowConfig, grow_directory
 
     config = config_from(args, GrowConfig)
     report = grow_directory(config)

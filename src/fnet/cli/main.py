@@ -27,6 +27,7 @@ SUBCOMMAND_MODULES = [
     "fnet.cli.predict",
     "fnet.cli.calibrate",
     "fnet.cli.generate",
+    "fnet.cli.vae",
     "fnet.cli.grow",
     "fnet.cli.embed",
     "fnet.cli.distill",
@@ -68,8 +69,12 @@ def main(argv: list[str] | None = None) -> int:
     from fnet.runtime import configure_allocator
 
     # as the `fnet` command (argv None): re-exec once with glibc's huge-page tunable; in-process
-    # calls (tests, scripts) only get the run-time part (runtime.py)
-    configure_allocator(reexec_argv=sys.argv if argv is None else None)
+    # calls (tests, scripts) only get the run-time part (runtime.py); asking for help runs no model
+    words = sys.argv[1:] if argv is None else argv
+    if not words or {"-h", "--help", "--version"} & set(words):
+        configure_allocator() if argv is None else None
+    else:
+        configure_allocator(reexec_argv=sys.argv if argv is None else None)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

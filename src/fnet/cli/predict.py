@@ -8,8 +8,8 @@ import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from fnet.cli.finetune import add_config_arguments
-    from fnet.training.finetune import PredictConfig
+    from fnet.cli import add_config_arguments
+    from fnet.apps.predict import PredictConfig
 
     parser = subparsers.add_parser(
         "predict", help="predict with a fine-tuned model (JSON lines)",
@@ -22,12 +22,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fnet.cli.finetune import config_from
+    from fnet.cli import config_from
     from fnet.io import atomic_write_text
-    from fnet.training.finetune import PredictConfig, predict
+    from fnet import harness
+    from fnet.apps.predict import PredictConfig, predict
 
     config = config_from(args, PredictConfig)
     records = predict(config)
+    if not harness.is_main_process():  # under torchrun rank 0 writes
+        return 0
     truncated = sum(bool(r.get("truncated")) for r in records)
     skipped = sum("skipped" in r for r in records)
     if truncated:

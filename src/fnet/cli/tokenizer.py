@@ -11,26 +11,31 @@ Input files must be UTF-8 (as for ``fnet pretrain``).
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
+
+from fnet.options import option, require, require_at_least
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+@dataclass
+class TokenizerTrainConfig:
+    """`fnet tokenizer train`: a SentencePiece model with FNet's special ids, saved as an FNet tokenizer."""
 
+    input: list[str] | None = option(None, "text files to train on (required)", metavar="FILE")
+    vocab_size: int | None = option(None, "number of pieces (required)", metavar="N")
+    output: str | None = option(None, "new or empty folder to save the tokenizer in (required)", metavar="DIR")
+    overwrite: bool = option(False, "replace what --output holds (the old folder stays intact until training "
+                                    "succeeded)")
+    model_type: str = option("unigram", "SentencePiece algorithm", choices=("unigram", "bpe"))
+    character_coverage: float = option(0.9995, "share of characters the vocabulary covers: 1.0 for English, 0.9995 "
+                                               "for Chinese/Japanese", metavar="F")
+    lowercase: bool = option(False, "lower-case text when training and encoding")
+    input_sentence_size: int = option(1_000_000, "sample at most N sentences from the input", metavar="N")
 
-def _coverage(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}") from None
-    if not 0.0 < value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {value}")
-    return value
+    def validate(self) -> None:
+        require(self, "input", "vocab_size", "output")
+        require_at_least(self, 1, "vocab_size", "input_sentence_size")
+        if not 0.0 < self.character_coverage <= 1.0:
+            raise ValueError(f"--character-coverage must be in (0, 1], got {self.character_coverage}")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -50,19 +55,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "as an FNet tokenizer. Ids: <unk> 0, <s> 1, </s> 2, <pad> 3, [CLS] 4, [SEP] 5, [MASK] 6."
         ),
     )
-    train.add_argument("--input", nargs="+", required=True, metavar="FILE", help="text files to train on")
-    train.add_argument("--vocab-size", type=_positive_int, required=True, metavar="N", help="number of pieces")
-    train.add_argument("--output", required=True, metavar="DIR", help="new or empty folder to save the tokenizer in")
-    train.add_argument("--overwrite", action="store_true",
-                       help="replace what --output holds (the old folder stays intact until training succeeded)")
-    train.add_argument("--model-type", choices=["unigram", "bpe"], default="unigram",
-                       help="SentencePiece algorithm (default: unigram)")
-    train.add_argument("--character-coverage", type=_coverage, default=0.9995, metavar="F",
-                       help="share of characters the vocabulary covers: 1.0 for English, 0.9995 (default) "
-                            "for Chinese/Japanese")
-    train.add_argument("--lowercase", action="store_true", help="lower-case text when training and encoding")
-    train.add_argument("--input-sentence-size", type=_positive_int, default=1_000_000, metavar="N",
-                       help="sample at most N sentences from the input (default: 1000000)")
+    from fnet.cli import add_config_arguments
+
+    add_config_arguments(train, TokenizerTrainConfig)
     train.set_defaults(func=_train)
 
 
@@ -73,8 +68,11 @@ def _no_subcommand(parser: argparse.ArgumentParser) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from fnet import run_folder
+    from fnet.cli import config_from
     from fnet.tokenization import FNetTokenizer
 
+    args = config_from(args, TokenizerTrainConfig)
+    args.validate()
     with run_folder.claim(args.output, "tokenizer train", overwrite=args.overwrite) as out:
         tokenizer = FNetTokenizer.train(
             args.input,

@@ -31,11 +31,11 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
 
 import numpy as np
 import torch
 
+from fnet.data.tokenizer import Tokenizer
 from fnet.io import atomic_write, atomic_write_text
 
 # Bump when reading, splitting or the shard layout changes: old caches are then rebuilt.
@@ -49,22 +49,6 @@ _SENTENCE_END = re.compile(r"([.!?][\"'\u201d\u2019)\]]*)\s+(?=[\"'\u201c\u2018(
 
 # column layout of an instance row: token spans of segment A and B (global positions) and the NSP label
 A_START, A_END, B_START, B_END, IS_RANDOM_NEXT = range(5)
-
-
-class Tokenizer(Protocol):
-    """What the pipeline needs from a tokenizer (``FNetTokenizer`` provides it)."""
-
-    cls_token_id: int
-    sep_token_id: int
-    pad_token_id: int
-    mask_token_id: int
-    all_special_ids: list[int]
-
-    def __len__(self) -> int: ...
-
-    def __call__(self, texts: list[str], add_special_tokens: bool = ...) -> Any: ...
-
-    def convert_ids_to_tokens(self, ids: Sequence[int]) -> list[str]: ...
 
 
 # ----------------------------------------------------------------------------- reading

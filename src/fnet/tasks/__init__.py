@@ -20,7 +20,7 @@ subclass and add an instance to :data:`FAMILIES`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fnet.data.features import Features
 from fnet.tasks.base import ExportHead, ReaderOptions, TaskFamily
@@ -28,6 +28,9 @@ from fnet.tasks.classification import Classification
 from fnet.tasks.multiple_choice import MultipleChoice
 from fnet.tasks.question_answering import QuestionAnswering
 from fnet.tasks.token_classification import TokenClassification
+
+if TYPE_CHECKING:
+    from fnet.data.tokenizer import Tokenizer
 
 __all__ = ["FAMILIES", "TaskFamily", "ReaderOptions", "ExportHead", "get_family", "canonical_task",
            "cli_choices", "load_task_examples", "featurize", "compute_metrics"]
@@ -85,7 +88,7 @@ def load_task_examples(task: str, path: str | Path, **options: Any) -> Any:
     return family.read(path, family.options.of({**implied, **options}))
 
 
-def featurize(task: str, examples: Any, tokenizer: Any, max_length: int = 128, **options: Any) -> Features:
+def featurize(task: str, examples: Any, tokenizer: Tokenizer, max_length: int = 128, **options: Any) -> Features:
     """Featurize ``examples`` for ``task``: a :class:`Features` dict of tensors for ``model(**f)``.
 
     ``options``: ``padding`` (all tasks but multiple choice), ``label_all_subtokens`` (token

@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from typing import Any, ClassVar, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
-import numpy as np
+from fnet.lazy import numpy as np  # imported on first use: the CLI reads this module for its flags
 
 from fnet.data.features import Features
 from fnet.options import option
+
+if TYPE_CHECKING:
+    from fnet.data.tokenizer import Tokenizer
 
 __all__ = ["TaskFamily", "ReaderOptions", "ExportHead", "format_option", "eval_scores", "softmax", "sigmoid"]
 
@@ -121,7 +124,7 @@ class TaskFamily:
         """Examples from a file (the family's ``*Examples`` type)."""
         raise NotImplementedError
 
-    def featurize(self, examples: Any, tokenizer: Any, max_length: int = 128, *, stride: int = 128,
+    def featurize(self, examples: Any, tokenizer: Tokenizer, max_length: int = 128, *, stride: int = 128,
                   **options: Any) -> Features:
         """A feature table for ``model(**features)``; ``stride`` matters only to windowed families."""
         raise NotImplementedError

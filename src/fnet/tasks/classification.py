@@ -15,9 +15,9 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
-import numpy as np
+from fnet.lazy import numpy as np  # imported on first use: the CLI reads this module for its flags
 
 from fnet.data.features import Features, model_inputs
 from fnet.data.rows import (
@@ -31,7 +31,10 @@ from fnet.data.rows import (
 )
 from fnet.options import option
 from fnet.tasks.base import ExportHead, ReaderOptions, TaskFamily, eval_scores, format_option, sigmoid, softmax
-from fnet.training import metrics as M
+from fnet.tasks import metrics as M
+
+if TYPE_CHECKING:
+    from fnet.data.tokenizer import Tokenizer
 
 __all__ = ["ClassificationExamples", "ClassificationReaderOptions", "read_classification",
            "featurize_classification", "Classification", "PROBLEM_TYPES"]
@@ -395,7 +398,7 @@ def read_classification(path: str | Path, options: ClassificationReaderOptions |
 
 def featurize_classification(
     examples: ClassificationExamples,
-    tokenizer: Any,
+    tokenizer: Tokenizer,
     max_length: int = 128,
     *,
     padding: str | bool = "max_length",
@@ -429,7 +432,7 @@ def classification_metrics(predictions: Any, references: Any, *, problem_type: s
                            num_labels: int | None = None, **options: Any) -> dict[str, Any]:
     """Single-label: ``predictions`` are logits or class ids; ``accuracy``, ``f1`` (binary F1 of class
     1 with two classes, macro F1 otherwise), ``f1_macro``, ``matthews_correlation``. Regression:
-    ``pearson``, ``spearman``, ``mse``. Multi-label: :func:`fnet.training.metrics.multi_label_scores`
+    ``pearson``, ``spearman``, ``mse``. Multi-label: :func:`fnet.tasks.metrics.multi_label_scores`
     (``threshold`` option: logits > 0 by default; 0/1 predictions work as is)."""
     if problem_type == REGRESSION:
         x, y = M.as_floats(predictions), M.as_floats(references)
@@ -465,7 +468,7 @@ class Classification(TaskFamily):
     def read(self, path: Any, options: ClassificationReaderOptions) -> ClassificationExamples:
         return read_classification(path, options)
 
-    def featurize(self, examples: ClassificationExamples, tokenizer: Any, max_length: int = 128, *,
+    def featurize(self, examples: ClassificationExamples, tokenizer: Tokenizer, max_length: int = 128, *,
                   stride: int = 128, **options: Any) -> Features:
         del stride  # only question answering splits inputs into windows
         return featurize_classification(examples, tokenizer, max_length, **options)

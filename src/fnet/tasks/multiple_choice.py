@@ -12,15 +12,18 @@ import dataclasses
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+from fnet.lazy import numpy as np  # imported on first use: the CLI reads this module for its flags
 
 from fnet.data.features import Features, model_inputs
 from fnet.data.rows import detect_format, file_error, is_int_string, label_to_str, read_rows
 from fnet.options import option
 from fnet.tasks.base import ReaderOptions, TaskFamily, eval_scores, format_option, softmax
-from fnet.training import metrics as M
+from fnet.tasks import metrics as M
+
+if TYPE_CHECKING:
+    from fnet.data.tokenizer import Tokenizer
 
 __all__ = ["MultipleChoiceExamples", "MultipleChoiceReaderOptions", "read_multiple_choice",
            "featurize_multiple_choice", "MultipleChoice"]
@@ -180,7 +183,7 @@ def read_multiple_choice(path: str | Path, options: MultipleChoiceReaderOptions 
 
 def featurize_multiple_choice(
     examples: MultipleChoiceExamples,
-    tokenizer: Any,
+    tokenizer: Tokenizer,
     max_length: int = 128,
 ) -> Features:
     """Build ``(n, num_choices, max_length)`` inputs from pairs ``(context, question + " " + ending)``.
@@ -249,7 +252,7 @@ class MultipleChoice(TaskFamily):
     def read(self, path: Any, options: MultipleChoiceReaderOptions) -> MultipleChoiceExamples:
         return read_multiple_choice(path, options)
 
-    def featurize(self, examples: MultipleChoiceExamples, tokenizer: Any, max_length: int = 128, *,
+    def featurize(self, examples: MultipleChoiceExamples, tokenizer: Tokenizer, max_length: int = 128, *,
                   stride: int = 128, **options: Any) -> Features:
         del stride  # only question answering splits inputs into windows
         return featurize_multiple_choice(examples, tokenizer, max_length, **options)

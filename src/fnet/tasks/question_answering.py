@@ -30,14 +30,17 @@ from collections import defaultdict
 from collections.abc import Sequence as _SequenceABC
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
-import numpy as np
+from fnet.lazy import numpy as np  # imported on first use: the CLI reads this module for its flags
 
 from fnet.data.features import Features, model_inputs
 from fnet.data.rows import file_error
 from fnet.options import option
 from fnet.tasks.base import ExportHead, ReaderOptions, TaskFamily, eval_scores
+
+if TYPE_CHECKING:
+    from fnet.data.tokenizer import Tokenizer
 
 
 logger = logging.getLogger(__name__)
@@ -246,7 +249,7 @@ def answer_char_span(answer: dict[str, Any]) -> tuple[int, int]:
     return start + lead, start + len(text) - trail
 
 
-def _cap_questions(questions: list[str], ids: list[str], tokenizer: Any, max_length: int) -> list[str]:
+def _cap_questions(questions: list[str], ids: list[str], tokenizer: Tokenizer, max_length: int) -> list[str]:
     """Questions cut to half the window, ``(max_length - 3) // 2`` tokens (as BERT's SQuAD script caps
     queries), so every window keeps room for context; each cut question is named in a log warning."""
     cap = max(1, (max_length - 3) // 2)
@@ -264,7 +267,7 @@ def _cap_questions(questions: list[str], ids: list[str], tokenizer: Any, max_len
 
 def prepare_qa_features(
     examples: QAExamples | Sequence[QAExample],
-    tokenizer: Any,
+    tokenizer: Tokenizer,
     max_length: int = 384,
     stride: int = 128,
     *,
@@ -635,7 +638,7 @@ class QuestionAnswering(TaskFamily):
     def read(self, path: Any, options: QAReaderOptions) -> QAExamples:
         return read_squad(path, options)
 
-    def featurize(self, examples: QAExamples, tokenizer: Any, max_length: int = 384, *, stride: int = 128,
+    def featurize(self, examples: QAExamples, tokenizer: Tokenizer, max_length: int = 384, *, stride: int = 128,
                   **options: Any) -> Features:
         return prepare_qa_features(examples, tokenizer, max_length, stride, **options)
 

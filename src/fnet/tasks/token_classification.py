@@ -17,15 +17,18 @@ import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-import numpy as np
+from fnet.lazy import numpy as np  # imported on first use: the CLI reads this module for its flags
 
 from fnet.data.features import IGNORE_INDEX, Features, model_inputs
 from fnet.data.rows import file_error
 from fnet.options import option
 from fnet.tasks.base import ExportHead, ReaderOptions, TaskFamily, eval_scores
-from fnet.training import metrics as M
+from fnet.tasks import metrics as M
+
+if TYPE_CHECKING:
+    from fnet.data.tokenizer import Tokenizer
 
 __all__ = ["TokenClassificationExamples", "TokenClassificationReaderOptions", "read_conll",
            "featurize_token_classification", "window_overlap", "word_ids_from_offsets", "token_predictions_to_tags",
@@ -190,7 +193,7 @@ def window_overlap(max_length: int, stride: int) -> int:
 
 def featurize_token_classification(
     examples: TokenClassificationExamples,
-    tokenizer: Any,
+    tokenizer: Tokenizer,
     max_length: int = 128,
     *,
     stride: int = 128,
@@ -277,7 +280,7 @@ def token_predictions_to_tags(
     array or nested lists). Each word takes the prediction at its first sub-token; when a long
     sentence was split into windows, from the window where that sub-token has the most context (the
     most tokens of the window on its shorter side). Words without a sub-token get ``default``. The
-    result lines up with the original sentences, ready for :func:`fnet.training.metrics.entity_scores`.
+    result lines up with the original sentences, ready for :func:`fnet.tasks.metrics.entity_scores`.
     """
     import numpy as np
 
@@ -434,7 +437,7 @@ class TokenClassification(TaskFamily):
     def read(self, path: Any, options: TokenClassificationReaderOptions) -> TokenClassificationExamples:
         return read_conll(path, options)
 
-    def featurize(self, examples: TokenClassificationExamples, tokenizer: Any, max_length: int = 128, *,
+    def featurize(self, examples: TokenClassificationExamples, tokenizer: Tokenizer, max_length: int = 128, *,
                   stride: int = 128, **options: Any) -> Features:
         return featurize_token_classification(examples, tokenizer, max_length, stride=stride, **options)
 

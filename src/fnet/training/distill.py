@@ -36,12 +36,16 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-import numpy as np
+from fnet.lazy import numpy as np  # imported on first use: the CLI reads this module for its flags
 
 from fnet.options import option, require, require_at_least
 from fnet.training.run_options import RunOptions
+
+if TYPE_CHECKING:
+    from fnet.harness import Run
+    from fnet.data.tokenizer import Tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -196,7 +200,7 @@ class DistillTexts:
     windows. Each example is ``[CLS] window [SEP]``; a batch is padded to its longest example.
     """
 
-    def __init__(self, files: Sequence[str], tokenizer: Any, seq_len: int, max_texts: int | None = None,
+    def __init__(self, files: Sequence[str], tokenizer: Tokenizer, seq_len: int, max_texts: int | None = None,
                  chunk: int = 2048):
         self.seq_len, self.pad_id = seq_len, tokenizer.pad_token_id or 0
         cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
@@ -316,51 +320,38 @@ def load_teacher(name: str):
     return teacher, folder
 
 
-def distill(config: DistillConfig, tokenizer: Any = None, callbacks: Sequence[Any] = ()) -> DistillResult:
+def distill(config: DistillConfig, tokenizer: Tokenizer | None = None, callbacks: Sequence[Any] = ()) -> DistillResult:
     """Distil ``config.teacher`` into an FNet student written to ``config.output`` (rank 0).
 
     ``tokenizer``: the teacher's tokenizer (default: ``fnet.AutoTokenizer`` on the teacher's folder);
     ``callbacks``: :class:`fnet.training.loop.Callback` objects for the trainer.
     Raises ``ValueError`` / ``FileNotFoundError`` for bad options or files (messages name the flag).
     """
-    import contextlib
-    import functools
-
-    from fnet import run_folder
+    from fnet import harness
     from fnet.run_folder import check_output_path
-    from fnet.training.distributed import cleanup, init_distributed
     from fnet.training.resume import CHECKPOINTS_DIR
 
     config = config.checked()
     check_output_path(config.output)
-    ctx = init_distributed(None if config.device == "auto" else config.device)
-    with contextlib.ExitStack() as stack:
-        stack.callback(cleanup, ctx)
-        # rank 0 claims (and locks) the output once the other ranks have looked at it as it was
-        claim_output = functools.partial(run_folder.claim, config.output, "distill", overwrite=config.overwrite,
-                                         resume=config.resume, keep=(CHECKPOINTS_DIR,),
-                                         inputs={"--teacher": config.teacher})
-        if not ctx.is_main:
-            out = stack.enter_context(claim_output(main=False))
-        ctx.barrier()
-        if ctx.is_main:
-            out = stack.enter_context(claim_output())
-        return _distill(config, ctx, out, tokenizer, callbacks)
+    with harness.start(config, command="distill", output=config.output, overwrite=config.overwrite,
+                       resume=config.resume, keep=(CHECKPOINTS_DIR,), inputs={"--teacher": config.teacher, "--train-files": config.train_files},
+                       training=True) as run:
+        return _distill(config, run, tokenizer, callbacks)
 
 
-def _distill(config: DistillConfig, ctx: Any, out: Any, tokenizer: Any, callbacks: Sequence[Any]) -> DistillResult:
-    """The run itself, writing under the claimed folder ``out.path``."""
+def _distill(config: DistillConfig, run: Run, tokenizer: Tokenizer, callbacks: Sequence[Any]) -> DistillResult:
+    """The run itself, writing under the claimed folder ``run.out.path``."""
     import torch
 
     from fnet.data.collate import StepBatches
     from fnet.embeddings import RECIPE_FILES, embedding_defaults, load_tokenizer
     from fnet.io import atomic_write_text
     from fnet.optimize import optimize_for_training
-    from fnet.training.distributed import default_threads, wrap_model
     from fnet.run_folder import check_tokenizer
+    from fnet.training.distributed import wrap_model
     from fnet.training.loop import Trainer, TrainerConfig
 
-    torch.set_num_threads(config.threads or default_threads(ctx))
+    ctx, out = run.dist, run.out
     output = out.path
     teacher, folder = load_teacher(config.teacher)
     tokenizer = tokenizer if tokenizer is not None else load_tokenizer(folder, flag="--teacher")
@@ -394,7 +385,7 @@ def _distill(config: DistillConfig, ctx: Any, out: Any, tokenizer: Any, callback
     optimizer, scheduler = config.optimizer_and_scheduler(student, config.lr, config.warmup_steps, config.max_steps)
     trainer_config = TrainerConfig(
         max_steps=config.max_steps, output_dir=str(output), clip_grad=config.clip_grad or None, seed=config.seed,
-        log_every=config.log_every, save_every=config.save_every, keep_last=config.keep_last,
+        bf16=run.precision == "bf16", log_every=config.log_every, save_every=config.save_every, keep_last=config.keep_last,
         progress=config.progress, max_time_s=60.0 * config.time_budget, eval_at_end=False,
     )
     options = dataclasses.asdict(config)

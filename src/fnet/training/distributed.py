@@ -8,6 +8,7 @@ Backend: nccl when CUDA is used, gloo on CPU.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
 import torch
@@ -52,20 +53,41 @@ class DistContext:
         return values
 
 
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")  # the values of --device
+
+
+def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
+    """``auto|cpu|cuda|cuda:N`` -> a ``torch.device`` (``auto``: CUDA when available; ``cuda`` under
+    torchrun is ``cuda:LOCAL_RANK``). Raises ``ValueError`` naming ``--device`` when CUDA (or that
+    index) is not available to this process."""
+    if not DEVICE_PATTERN.match(name or ""):
+        raise ValueError(f"--device must be auto, cpu, cuda or cuda:N, got {name!r}")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cpu":
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: no CUDA device is available to this process (torch "
+                         f"{torch.__version__}); use --device cpu or --device auto")
+    index = int(name.split(":")[1]) if ":" in name else local_rank
+    if index >= torch.cuda.device_count():
+        raise ValueError(f"--device {name}: this process sees {torch.cuda.device_count()} CUDA device(s)")
+    return torch.device("cuda", index)
+
+
 def init_distributed(device: str | None = None) -> DistContext:
     """Read torchrun's environment; initialise the process group when ``WORLD_SIZE`` > 1.
 
-    ``device``: "cpu", "cuda" or None (CUDA when available).
+    ``device``: ``auto`` or None (CUDA when available), ``cpu``, ``cuda`` (``cuda:LOCAL_RANK`` under
+    torchrun) or ``cuda:N`` (see :func:`resolve_device`).
     """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    use_cuda = torch.cuda.is_available() if device is None else device.startswith("cuda")
+    target = resolve_device(device or "auto", local_rank)
+    use_cuda = target.type == "cuda"
     if use_cuda:
-        torch.cuda.set_device(local_rank)
-        target = torch.device("cuda", local_rank)
-    else:
-        target = torch.device("cpu")
+        torch.cuda.set_device(target)
     if world_size > 1 and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if use_cuda else "gloo", rank=rank, world_size=world_size)
     return DistContext(rank=rank, local_rank=local_rank, world_size=world_size, device=target)

@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from fnet.data.prefetch import prefetch_steps
+from fnet.harness import autocast, to_device
 from fnet.io import atomic_write_text
 from fnet.training.distributed import DistContext, unwrap_model
 from fnet.training.resume import (Progress, data_position, latest_checkpoint, load_checkpoint, save_checkpoint,
@@ -234,9 +235,8 @@ class Trainer:
         return unwrap_model(self.model)
 
     def _autocast(self):
-        if not self.config.bf16:
-            return nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+        # training runs in fp32 or bf16 (fnet.harness.TRAINING_PRECISIONS): one flag, as checkpoints record it
+        return autocast(self.device, "bf16" if self.config.bf16 else "fp32")
 
     def _metrics_path(self) -> Path | None:
         return self.output_dir / METRICS_NAME if self.output_dir else None
@@ -366,7 +366,7 @@ class Trainer:
         total_loss, stats, tokens = 0.0, {}, 0
         n = len(batches)
         for i, batch in enumerate(batches):
-            batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+            batch = to_device(batch, self.device)
             tokens += int(batch["attention_mask"].sum()) if "attention_mask" in batch else int(batch["input_ids"].numel())
             # DDP: all-reduce gradients only with the last micro-batch
             sync = nullcontext() if (i == n - 1 or not hasattr(self.model, "no_sync")) else self.model.no_sync()

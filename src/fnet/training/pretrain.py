@@ -13,10 +13,14 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fnet.options import check_keys, option, read_file, require, require_at_least
 from fnet.training.run_options import RunOptions
+
+if TYPE_CHECKING:
+    from fnet.harness import Run
+    from fnet.data.tokenizer import SavedTokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +59,7 @@ class PretrainConfig(RunOptions):
     time_budget: float = option(0.0, "stop after this many minutes of training (checkpoint, evaluation and final "
                                      "model as at max steps); the lr schedule follows whichever of steps and time is "
                                      "further along, so it warms up and decays to 0 within the budget; 0: no limit")
-    bf16: bool = option(False, "bfloat16 autocast (CPU and GPU)")
+    bf16: bool = option(False, "bfloat16 autocast, CPU and GPU (the same as --precision bf16)")
     whole_word_mask: bool = option(False, "mask whole words (a word-start piece and the pieces that "
                                          "continue it) instead of single pieces")
     short_seq_prob: float = option(0.1, "probability of a shorter target length (BERT)")
@@ -104,7 +108,7 @@ class PretrainResult:
                 "elapsed_s": self.elapsed_s}
 
 
-def _model_config(config: PretrainConfig, tokenizer: Any):
+def _model_config(config: PretrainConfig, tokenizer: SavedTokenizer):
     from fnet.config import FNetConfig
 
     overrides: dict[str, Any] = {"vocab_size": len(tokenizer), "pad_token_id": tokenizer.pad_token_id}
@@ -141,7 +145,7 @@ def _model(config: PretrainConfig, model_config: Any, device: Any):
     return optimize_for_training(optimize_for_inference(model.to(device)))
 
 
-def _eval_batches(config: PretrainConfig, shards: Path, tokenizer: Any, masking: Any) -> list:
+def _eval_batches(config: PretrainConfig, shards: Path, tokenizer: SavedTokenizer, masking: Any) -> list:
     """Fixed held-out batches: pairs and masks drawn once with ``seed + 1``, a seeded choice of rows."""
     import torch
 
@@ -160,24 +164,16 @@ def pretrain(config: PretrainConfig) -> PretrainResult:
 
     Raises ``ValueError`` / ``FileNotFoundError`` for bad options or files (messages name the flag).
     """
-    import contextlib
-    import functools
-
-    import torch
-
-    from fnet import run_folder
+    from fnet import harness, run_folder
     from fnet.model_size import check_fits
     from fnet.run_folder import check_output_path
     from fnet.tokenization import AutoTokenizer
-    from fnet.training.distributed import cleanup, init_distributed
     from fnet.training.resume import CHECKPOINTS_DIR
 
     config = config.checked()
     # everything that can be checked before the expensive work, on every rank
     check_output_path(config.output)
-    if config.device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA device is available to this process (torch "
-                         f"{torch.__version__}); use --device cpu or --device auto")
+    harness.check_device(config, training=True)
     for name in config.train_files + (config.eval_files or []):
         if not Path(name).is_file():
             raise FileNotFoundError(f"text file not found: {name}")
@@ -186,33 +182,24 @@ def pretrain(config: PretrainConfig) -> PretrainResult:
     inputs = {"--tokenizer": config.tokenizer, "--train-files": config.train_files,
               "--eval-files": config.eval_files or [], "--init-from": config.init_from}
     run_folder.check_claim(config.output, "pretrain", overwrite=config.overwrite, resume=config.resume, inputs=inputs)
-    ctx = init_distributed(None if config.device == "auto" else config.device)
-    with contextlib.ExitStack() as stack:
-        # rank 0 claims (and locks) the output once the other ranks have looked at it as it was
-        claim_output = functools.partial(run_folder.claim, config.output, "pretrain", overwrite=config.overwrite,
-                                         resume=config.resume, keep=(CHECKPOINTS_DIR,), inputs=inputs)
-        if not ctx.is_main:
-            out = stack.enter_context(claim_output(main=False))
-        ctx.barrier()
-        if ctx.is_main:
-            out = stack.enter_context(claim_output())
-        stack.callback(cleanup, ctx)
-        return _pretrain(config, ctx, out, tokenizer)
+    with harness.start(config, command="pretrain", output=config.output, overwrite=config.overwrite,
+                       resume=config.resume, keep=(CHECKPOINTS_DIR,), inputs=inputs, training=True) as run:
+        return _pretrain(config, run, tokenizer)
 
 
-def _pretrain(config: PretrainConfig, ctx: Any, out: Any, tokenizer: Any) -> PretrainResult:
-    """The run itself, writing under the claimed folder ``out.path``."""
+def _pretrain(config: PretrainConfig, run: Run, tokenizer: SavedTokenizer) -> PretrainResult:
+    """The run itself, writing under the claimed folder ``run.out.path``."""
     import torch
 
     from fnet.data.collate import StepBatches
     from fnet.data.pretraining import MaskingConfig, PretrainingBatches, ShardedCorpus, build_shards
     from fnet.io import atomic_write_text
     from fnet.run_folder import check_tokenizer
-    from fnet.training.distributed import default_threads, wrap_model
+    from fnet.training.distributed import wrap_model
     from fnet.training.loop import Trainer, TrainerConfig
     from fnet.training.objectives import evaluate_pretraining, pretraining_loss
 
-    torch.set_num_threads(config.threads or default_threads(ctx))
+    ctx, out = run.dist, run.out
     output = out.path
     if config.resume:  # the run in OUTPUT was made with one tokenizer: refuse another
         check_tokenizer(output, "--output", tokenizer, config.tokenizer)
@@ -246,7 +233,7 @@ def _pretrain(config: PretrainConfig, ctx: Any, out: Any, tokenizer: Any) -> Pre
     model = _model(config, model_config, ctx.device)
     optimizer, scheduler = config.optimizer_and_scheduler(model, config.lr, config.warmup_steps, config.max_steps)
     trainer_config = TrainerConfig(
-        max_steps=config.max_steps, output_dir=str(output), clip_grad=config.clip_grad or None, bf16=config.bf16,
+        max_steps=config.max_steps, output_dir=str(output), clip_grad=config.clip_grad or None, bf16=run.precision == "bf16",
         seed=config.seed, log_every=config.log_every, eval_every=config.eval_every, save_every=config.save_every,
         keep_last=config.keep_last, progress=config.progress, num_workers=config.num_workers,
         max_time_s=60.0 * config.time_budget,

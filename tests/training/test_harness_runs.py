@@ -1,0 +1,254 @@
+"""The run harness through the commands: `fnet finetune` resumes bit-exactly after ``kill -9``; under
+torchrun (2 CPU processes, gloo) it gives one process's metrics within seed noise, and `fnet evaluate`
+shards its rows and gives exactly one process's predictions; the sharding of inference outputs
+(task_logits, encode_texts) puts every row back in input order; device and precision flags."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.distributed as dist
+
+from fnet.cli.main import main as fnet_main
+from fnet.training import resume
+
+WORDS = "apple river stone cloud paper music window garden silver yellow quick slow table chair light".split()
+
+
+@pytest.fixture(scope="module")
+def tokenizer_dir(tmp_path_factory):
+    from fnet.tokenization import FNetTokenizer
+
+    rng = random.Random(0)
+    path = tmp_path_factory.mktemp("corpus") / "corpus.txt"
+    path.write_text("\n".join(" ".join(rng.choice(WORDS + ["good", "bad"]) for _ in range(12))
+                              for _ in range(300)) + "\n")
+    out = tmp_path_factory.mktemp("tok")
+    FNetTokenizer.train([str(path)], vocab_size=44, output_dir=str(out))
+    return out
+
+
+def write_rows(path: Path, n: int, seed: int) -> Path:
+    rng = random.Random(seed)
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle, delimiter="\t")
+        writer.writerow(["sentence", "label"])
+        for _ in range(n):
+            label = rng.randrange(2)
+            words = [rng.choice(WORDS) for _ in range(rng.randint(3, 8))]
+            words.insert(rng.randrange(len(words) + 1), "good" if label else "bad")
+            writer.writerow([" ".join(words), label])
+    return path
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory, tokenizer_dir):
+    root = tmp_path_factory.mktemp("data")
+    return {"tok": tokenizer_dir, "train": write_rows(root / "train.tsv", 128, 1),
+            "dev": write_rows(root / "dev.tsv", 40, 2)}
+
+
+def finetune_args(data, output, *extra):
+    return ["finetune", "--task", "classification", "--model", "fnet-tiny", "--tokenizer", str(data["tok"]),
+            "--train", str(data["train"]), "--validation", str(data["dev"]), "--output", str(output),
+            "--epochs", "3", "--lr", "1e-3", "--batch-size", "8", "--seq-len", "16", "--threads", "1",
+            "--no-progress", "--device", "cpu", *extra]
+
+
+def losses(path: Path) -> dict[int, float]:
+    return {r["step"]: r["loss"] for r in map(json.loads, path.read_text().splitlines()) if "loss" in r}
+
+
+def test_kill_9_during_finetune_then_resume_is_bit_exact(data, tmp_path):
+    from fnet.modeling import FNetForSequenceClassification
+
+    straight = tmp_path / "straight"
+    assert fnet_main(finetune_args(data, straight, "--save-every", "6")) == 0
+
+    killed = tmp_path / "killed"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "fnet.cli.main", *finetune_args(data, killed, "--save-every", "6")],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 90
+    try:
+        while time.time() < deadline and process.poll() is None:
+            done = resume.list_checkpoints(killed / "training") if (killed / "training").is_dir() else []
+            if done and done[-1][0] >= 12:
+                break
+            time.sleep(0.01)
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.wait()
+    if process.returncode != -signal.SIGKILL:
+        pytest.fail(f"the run ended before it could be killed (rc {process.returncode}): {process.stderr.read()[-2000:]}")
+    killed_at = resume.list_checkpoints(killed / "training")[-1][0]
+    assert killed_at < 48, "killed before the end (48 steps)"
+
+    # without --resume the unfinished run is refused, naming the way out
+    assert fnet_main(finetune_args(data, killed)) == 2
+    assert fnet_main(finetune_args(data, killed, "--save-every", "6", "--resume")) == 0
+    a, b = losses(straight / "training" / "metrics.jsonl"), losses(killed / "training" / "metrics.jsonl")
+    assert list(a) == list(b) and a == b, f"killed after checkpoint step {killed_at}: the losses differ"
+    assert json.loads((straight / "metrics.json").read_text())["eval_accuracy"] == \
+        json.loads((killed / "metrics.json").read_text())["eval_accuracy"]
+    w1 = FNetForSequenceClassification.from_pretrained(straight).state_dict()
+    w2 = FNetForSequenceClassification.from_pretrained(killed).state_dict()
+    assert all(torch.equal(w1[k], w2[k]) for k in w1), "the resumed model is not bit-exact"
+    assert not (killed / "training" / "checkpoints").exists(), "a finished run keeps no checkpoints"
+    assert fnet_main(finetune_args(data, killed, "--resume")) == 2, "a finished run has nothing to resume"
+    assert (straight / "training" / "best").is_dir()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def torchrun(args: list[str], timeout: int = 180) -> str:
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_PORT")}
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--nnodes=1",
+               "--master_addr=127.0.0.1", f"--master_port={free_port()}", "-m", "fnet.cli.main", *args]
+    process = subprocess.Popen(command, env={**env, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        out, err = process.communicate()
+        pytest.fail(f"the 2-process run hung: {err[-3000:]}")
+    assert process.returncode == 0, err[-3000:]
+    return out
+
+
+@pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="needs gloo")
+def test_torchrun_finetune_matches_one_process_and_evaluate_shards_exactly(data, tmp_path):
+    single, ddp = tmp_path / "single", tmp_path / "ddp"
+    assert fnet_main(finetune_args(data, single)) == 0
+    printed = torchrun(finetune_args(data, ddp))
+    assert printed.count("model saved to") == 1, "rank 0 alone reports"
+    one = json.loads((single / "metrics.json").read_text())
+    two = json.loads((ddp / "metrics.json").read_text())
+    assert one["steps"] == two["steps"] == 48, "the same global batch: the same steps"
+    # each rank draws its own dropout masks, so the runs differ by seed noise only
+    assert abs(one["eval_accuracy"] - two["eval_accuracy"]) <= 0.1, (one, two)
+    assert min(one["eval_accuracy"], two["eval_accuracy"]) >= 0.8, "both learned the keyword"
+    la, lb = losses(single / "training" / "metrics.jsonl"), losses(ddp / "training" / "metrics.jsonl")
+    assert list(la) == list(lb), "rank 0 alone writes metrics, once per logged step"
+    assert abs(sum(la.values()) / len(la) - sum(lb.values()) / len(lb)) < 0.05
+
+    # evaluate under torchrun: each rank runs half of the rows; predictions equal one process's exactly
+    assert fnet_main(["evaluate", "--model", str(single), "--data", str(data["dev"]), "--output",
+                      str(tmp_path / "ev1"), "--no-progress", "--threads", "1"]) == 0
+    torchrun(["evaluate", "--model", str(single), "--data", str(data["dev"]), "--output", str(tmp_path / "ev2"),
+              "--no-progress", "--threads", "1"])
+    p1 = (tmp_path / "ev1" / "predictions.jsonl").read_text().splitlines()
+    p2 = (tmp_path / "ev2" / "predictions.jsonl").read_text().splitlines()
+    assert len(p1) == 40 and p1 == p2
+
+
+class FakeRank:
+    """A Run whose rank and world size are set by hand (gather returns only this rank's part)."""
+
+    def __init__(self, rank: int, world_size: int):
+        from fnet.harness import Run
+        from fnet.training.distributed import DistContext
+
+        self._run = Run(DistContext(rank=rank, world_size=world_size), "fp32")
+        self.parts = None
+
+    def __getattr__(self, name):
+        return getattr(self._run, name)
+
+    def gather(self, part):
+        self.parts = part
+        return [part]
+
+
+def test_sharded_inference_puts_every_row_back_in_input_order():
+    """Each rank's share (task_logits and encode_texts) joined in rank order equals the one-process result."""
+    from fnet.config import FNetConfig
+    from fnet.data.features import Features
+    from fnet.embeddings import encode_texts
+    from fnet.inference import task_logits
+    from fnet.modeling import FNetForSequenceClassification
+
+    torch.manual_seed(0)
+    model = FNetForSequenceClassification(FNetConfig(vocab_size=40, hidden_size=16, num_hidden_layers=1,
+                                                     intermediate_size=32, max_position_embeddings=32,
+                                                     pad_token_id=0, num_labels=3)).eval()
+    lengths = torch.randint(2, 20, (13,))
+    ids = torch.randint(1, 40, (13, 20))
+    mask = (torch.arange(20)[None] < lengths[:, None]).long()
+    features = Features(input_ids=ids * mask, token_type_ids=torch.zeros_like(ids), attention_mask=mask)
+    whole = task_logits(model, features, batch_size=4)["logits"]
+    parts = []
+    for rank in range(3):
+        fake = FakeRank(rank, 3)
+        task_logits(model, features, batch_size=4, run=fake)
+        parts.append(fake.parts["logits"])
+    assert [len(p) for p in parts] == [5, 5, 3]
+    np.testing.assert_allclose(np.concatenate(parts), whole, atol=1e-6)
+
+    class Tok:
+        pad_token_id = 0
+
+        def __call__(self, texts, truncation=True, max_length=32):
+            return {"input_ids": [[1] + [2 + (ord(c) % 30) for c in t][: max_length - 2] + [3] for t in texts]}
+
+    texts = ["a", "bbbbbbbb", "", "cc cc", "ddddddddddddd", "e", "ffff"]
+    whole = encode_texts(model, texts, Tok(), batch_size=2, pooling="mean", normalize=False).embeddings
+    parts = []
+    for rank in range(2):
+        parts.append(encode_texts(model, texts, Tok(), batch_size=2, pooling="mean", normalize=False,
+                                  run=FakeRank(rank, 2)).embeddings)  # this rank's rows (the fake gathers none)
+    assert [len(p) for p in parts] == [4, 3]
+    np.testing.assert_allclose(np.concatenate(parts), whole, atol=1e-6)
+
+
+def test_device_and_precision_flags_are_checked_before_any_work(data, tmp_path, capsys):
+    if not torch.cuda.is_available():
+        for command in (finetune_args(data, tmp_path / "a", "--device", "cuda"),
+                        ["predict", "--model", str(tmp_path / "none"), "--device", "cuda", "x"],
+                        ["embed", "--model", str(tmp_path / "none"), "--input", str(data["dev"]), "--output",
+                         str(tmp_path / "e.npy"), "--device", "cuda:0"]):
+            assert fnet_main(command) == 2
+            assert "--device cuda" in capsys.readouterr().err
+    assert fnet_main(finetune_args(data, tmp_path / "b", "--precision", "fp16")) == 2
+    assert "fp16 is for inference" in capsys.readouterr().err
+    assert fnet_main(finetune_args(data, tmp_path / "c", "--bf16", "--precision", "fp32")) == 2
+    assert "--bf16 is --precision bf16" in capsys.readouterr().err
+    assert fnet_main(finetune_args(data, tmp_path / "d", "--device", "gpu")) == 2
+    assert "--device must be auto, cpu, cuda or cuda:N" in capsys.readouterr().err
+    assert not any((tmp_path / name).exists() for name in "abcd"), "nothing is written before the checks"
+
+
+def test_precision_and_device_resolution():
+    """auto is the CPU here; the CPU default is fp32 (CPU results unchanged); int8 is refused off the CPU."""
+    from fnet.harness import DeviceOptions, autocast, check_quantize_device, resolve_device, resolve_precision
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    if not torch.cuda.is_available():
+        assert resolve_device("auto") == torch.device("cpu")
+    assert resolve_precision(None, torch.device("cpu")) == "fp32"
+    assert resolve_precision("bf16", torch.device("cpu")) == "bf16"
+    assert DeviceOptions(precision=None).wanted_precision() is None
+    with autocast(torch.device("cpu"), "bf16"):
+        assert torch.mm(torch.ones(2, 2), torch.ones(2, 2)).dtype == torch.bfloat16
+    with autocast(torch.device("cpu"), "fp32"):
+        assert torch.mm(torch.ones(2, 2), torch.ones(2, 2)).dtype == torch.float32
+    check_quantize_device("int8", torch.device("cpu"))
+    with pytest.raises(ValueError, match="--quantize int8 runs on the CPU only"):
+        check_quantize_device("int8", torch.device("cuda", 0))
