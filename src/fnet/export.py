@@ -114,7 +114,7 @@ def load_for_export(model_dir: str | os.PathLike, task: str | None = "auto") -> 
     target = TASKS[task]
     cls = getattr(modeling, target.model_class_name)
     with log_level("fnet", logging.ERROR):  # missing heads are reported below, as one error
-        model, info = cls.from_pretrained(model_dir, fourier_transform="dft", output_loading_info=True)
+        model, info = cls.from_pretrained(model_dir, fourier_transform="dft", output_loading_info=True, strict=True)
     missing = sorted(info["missing_keys"])
     untrained = [k for k in missing if not any(part in f".{k}" for part in target.untrained_ok)]
     if untrained:

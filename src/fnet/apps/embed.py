@@ -88,7 +88,7 @@ def embed_file(config: EmbedConfig) -> dict[str, Any]:
     # fused CPU kernels (or int8 Linear layers), as predict uses
     with harness.start(config, command="embed") as run:
         check_quantize_device(config.quantize, run.device)
-        model = FNetModel.from_pretrained(folder).to(run.device)
+        model = FNetModel.from_pretrained(folder, strict=True).to(run.device)
         model = optimize_for_inference(model, quantize_weights=config.quantize)
         model.name_or_path = str(folder)
         tokenizer = load_tokenizer(config.tokenizer or folder)

@@ -99,7 +99,7 @@ def grow_directory(config: GrowConfig) -> "GrowthReport":
                        output=config.output, overwrite=config.overwrite, inputs={"--model": config.model}) as run:
         out = run.out
         cls = _model_class(source)
-        model = cls.from_pretrained(source).to(run.device)
+        model = cls.from_pretrained(source, strict=True).to(run.device)
         tokenizer = FNetTokenizer.from_pretrained(source) if (source / "spiece.model").is_file() else None
         new_tokenizer = None
         if config.vocab:

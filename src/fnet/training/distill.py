@@ -314,7 +314,7 @@ def load_teacher(name: str):
     if model_type not in ("bert", "fnet"):
         raise ValueError(f"--teacher {name} is a {model_type!r} checkpoint, not a BERT-family one; pass a BERT, "
                          "MiniLM or sentence-transformers (BERT) folder or Hub id")
-    teacher = FNetModel.from_pretrained(folder)
+    teacher = FNetModel.from_pretrained(folder, strict=True)
     _check_teacher(teacher.config, name)
     teacher.name_or_path = str(folder)
     return teacher, folder

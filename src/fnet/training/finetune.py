@@ -256,7 +256,7 @@ def _build_model(family: TaskFamily, config: FinetuneConfig, tokenizer: "SavedTo
             max_position_embeddings=max(512, config.seq_len), **label_info)
         model = cls(model_config)
     else:
-        model = cls.from_pretrained(config.model, ignore_mismatched_sizes=True, **label_info)
+        model = cls.from_pretrained(config.model, ignore_mismatched_sizes=True, strict=True, **label_info)
         if model.config.vocab_size < len(tokenizer):
             raise ValueError(f"the tokenizer has {len(tokenizer)} tokens but the model only "
                              f"{model.config.vocab_size}; use the tokenizer the model was trained with")

@@ -139,7 +139,7 @@ def _model(config: PretrainConfig, model_config: Any, device: Any):
 
     torch.manual_seed(config.seed)
     if config.init_from:  # the saved weights (all of FNetForPreTraining's) instead of a fresh init
-        model = FNetForPreTraining.from_pretrained(config.init_from, config=model_config)
+        model = FNetForPreTraining.from_pretrained(config.init_from, config=model_config, strict=True)
     else:
         model = FNetForPreTraining(model_config)
     return optimize_for_training(optimize_for_inference(model.to(device)))
