@@ -391,3 +391,20 @@ def test_distill_refuses_warmup_longer_than_the_run(distill_inputs, tmp_path, ca
     assert main(_distill_args(teacher, text, tmp_path / "s", "--max-steps", "2", "--warmup-steps", "5")) == 2
     assert "--warmup-steps 5 must be at most --max-steps 2" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
+
+
+def test_evaluate_never_writes_into_the_model_folder(tmp_path, capsys):
+    """`fnet evaluate --model DIR --data F` replaced the fine-tune's metrics.json and predictions.jsonl;
+    `--output runs --overwrite` (the model's parent) deleted the model."""
+    model = tmp_path / "runs" / "clf"
+    shutil.copytree(LEGACY / "classifier", model)
+    before = tree_digest(model)
+    args = ["evaluate", "--model", str(model), "--data", str(LEGACY / "train.csv"), "--threads", "1"]
+    for expected in ("clf-eval-train", "clf-eval-train-2"):  # a new folder each time, beside the model
+        assert main(args) == 0
+        summary = json.loads(capsys.readouterr().out)
+        assert summary["output"] == str(tmp_path / "runs" / expected)
+        assert (tmp_path / "runs" / expected / "metrics.json").is_file()
+    assert main(args + ["--output", str(tmp_path / "runs"), "--overwrite"]) == 2
+    assert "contains the --model folder" in capsys.readouterr().err
+    assert tree_digest(model) == before
