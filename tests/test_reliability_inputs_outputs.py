@@ -408,3 +408,51 @@ def test_evaluate_never_writes_into_the_model_folder(tmp_path, capsys):
     assert main(args + ["--output", str(tmp_path / "runs"), "--overwrite"]) == 2
     assert "contains the --model folder" in capsys.readouterr().err
     assert tree_digest(model) == before
+
+
+# ----------------------------------------------------------------------------- fnet embed
+
+
+def _embed(tmp_path, model, *extra):
+    texts = tmp_path / "texts.txt"
+    if not texts.exists():
+        texts.write_text("a short one\nanother line of text\n")
+    return main(["embed", "--model", str(model), "--input", str(texts), "--output", str(tmp_path / "sents.npy"),
+                 "--threads", "1", "--no-progress", *extra])
+
+
+def test_embed_refuses_what_would_give_wrong_vectors(tmp_path, capsys):
+    """`fnet embed` accepted an unfinished distill folder, a tokenizer that is not the model's, treated
+    --max-length 0 as the default and ignored a Dense module listed in modules.json."""
+    model = tmp_path / "m"
+    shutil.copytree(LEGACY / "pretrain-run", model)
+    (model / run_folder.MARKER_NAME).write_text(json.dumps({"made_by": "fnet", "kind": "distill", "state": "running"}))
+    assert _embed(tmp_path, model) == 2
+    assert "unfinished `fnet distill` run" in capsys.readouterr().err
+    (model / run_folder.MARKER_NAME).unlink()
+    from fnet.tokenization import FNetTokenizer
+
+    FNetTokenizer.train([str(LEGACY / "train.csv")], vocab_size=36, output_dir=str(tmp_path / "tok2"))  # another one
+    assert _embed(tmp_path, model, "--tokenizer", str(tmp_path / "tok2")) == 2
+    assert "is not the tokenizer --model" in capsys.readouterr().err
+    assert _embed(tmp_path, model, "--max-length", "0") == 2
+    assert "--max-length must be >= 1" in capsys.readouterr().err
+    (model / "modules.json").write_text(json.dumps([{"type": "sentence_transformers.models.Transformer"},
+                                                    {"type": "sentence_transformers.models.Pooling"},
+                                                    {"type": "sentence_transformers.models.Dense"}]))
+    assert _embed(tmp_path, model) == 2
+    assert "['Dense'] that fnet does not apply" in capsys.readouterr().err
+    assert not (tmp_path / "sents.npy").exists() and not (tmp_path / "sents.json").exists()
+
+
+def test_embed_keeps_an_existing_record_and_its_input(tmp_path, capsys):
+    model = LEGACY / "pretrain-run"
+    (tmp_path / "sents.json").write_text("{}")  # a record the user keeps
+    assert _embed(tmp_path, model) == 2
+    assert "sents.json (the record written beside" in capsys.readouterr().err
+    assert (tmp_path / "sents.json").read_text() == "{}"
+    (tmp_path / "sents.json").unlink()
+    assert _embed(tmp_path, model) == 0
+    capsys.readouterr()
+    rows = __import__("numpy").load(tmp_path / "sents.npy")
+    assert rows.shape[0] == 2 and json.loads((tmp_path / "sents.json").read_text())["rows"] == 2

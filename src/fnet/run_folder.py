@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from fnet.data.tokenizer import SavedTokenizer
 
 __all__ = ["MARKER_NAME", "LOCK_NAME", "OutputError", "FolderLocked", "Claim", "claim", "check_claim", "claim_file",
-           "check_disjoint",
+           "check_disjoint", "check_claim_file",
            "read_marker", "describe", "recorded_tokenizer", "check_tokenizer", "check_output_path"]
 
 logger = logging.getLogger(__name__)
@@ -354,14 +354,10 @@ def _check_reuse(target: Path, kind: str, previous: dict[str, Any] | None, *, ov
                       "to replace it")
 
 
-@contextlib.contextmanager
-def claim_file(path: str | os.PathLike, *, overwrite: bool = False, flag: str = "--output",
-               inputs: dict[str, Any] | None = None, side_files: tuple[str | os.PathLike, ...] = ()) -> Iterator[Path]:
-    """Claim the output file ``path``: refused when it (or one of ``side_files``, the records the
-    command writes beside it) exists unless ``overwrite``, and always when it or a side file overlaps
-    one of ``inputs`` (:func:`check_disjoint`); yields a temporary path beside it to write, renamed over
-    ``path`` when the block succeeds (removed when it fails). A second claim of the same file while the
-    first runs refuses, naming the holder."""
+def check_claim_file(path: str | os.PathLike, *, overwrite: bool = False, flag: str = "--output",
+                     inputs: dict[str, Any] | None = None, side_files: tuple[str | os.PathLike, ...] = ()) -> Path:
+    """What :func:`claim_file` checks, checked now without touching anything (call it before expensive
+    work, on every rank; the claim repeats it)."""
     target = check_output_path(path, flag, want="file")
     for written in (target, *map(Path, side_files)):
         check_disjoint(written, inputs or {}, flag)
@@ -371,6 +367,18 @@ def claim_file(path: str | os.PathLike, *, overwrite: bool = False, flag: str = 
             what = "" if written == target else f" (the record written beside {target})"
             raise OutputError(f"{flag} {target}: {written}{what} already exists; choose another {flag}, or pass "
                               "--overwrite to replace it")
+    return target
+
+
+@contextlib.contextmanager
+def claim_file(path: str | os.PathLike, *, overwrite: bool = False, flag: str = "--output",
+               inputs: dict[str, Any] | None = None, side_files: tuple[str | os.PathLike, ...] = ()) -> Iterator[Path]:
+    """Claim the output file ``path``: refused when it (or one of ``side_files``, the records the
+    command writes beside it) exists unless ``overwrite``, and always when it or a side file overlaps
+    one of ``inputs`` (:func:`check_disjoint`); yields a temporary path beside it to write, renamed over
+    ``path`` when the block succeeds (removed when it fails). A second claim of the same file while the
+    first runs refuses, naming the holder."""
+    target = check_claim_file(path, overwrite=overwrite, flag=flag, inputs=inputs, side_files=side_files)
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o777 & ~umask())
     lock = _Lock(target.parent, flag)
     lock.path = target.parent / f".{target.name}.fnet.lock"
