@@ -456,3 +456,51 @@ def test_embed_keeps_an_existing_record_and_its_input(tmp_path, capsys):
     capsys.readouterr()
     rows = __import__("numpy").load(tmp_path / "sents.npy")
     assert rows.shape[0] == 2 and json.loads((tmp_path / "sents.json").read_text())["rows"] == 2
+
+
+# ----------------------------------------------------------------------------- fnet predict
+
+
+def test_predict_reads_any_file_format_and_standard_input(tmp_path, capsys, monkeypatch):
+    """predict said "pass --format csv, tsv or jsonl" but had no --format, and took no piped input."""
+    import io
+
+    data = tmp_path / "rows.data"
+    data.write_text((LEGACY / "train.csv").read_text())
+    args = ["predict", "--model", str(LEGACY / "classifier"), "--threads", "1"]
+    assert main(args + ["--input", str(data)]) == 2
+    assert "pass --format csv, tsv or jsonl" in capsys.readouterr().err
+    assert main(args + ["--input", str(data), "--format", "csv"]) == 0
+    by_file = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(by_file) == len((LEGACY / "train.csv").read_text().splitlines()) - 1
+    monkeypatch.setattr("sys.stdin", io.StringIO("the film was lovely\n\nthe film was poor\n"))
+    assert main(args + ["--input", "-"]) == 0
+    piped = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["index"] for r in piped] == [0, 1, 2] and "skipped" in piped[1]
+
+
+def test_predict_output_is_claimed_and_says_when_a_temperature_applies(tmp_path, capsys):
+    """predict replaced an existing --output (or its own --input) silently; after `fnet calibrate` its
+    probabilities changed with nothing saying a temperature was applied."""
+    from fnet.calibration import TemperatureScaling
+    from fnet.modeling import FNetForSequenceClassification
+
+    model = tmp_path / "clf"
+    shutil.copytree(LEGACY / "classifier", model)
+    texts = tmp_path / "texts.txt"
+    texts.write_text("the film was lovely\n")
+    args = ["predict", "--model", str(model), "--input", str(texts), "--threads", "1"]
+    assert main(args + ["--output", str(texts), "--overwrite"]) == 2
+    assert "is the --input file" in capsys.readouterr().err
+    assert texts.read_text() == "the film was lovely\n"
+    (tmp_path / "p.jsonl").write_text("keep")
+    assert main(args + ["--output", str(tmp_path / "p.jsonl")]) == 2
+    assert "already exists" in capsys.readouterr().err and (tmp_path / "p.jsonl").read_text() == "keep"
+    loaded = FNetForSequenceClassification.from_pretrained(model)
+    TemperatureScaling(temperature=2.0, num_labels=2, labels=["0", "1"],
+                       weights_sha256=__import__("fnet.calibration", fromlist=["x"]).weights_fingerprint(loaded)
+                       ).save(model)
+    assert main(args + ["--output", str(tmp_path / "p.jsonl"), "--overwrite"]) == 0
+    assert "scaled by the temperature 2" in capsys.readouterr().err
+    record = json.loads((tmp_path / "p.jsonl").read_text())
+    assert record["temperature"] == 2.0
