@@ -249,7 +249,8 @@ def claim(path: str | os.PathLike, kind: str, *, overwrite: bool = False, resume
     ``keep``: names inside the folder that make a failed run's folder worth keeping (``checkpoints``).
     """
     target = check_output_path(path, flag)
-    check_disjoint(target, inputs or {}, flag)
+    if not resume:  # a resumed run only adds to its own folder (whose inputs may be its own saved files)
+        check_disjoint(target, inputs or {}, flag)
     if not main:  # torchrun ranks > 0: where rank 0 will write (call before rank 0 claims), nothing touched
         staged = overwrite and not resume and target.is_dir() and not _is_empty(target)
         yield Claim(target, _staging_path(target) if staged else target, kind, previous=read_marker(target),
@@ -291,7 +292,8 @@ def check_claim(path: str | os.PathLike, kind: str, *, overwrite: bool = False, 
     """What :func:`claim` will check, checked now without touching anything (call it before expensive
     work; the claim repeats it under the lock)."""
     target = check_output_path(path, flag)
-    check_disjoint(target, inputs or {}, flag)
+    if not resume:  # a resumed run only adds to its own folder (whose inputs may be its own saved files)
+        check_disjoint(target, inputs or {}, flag)
     if target.is_dir() and not _is_empty(target):
         _check_reuse(target, kind, read_marker(target), overwrite=overwrite, resume=resume, flag=flag,
                      inputs=inputs or {})

@@ -33,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = config_from(args, PredictConfig)
     config.validate()
+    harness.check_device(config)  # before the model folder is read
     config = with_reader_flags(config, args, task_info(config.model).family())
     records = predict(config)
     if not harness.is_main_process():  # under torchrun rank 0 writes
