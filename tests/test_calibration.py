@@ -144,3 +144,32 @@ def test_calibration_targets_flatten_tokens_skip_unlabelled_and_keep_the_sample_
     assert calibration_targets(logits[:, 0], Features({"input_ids": labels, "labels": labels[:, 0].float()}),
                                "regression") is None
     assert calibration_targets(logits[:, 0], Features({"input_ids": labels}), None) is None  # no gold
+
+
+@pytest.mark.parametrize("value", [float("inf"), 1e300, 1e-320, True, float("nan")])
+def test_an_edited_temperature_file_is_refused(tmp_path, value):
+    """Infinity, 1e300 or 1e-320 in temperature.json gave NaN or uniform probabilities with exit 0."""
+    import json
+
+    model = _classifier()
+    model.save_pretrained(tmp_path)
+    logits, labels = _overconfident(200, seed=4)
+    TemperatureScaling.fit(model, logits[:, :3], labels % 3).save(tmp_path)
+    data = json.loads((tmp_path / "temperature.json").read_text())
+    data["temperature"] = value
+    (tmp_path / "temperature.json").write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="holds temperature .*fnet fits temperatures in"):
+        TemperatureScaling.load(tmp_path, model)
+
+
+def test_a_fit_at_the_edge_of_the_range_is_refused_and_the_old_fit_stays(tmp_path):
+    """`fnet calibrate` on 1 row replaced a 60-example fit (T 0.052 -> 148) with a warning only."""
+    model = _classifier()
+    model.save_pretrained(tmp_path)
+    logits, labels = _overconfident(200, seed=4)
+    good = TemperatureScaling.fit(model, logits[:, :3], labels % 3)
+    good.save(tmp_path)
+    one_right = np.array([[5.0, 0.0, 0.0]])
+    with pytest.raises(ValueError, match="1 held-out prediction.*edge of the search range.*more held-out"):
+        TemperatureScaling.fit(model, one_right, np.array([0]))
+    assert TemperatureScaling.load(tmp_path, model) == good

@@ -157,3 +157,40 @@ def test_cli_exports_int8_and_refuses_an_unknown_kind(saved, tmp_path, capsys):
     assert not (tmp_path / "x.onnx").exists()
     with pytest.raises(ValueError, match="--quantize 'int4' is not a choice; use int8"):
         export_onnx(load_for_export(saved / "FNetModel")[0], tmp_path / "x.onnx", quantize="int4")
+
+
+@pytest.mark.parametrize("worst", [0.5, float("nan")])
+def test_a_file_that_fails_its_check_is_not_written_and_exits_2(saved, tmp_path, capsys, monkeypatch, worst):
+    """An int8 export whose own check failed (12.7% off) printed a warning, kept the file and exited 1."""
+    import fnet.export
+    from fnet.cli.main import main
+
+    monkeypatch.setattr(fnet.export, "check_onnx", lambda *args, **kwargs: worst)
+    out = tmp_path / "cls.onnx"
+    code = main(["export", "--model", str(saved / "FNetForSequenceClassification"), "--output", str(out),
+                 "--quantize", "int8"])
+    err = capsys.readouterr().err
+    assert code == 2 and "nothing was written" in err and "export without --quantize" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # neither the file nor a temporary one
+
+
+def test_a_missing_exporter_dependency_is_one_line_before_any_work(saved, tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    from fnet.cli.main import main
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxscript" else real(name, *a))
+    code = main(["export", "--model", str(saved / "FNetModel"), "--output", str(tmp_path / "m.onnx")])
+    err = capsys.readouterr().err
+    assert code == 2 and "onnxscript" in err and "pip install 'fnet[export]'" in err and len(err.splitlines()) == 1
+    assert not any(tmp_path.iterdir())
+
+
+def test_export_refuses_an_output_inside_its_model_folder(saved, tmp_path, capsys):
+    from fnet.cli.main import main
+
+    model = saved / "FNetModel"
+    assert main(["export", "--model", str(model), "--output", str(model / "model.onnx")]) == 2
+    assert "lies inside the --model folder" in capsys.readouterr().err
+    assert not (model / "model.onnx").exists()

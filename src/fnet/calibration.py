@@ -47,10 +47,18 @@ TEMPERATURE_NAME = "temperature.json"
 DEFAULT_BINS = 15
 _EPS = 1e-12
 # the search range of log T: T in [e^-5, e^5] ~ [0.0067, 148]; a fit at the edge is reported
-_LOG_T_RANGE = (-5.0, 5.0)
+_LOG_T_RANGE = (-5.0, 5.0)  # log T searched by fit_temperature; a saved T outside it was not fitted by fnet
+
+
+def _inside_range(temperature: float, margin: float = 0.0) -> bool:
+    """Whether ``temperature`` is finite, positive and inside the search range (by ``margin`` in log T)."""
+    if not (math.isfinite(temperature) and temperature > 0):
+        return False
+    log_t = math.log(temperature)
+    return _LOG_T_RANGE[0] + margin <= log_t <= _LOG_T_RANGE[1] - margin
 
 __all__ = [
-    "TEMPERATURE_NAME", "ReliabilityBin", "CalibrationReport", "softmax", "mc_dropout_probabilities",
+    "TEMPERATURE_NAME", "require_matplotlib", "ReliabilityBin", "CalibrationReport", "softmax", "mc_dropout_probabilities",
     "reliability_bins", "expected_calibration_error", "negative_log_likelihood", "brier_score",
     "calibration_report", "bootstrap_intervals", "fit_temperature", "apply_temperature", "weights_fingerprint",
     "TemperatureScaling", "plot_reliability_diagram", "calibration_targets", "check_measure_flags",
@@ -307,6 +315,11 @@ class TemperatureScaling:
         """Fit on held-out logits (N, C) and gold labels (N,) of ``model``'s classifier."""
         z = np.asarray(logits, dtype=np.float64)
         t = fit_temperature(z, labels)
+        if not _inside_range(t, margin=1e-3):
+            raise ValueError(f"the temperature fitted on {z.shape[0]} held-out prediction(s) is {t:.4g}, at the edge of "
+                             f"the search range [{math.exp(_LOG_T_RANGE[0]):.3g}, {math.exp(_LOG_T_RANGE[1]):.3g}]: "
+                             "too few examples, or all predicted right, to fit one; nothing was saved: give --data "
+                             "more held-out examples")
         names = model.config.labels()
         return cls(
             temperature=t, num_labels=model.config.num_labels, labels=[names[i] for i in range(len(names))],
@@ -333,8 +346,10 @@ class TemperatureScaling:
             scaling = cls(**data)
         except (json.JSONDecodeError, UnicodeDecodeError, TypeError) as err:
             raise ValueError(f"{path} is not a temperature file fnet wrote ({err}); {fix}") from None
-        if not (isinstance(scaling.temperature, (int, float)) and scaling.temperature > 0):
-            raise ValueError(f"{path} holds temperature {scaling.temperature!r}, which must be > 0; {fix}")
+        if isinstance(scaling.temperature, bool) or not isinstance(scaling.temperature, (int, float)) \
+                or not _inside_range(scaling.temperature):
+            raise ValueError(f"{path} holds temperature {scaling.temperature!r}; fnet fits temperatures in "
+                             f"[{math.exp(_LOG_T_RANGE[0]):.3g}, {math.exp(_LOG_T_RANGE[1]):.3g}]; {fix}")
         if scaling.num_labels != model.config.num_labels:
             raise ValueError(f"{path} was fitted for {scaling.num_labels} labels but the model has "
                              f"{model.config.num_labels}; {fix}")
@@ -344,6 +359,15 @@ class TemperatureScaling:
 
 
 # ----------------------------------------------------------------------------- reliability diagram
+
+
+def require_matplotlib(flag: str) -> None:
+    """One line naming ``flag`` and the install when matplotlib is missing (checked before any work)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise ValueError(f"{flag} needs matplotlib, which is not installed: `pip install matplotlib`, or leave out "
+                         f"{flag}") from None
 
 
 def plot_reliability_diagram(curves: Mapping[str, list[ReliabilityBin]], path: str | os.PathLike,

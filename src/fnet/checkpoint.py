@@ -265,6 +265,17 @@ def _drop_dft_buffers(state: dict[str, torch.Tensor], config: FNetConfig) -> dic
     return out
 
 
+def _check_loaded_tensor(key: str, tensor: torch.Tensor, target: torch.Tensor) -> None:
+    """Refuse weights that would load as garbage: integer or bool tensors for float parameters (a cast
+    would turn them into meaningless values silently) and NaN or inf values."""
+    if target.is_floating_point() and not (tensor.is_floating_point() or tensor.is_complex()):
+        raise ValueError(f"the checkpoint's {key} is {str(tensor.dtype).removeprefix('torch.')}, not a float tensor; "
+                         "the weights file is not a model's or was edited: restore it")
+    if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+        raise ValueError(f"the checkpoint's {key} holds NaN or inf values; the weights file is corrupt or the run that "
+                         "wrote it diverged: use an earlier checkpoint")
+
+
 def load_state_dict_into(
     model: torch.nn.Module, state: dict[str, torch.Tensor], ignore_mismatched_sizes: bool = False,
     strict: bool = False,
@@ -311,6 +322,8 @@ def load_state_dict_into(
                 + (", or pass ignore_mismatched_sizes=True to re-initialise a head with a new number of labels"
                    if head_only else "")
             )
+    for key, tensor in to_load.items():
+        _check_loaded_tensor(key, tensor, expected[key])
     with torch.no_grad():
         for key, tensor in to_load.items():
             target = expected[key]
@@ -385,6 +398,7 @@ def load_model(
     errors), or from ``state_dict`` (``name_or_dir=None`` with ``config``); a preset name gives a randomly
     initialised model. ``config_overrides`` replace config fields. Returns (model, :func:`loading_info`)."""
     from fnet.hub import resolve
+    from fnet.model_size import check_model_folder
 
     if torch.empty(()).device.type == "meta":
         raise RuntimeError(f"{cls.__name__}.from_pretrained was called under `with torch.device('meta')` (or a meta "
@@ -415,6 +429,10 @@ def load_model(
                 "write it with model.config.save_pretrained(folder)")
         config = load_config(directory, **config_overrides)
         config._name_or_path = str(name_or_dir)
+    try:  # before allocating: the sizes fit memory and agree with the weight headers
+        check_model_folder(config, directory, weights=not ignore_mismatched_sizes, layers=strict)
+    except ValueError as err:
+        raise (WeightShapeError(str(err)) if "does not match the weights" in str(err) else err) from None
     model = cls(config)
     state = read_state_dict(directory) if state_dict is None else state_dict
     if _model_type(directory) == "bert" and state_dict is None:  # transformers BERT: same encoder, attention mixer

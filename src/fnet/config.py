@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -164,10 +165,10 @@ class FNetConfig:
             positive_int(name)
         if not 0.0 <= float(self.hidden_dropout_prob) < 1.0:
             raise ValueError(f"FNetConfig.hidden_dropout_prob must be in [0, 1), got {self.hidden_dropout_prob}")
-        if self.initializer_range <= 0:
-            raise ValueError(f"FNetConfig.initializer_range must be > 0, got {self.initializer_range}")
-        if self.layer_norm_eps <= 0:
-            raise ValueError(f"FNetConfig.layer_norm_eps must be > 0, got {self.layer_norm_eps}")
+        if not (math.isfinite(self.initializer_range) and self.initializer_range > 0):
+            raise ValueError(f"FNetConfig.initializer_range must be a finite number > 0, got {self.initializer_range}")
+        if not (math.isfinite(self.layer_norm_eps) and self.layer_norm_eps > 0):
+            raise ValueError(f"FNetConfig.layer_norm_eps must be a finite number > 0, got {self.layer_norm_eps}")
         if self.hidden_act not in HIDDEN_ACTS:
             raise ValueError(f"FNetConfig.hidden_act={self.hidden_act!r} is not supported; use one of {HIDDEN_ACTS}")
         if self.fourier_transform not in FOURIER_TRANSFORMS:

@@ -82,14 +82,23 @@ def embedding_defaults(folder: str | os.PathLike | None) -> EmbeddingDefaults:
         pooling = known[chosen[0]]
         found.append(POOLING_CONFIG)
     if (folder / MODULES_FILE).is_file():
-        modules = _read_json(folder / MODULES_FILE)
-        normalize = any(str(m.get("type", "")).endswith(".Normalize") for m in modules if isinstance(m, dict))
+        modules = [m for m in _read_json(folder / MODULES_FILE) if isinstance(m, dict)]
+        kinds = [str(m.get("type", "")).rsplit(".", 1)[-1] for m in modules]
+        unknown = [kind for kind in kinds if kind not in APPLIED_MODULES]
+        if unknown:  # a Dense projection (or any other module) would change the vectors: never skip it silently
+            raise ValueError(f"{folder / MODULES_FILE} lists sentence-transformers module(s) {unknown} that fnet does "
+                             f"not apply (it applies {', '.join(APPLIED_MODULES)}); its embeddings would not be this "
+                             "model's: use sentence-transformers for it")
+        normalize = "Normalize" in kinds
         found.append(MODULES_FILE)
     if (folder / SENTENCE_CONFIG).is_file():
         value = _read_json(folder / SENTENCE_CONFIG).get("max_seq_length")
         max_length = int(value) if value else None
         found.append(SENTENCE_CONFIG)
     return EmbeddingDefaults(pooling, normalize, max_length, ", ".join(found) or "fnet defaults")
+
+
+APPLIED_MODULES = ("Transformer", "Pooling", "Normalize")  # the sentence-transformers modules fnet reproduces
 
 
 def pool(hidden, attention_mask, pooling: str = "mean"):

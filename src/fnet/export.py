@@ -114,7 +114,7 @@ def load_for_export(model_dir: str | os.PathLike, task: str | None = "auto") -> 
     target = TASKS[task]
     cls = getattr(modeling, target.model_class_name)
     with log_level("fnet", logging.ERROR):  # missing heads are reported below, as one error
-        model, info = cls.from_pretrained(model_dir, fourier_transform="dft", output_loading_info=True)
+        model, info = cls.from_pretrained(model_dir, fourier_transform="dft", output_loading_info=True, strict=True)
     missing = sorted(info["missing_keys"])
     untrained = [k for k in missing if not any(part in f".{k}" for part in target.untrained_ok)]
     if untrained:
@@ -206,7 +206,7 @@ def _export_int8(model: nn.Module, output: Path, task: str, opset: int, example_
 
     from fnet.io import temporary_dir_beside
 
-    work = temporary_dir_beside(output, tag="fnet-export")
+    work = temporary_dir_beside(output, tag="export")
     try:
         info = export_onnx(model, work / "float32.onnx", task, opset, example_length, example_batch)
         layers = quantize_onnx(model, work / "float32.onnx", output, work=work)
@@ -245,7 +245,7 @@ def quantize_onnx(model: nn.Module, source: str | os.PathLike, target: str | os.
         missing = sorted(wanted[name] for name in set(wanted) - found)
         raise RuntimeError(f"int8 export: no MatMul of {', '.join(missing[:3])} in {source} (the exporter's "
                            f"{NAME_SCOPES} node metadata is missing or changed); export without --quantize")
-    scratch = Path(work) if work is not None else temporary_dir_beside(Path(target), tag="fnet-int8")
+    scratch = Path(work) if work is not None else temporary_dir_beside(Path(target), tag="int8")
     try:
         with log_level("", logging.ERROR):  # onnxruntime's root-logger advice to pre-process the graph first
             quantize_dynamic(graph, scratch / "int8.onnx", weight_type=QuantType.QInt8, per_channel=False,

@@ -129,7 +129,7 @@ def load_generator(model_dir: str | os.PathLike) -> tuple["FNetPreTrainedModel",
     from fnet.modeling import FNetForMaskedLM
     from fnet.tokenization import AutoTokenizer
 
-    model, info = FNetForMaskedLM.from_pretrained(model_dir, output_loading_info=True)
+    model, info = FNetForMaskedLM.from_pretrained(model_dir, output_loading_info=True, strict=True)
     untrained = sorted(k for k in info["missing_keys"] if k.startswith("cls.predictions"))
     if untrained:
         raise ValueError(f"the model in {model_dir} has no trained masked-LM head ({untrained[0]} is missing); "

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, IO, Iterator
 
 __all__ = ["umask", "fsync_dir", "atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_replace_dir",
-           "temporary_dir_beside", "utf8_lines", "read_lines"]
+           "temporary_dir_beside", "reserved_name", "RESERVED_PREFIX", "utf8_lines", "read_lines"]
 
 
 def umask() -> int:
@@ -71,15 +71,28 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def temporary_dir_beside(target: str | os.PathLike, tag: str = "tmp") -> Path:
-    """A fresh, empty hidden folder next to ``target`` (same filesystem, so it can be renamed onto it).
+RESERVED_PREFIX = ".fnet-"  # every temporary or backup name fnet writes beside a target starts with it
 
-    A leftover of a process killed while writing is removed first.
+
+def reserved_name(target: str | os.PathLike, tag: str) -> Path:
+    """``.fnet-TAG-NAME`` beside ``target``: the one place fnet's temporary and backup names are made.
+
+    The prefix is fnet's own, so removing a leftover of that name never touches a user's file
+    (a user's ``.tmp-NAME`` or ``.old-NAME`` beside an output is left alone)."""
+    target = Path(target)
+    return target.parent / f"{RESERVED_PREFIX}{tag}-{target.name}"
+
+
+def temporary_dir_beside(target: str | os.PathLike, tag: str = "tmp") -> Path:
+    """A fresh, empty hidden folder next to ``target`` (same filesystem, so it can be renamed onto it),
+    named by :func:`reserved_name`. A leftover of a process killed while writing is removed first.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{tag}-{target.name}"
-    if tmp.exists():
+    tmp = reserved_name(target, tag)
+    if tmp.is_symlink() or tmp.is_file():
+        tmp.unlink()
+    elif tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(mode=0o777 & ~umask())
     return tmp
@@ -88,14 +101,16 @@ def temporary_dir_beside(target: str | os.PathLike, tag: str = "tmp") -> Path:
 def atomic_replace_dir(tmp: str | os.PathLike, target: str | os.PathLike) -> Path:
     """Move the finished folder ``tmp`` onto ``target``, replacing any old ``target`` whole.
 
-    The old folder is first renamed aside (``.old-NAME``) and deleted only after the new one is in
+    The old folder is first renamed aside (``.fnet-old-NAME``) and deleted only after the new one is in
     place, so a crash leaves either the complete old folder or the complete new one on disk, never a
     mixture.
     """
     tmp, target = Path(tmp), Path(target)
     fsync_dir(tmp)
-    old = target.parent / f".old-{target.name}"
-    if old.exists():
+    old = reserved_name(target, "old")
+    if old.is_symlink() or old.is_file():
+        old.unlink()
+    elif old.exists():
         shutil.rmtree(old)
     if target.exists():
         os.replace(target, old)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import types
 import typing
@@ -29,10 +30,13 @@ __all__ = ["option", "add_arguments", "read_file", "read_options_file", "check_k
 
 
 def option(default: Any = None, help: str = "", *, choices: typing.Sequence[Any] | None = None,
-           metavar: str | None = None, cli: bool = True, flag: str | None = None,
+           metavar: str | None = None, cli: bool = True, flag: str | None = None, signed: bool = False,
            default_factory: Any = dataclasses.MISSING) -> Any:
-    """A dataclass field carrying its CLI help (``cli=False``: not a flag, still a file/API option)."""
-    metadata = {"help": help, "choices": choices, "metavar": metavar, "cli": cli, "flag": flag}
+    """A dataclass field carrying its CLI help (``cli=False``: not a flag, still a file/API option).
+
+    Numbers given by a flag or a run file are finite and >= 0 unless ``signed=True`` (:func:`build`
+    checks, naming the flag); a command's own checks add the finer ranges."""
+    metadata = {"help": help, "choices": choices, "metavar": metavar, "cli": cli, "flag": flag, "signed": signed}
     if default_factory is not dataclasses.MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -160,7 +164,8 @@ def check_keys(options: dict[str, Any], cls: type, where: str, exclude: typing.I
     return options
 
 
-def _coerce(name: str, value: Any, kind: Any) -> Any:
+def _coerce(name: str, value: Any, kind: Any, signed: bool = False) -> Any:
+    """``value`` as ``kind``; ``name`` is what the message names (the flag, or the file and key)."""
     if value is None:
         return None
     if kind is list:
@@ -168,14 +173,19 @@ def _coerce(name: str, value: Any, kind: Any) -> Any:
     if kind is bool:
         if isinstance(value, bool):
             return value
-        raise ValueError(f"option {name} must be true or false, got {value!r}")
+        raise ValueError(f"{name} must be true or false, got {value!r}")
     if kind in (int, float):
         try:
-            if kind is int and isinstance(value, float) and not value.is_integer():
-                raise ValueError
-            return kind(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"option {name} must be {kind.__name__}, got {value!r}") from None
+            if isinstance(value, bool) or (kind is int and isinstance(value, float) and not value.is_integer()):
+                raise ValueError  # a bool is not a number, 2.5 is not a count
+            number = kind(value)
+        except (TypeError, ValueError, OverflowError):
+            raise ValueError(f"{name} must be {'an integer' if kind is int else 'a number'}, got {value!r}") from None
+        if kind is float and not math.isfinite(number):
+            raise ValueError(f"{name} must be a finite number, got {value!r}")
+        if number < 0 and not signed:
+            raise ValueError(f"{name} must be >= 0, got {value!r}")
+        return number
     return value if kind is not str else str(value)
 
 
@@ -183,9 +193,11 @@ def build(cls: type, args: argparse.Namespace | None = None, file_options: dict[
           **overrides: Any) -> Any:
     """``cls`` from its defaults <- ``file_options`` <- the flags given in ``args`` <- ``overrides``."""
     kinds = field_types(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
     values: dict[str, Any] = {}
-    for source in (file_options or {}, {k: v for k, v in vars(args or argparse.Namespace()).items()
-                                         if k in kinds and v is not None}, overrides):
+    given = {k: v for k, v in vars(args or argparse.Namespace()).items() if k in kinds and v is not None}
+    for where, source in (("run file option", file_options or {}), ("flag", given), ("option", overrides)):
         for key, value in source.items():
-            values[key] = _coerce(key, value, kinds[key])
+            name = flag_name(fields[key]) if where == "flag" else f"{where} {key!r} ({flag_name(fields[key])})"
+            values[key] = _coerce(name, value, kinds[key], fields[key].metadata.get("signed", False))
     return cls(**values)

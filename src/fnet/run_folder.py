@@ -14,7 +14,7 @@ What :func:`claim` guarantees (the README's "Reliability" section lists the test
   ``resume=True`` and the folder is a run of the same kind (``fnet pretrain --resume``). The input
   folders of the command (``inputs``, e.g. ``--model``) are named when the output is one of them.
 * **Replaced atomically.** With ``overwrite`` the new content is written beside the old folder
-  (``.tmp-NAME``) and swapped in by :func:`fnet.io.atomic_replace_dir` only when the command succeeds:
+  (``.fnet-tmp-NAME``) and swapped in by :func:`fnet.io.atomic_replace_dir` only when the command succeeds:
   a failure or a kill leaves the old folder as it was.
 * **One run per folder.** ``OUTPUT/.fnet.lock`` is held (``fcntl.flock``) for the whole run and
   names its holder (pid, host, command); a second run refuses with :class:`FolderLocked` naming it.
@@ -47,12 +47,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-from fnet.io import atomic_replace_dir, atomic_write_text, temporary_dir_beside, umask
+from fnet.io import atomic_replace_dir, atomic_write_text, reserved_name, temporary_dir_beside, umask
 
 if TYPE_CHECKING:
     from fnet.data.tokenizer import SavedTokenizer
 
 __all__ = ["MARKER_NAME", "LOCK_NAME", "OutputError", "FolderLocked", "Claim", "claim", "check_claim", "claim_file",
+           "check_disjoint", "check_claim_file",
            "read_marker", "describe", "recorded_tokenizer", "check_tokenizer", "check_output_path"]
 
 logger = logging.getLogger(__name__)
@@ -123,6 +124,9 @@ def check_output_path(path: str | os.PathLike, flag: str = "--output", want: str
     """Refuse, before any work, an output that cannot be created where it is: a folder path that is a
     file or lies under a file, a file path that is a folder, or a place this process cannot write."""
     path = Path(path)
+    if path.is_symlink() and not path.exists():
+        raise OutputError(f"{flag} {path} is a symbolic link to {os.readlink(path)}, which does not exist; remove the "
+                          f"link or point it at a {want}, or choose another {flag}")
     if want == "folder" and path.exists() and not path.is_dir():
         raise OutputError(f"{flag} {path} is a file; give a folder path")
     if want == "file" and path.is_dir():
@@ -228,18 +232,11 @@ class Claim:
 
 
 def _staging_path(target: Path) -> Path:
-    return target.parent / f".tmp-{target.name}"  # fnet.io.temporary_dir_beside's name
+    return reserved_name(target, "tmp")  # fnet.io.temporary_dir_beside's name
 
 
 def _is_empty(folder: Path) -> bool:
     return all(p.name in _IGNORED for p in folder.iterdir())
-
-
-def _same(a: str | os.PathLike, b: Path) -> bool:
-    try:
-        return Path(a).resolve() == b.resolve()
-    except OSError:
-        return False
 
 
 @contextlib.contextmanager
@@ -252,6 +249,8 @@ def claim(path: str | os.PathLike, kind: str, *, overwrite: bool = False, resume
     ``keep``: names inside the folder that make a failed run's folder worth keeping (``checkpoints``).
     """
     target = check_output_path(path, flag)
+    if not resume:  # a resumed run only adds to its own folder (whose inputs may be its own saved files)
+        check_disjoint(target, inputs or {}, flag)
     if not main:  # torchrun ranks > 0: where rank 0 will write (call before rank 0 claims), nothing touched
         staged = overwrite and not resume and target.is_dir() and not _is_empty(target)
         yield Claim(target, _staging_path(target) if staged else target, kind, previous=read_marker(target),
@@ -293,10 +292,43 @@ def check_claim(path: str | os.PathLike, kind: str, *, overwrite: bool = False, 
     """What :func:`claim` will check, checked now without touching anything (call it before expensive
     work; the claim repeats it under the lock)."""
     target = check_output_path(path, flag)
+    if not resume:  # a resumed run only adds to its own folder (whose inputs may be its own saved files)
+        check_disjoint(target, inputs or {}, flag)
     if target.is_dir() and not _is_empty(target):
         _check_reuse(target, kind, read_marker(target), overwrite=overwrite, resume=resume, flag=flag,
                      inputs=inputs or {})
     return target
+
+
+def _relation(output: Path, source: Path) -> str | None:
+    """How ``output`` overlaps the existing path ``source``: "is", "contains", "lies inside" or None."""
+    out, src = output.resolve(), source.resolve()
+    if out == src:
+        return "is"
+    if out in src.parents:
+        return "contains"
+    if src in out.parents:
+        return "lies inside"
+    return None
+
+
+def check_disjoint(output: str | os.PathLike, inputs: dict[str, Any], flag: str = "--output") -> None:
+    """Refuse an output that is, contains or lies inside one of the command's inputs (flag -> path, or a
+    list of paths; Hub ids and paths that do not exist are skipped). No flag, ``--overwrite`` included,
+    allows it: replacing or writing into an input would destroy what the command reads."""
+    output = Path(output)
+    for input_flag, values in inputs.items():
+        for value in values if isinstance(values, (list, tuple)) else [values]:
+            if not value or not os.path.lexists(value):
+                continue
+            try:
+                relation = _relation(output, Path(value))
+            except (OSError, RuntimeError):  # a symlink loop: not a path anything can be written through
+                continue
+            if relation:
+                kind = "folder" if Path(value).is_dir() else "file"
+                raise OutputError(f"{flag} {output} {relation} the {input_flag} {kind} {value}; an output may not "
+                                  f"overlap what the command reads: choose another {flag}")
 
 
 # commands with --resume: an unfinished run of theirs (its checkpoints, in that folder) can be continued
@@ -308,16 +340,14 @@ def _check_reuse(target: Path, kind: str, previous: dict[str, Any] | None, *, ov
     """Raise unless a non-empty ``target`` may be written by this run."""
     what = describe(target)
     if resume:
-        if previous is None or previous.get("kind") == kind:
+        if previous is not None and previous.get("made_by") == "fnet" and previous.get("kind") == kind:
             return
-        raise OutputError(f"{flag} {target} holds {what}; --resume continues only an `fnet {kind}` run: "
-                          f"choose another {flag}")
+        if previous is None and (target / "run_config.json").is_file() and (target / "checkpoints").is_dir():
+            return  # a training run of fnet 0.1, which wrote no marker (its run_config.json is checked later)
+        raise OutputError(f"{flag} {target} holds {what}; --resume continues only a run that `fnet {kind}` made "
+                          f"there: choose another {flag}")
     if overwrite:
         return
-    for input_flag, value in inputs.items():
-        if value and _same(value, target):
-            raise OutputError(f"{flag} {target} is the {input_flag} folder ({what}); writing there would replace "
-                              f"it: choose another {flag}, or pass --overwrite to replace it")
     hint = ""
     if kind in RESUMABLE and (previous is None or previous.get("kind") == kind) \
             and (target / RESUMABLE[kind]).is_dir():
@@ -326,20 +356,36 @@ def _check_reuse(target: Path, kind: str, previous: dict[str, Any] | None, *, ov
                       "to replace it")
 
 
-@contextlib.contextmanager
-def claim_file(path: str | os.PathLike, *, overwrite: bool = False, flag: str = "--output") -> Iterator[Path]:
-    """Claim the output file ``path``: refused when it exists unless ``overwrite``; yields a temporary
-    path beside it to write, renamed over ``path`` when the block succeeds (removed when it fails).
-    A second claim of the same file while the first runs refuses, naming the holder."""
+def check_claim_file(path: str | os.PathLike, *, overwrite: bool = False, flag: str = "--output",
+                     inputs: dict[str, Any] | None = None, side_files: tuple[str | os.PathLike, ...] = ()) -> Path:
+    """What :func:`claim_file` checks, checked now without touching anything (call it before expensive
+    work, on every rank; the claim repeats it)."""
     target = check_output_path(path, flag, want="file")
-    if target.exists() and not overwrite:
-        raise OutputError(f"{flag} {target} already exists; choose another {flag}, or pass --overwrite to "
-                          "replace it")
+    for written in (target, *map(Path, side_files)):
+        check_disjoint(written, inputs or {}, flag)
+        if written != target:
+            check_output_path(written, flag, want="file")
+        if written.exists() and not overwrite:
+            what = "" if written == target else f" (the record written beside {target})"
+            raise OutputError(f"{flag} {target}: {written}{what} already exists; choose another {flag}, or pass "
+                              "--overwrite to replace it")
+    return target
+
+
+@contextlib.contextmanager
+def claim_file(path: str | os.PathLike, *, overwrite: bool = False, flag: str = "--output",
+               inputs: dict[str, Any] | None = None, side_files: tuple[str | os.PathLike, ...] = ()) -> Iterator[Path]:
+    """Claim the output file ``path``: refused when it (or one of ``side_files``, the records the
+    command writes beside it) exists unless ``overwrite``, and always when it or a side file overlaps
+    one of ``inputs`` (:func:`check_disjoint`); yields a temporary path beside it to write, renamed over
+    ``path`` when the block succeeds (removed when it fails). A second claim of the same file while the
+    first runs refuses, naming the holder."""
+    target = check_claim_file(path, overwrite=overwrite, flag=flag, inputs=inputs, side_files=side_files)
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o777 & ~umask())
     lock = _Lock(target.parent, flag)
     lock.path = target.parent / f".{target.name}.fnet.lock"
     lock.acquire()
-    tmp = target.parent / f".tmp-{target.name}"
+    tmp = reserved_name(target, "tmp")
     try:
         try:
             yield tmp

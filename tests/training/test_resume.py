@@ -133,18 +133,18 @@ def test_kill_9_then_resume_matches_the_uninterrupted_run(files, tmp_path):
 
 
 def test_half_written_checkpoints_are_ignored(tmp_path):
-    """A kill while a checkpoint is written leaves .tmp-step-N (or a step dir without its state file):
+    """A kill while a checkpoint is written leaves .fnet-tmp-step-N (or a step dir without its state file):
     resume takes the newest complete one, and the next save clears the leftovers."""
     model = torch.nn.Linear(2, 2)
     optimizer = torch.optim.AdamW(model.parameters())
     good = resume.save_checkpoint(tmp_path, 4, model, optimizer, None, {"data": {}})
-    (tmp_path / "checkpoints" / ".tmp-step-6").mkdir()
-    (tmp_path / "checkpoints" / ".tmp-step-6" / "model.pt").write_bytes(b"cut")
+    (tmp_path / "checkpoints" / ".fnet-tmp-step-6").mkdir()
+    (tmp_path / "checkpoints" / ".fnet-tmp-step-6" / "model.pt").write_bytes(b"cut")
     (tmp_path / "checkpoints" / "step-8").mkdir()
     assert resume.latest_checkpoint(tmp_path) == good
     resume.save_checkpoint(tmp_path, 6, model, optimizer, None, {"data": {}}, keep_last=1)
     assert [s for s, _ in resume.list_checkpoints(tmp_path)] == [6]
-    assert not (tmp_path / "checkpoints" / ".tmp-step-6").exists()
+    assert not (tmp_path / "checkpoints" / ".fnet-tmp-step-6").exists()
     state = resume.load_checkpoint(tmp_path / "checkpoints" / "step-6", torch.nn.Linear(2, 2))
     assert state["step"] == 6
 

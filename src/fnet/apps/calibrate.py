@@ -9,7 +9,7 @@ from typing import Any
 
 from fnet.apps.task_model import load_labelled
 from fnet.calibration import (DEFAULT_BINS, TemperatureScaling, calibration_report, calibration_targets,
-                              check_measure_flags, plot_reliability_diagram, softmax)
+                              check_measure_flags, plot_reliability_diagram, require_matplotlib, softmax)
 from fnet.harness import DeviceOptions
 from fnet.inference import task_logits
 from fnet.options import option, require
@@ -51,6 +51,8 @@ def calibrate(config: CalibrateConfig) -> dict[str, Any]:
     if not Path(config.model).is_dir():
         raise ValueError(f"--model {config.model} is not a local folder; calibrate writes temperature.json into the "
                          "model folder: download it first")
+    if config.plot:  # before any work, and before temperature.json is replaced
+        require_matplotlib("--plot")
     with harness.start(config, command="calibrate") as run:
         task, _, features = load_labelled(config, run)
         logits = task_logits(task.model, features, config.batch_size, run=run).get("logits")

@@ -43,9 +43,29 @@ class EmbedConfig(DeviceOptions):
     progress: bool = option(True, "show a progress bar in texts/s (--no-progress to hide)")
 
 
+def _npy_bytes(array: "np.ndarray") -> bytes:
+    """The .npy file of ``array`` in memory: written with one ``write`` call, a file-size limit or a full
+    disk raises instead of leaving a silently truncated file (``np.save`` to a file writes through C)."""
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def check_finished(folder: str | os.PathLike, flag: str = "--model") -> None:
+    """Refuse a folder whose fnet marker says its run has not finished (its final model is not written)."""
+    from fnet.run_folder import read_marker
+
+    marker = read_marker(folder)
+    if marker and marker.get("made_by") == "fnet" and marker.get("state") != "complete":
+        raise ValueError(f"{flag} {folder} is an unfinished `fnet {marker.get('kind', '?')}` run (its final model is "
+                         f"not written yet): wait for it to finish, or continue it with --resume")
+
+
 def embed_file(config: EmbedConfig) -> dict[str, Any]:
     """Embed every line of ``config.input`` into ``config.output`` (.npy) plus a record (.json beside it)."""
-    from fnet import harness
+    from fnet import harness, run_folder
     from fnet.io import atomic_write, atomic_write_text
     from fnet.modeling import FNetModel
     from fnet.optimize import optimize_for_inference
@@ -57,27 +77,38 @@ def embed_file(config: EmbedConfig) -> dict[str, Any]:
         raise ValueError(f"--output {output} must end in .npy")
     if config.quantize not in (None, *QUANTIZE_CHOICES):
         raise ValueError(f"--quantize {config.quantize!r} is not a choice; use {' or '.join(QUANTIZE_CHOICES)}")
+    if config.max_length is not None and config.max_length < 1:
+        raise ValueError(f"--max-length must be >= 1 (leave it out for the model's own), got {config.max_length}")
     record_path = output.with_suffix(".json")
-    if output.exists() and not config.overwrite:
-        raise ValueError(f"--output {output} exists; pass --overwrite to replace it, or choose another file")
     if not output.parent.is_dir():
         raise FileNotFoundError(f"--output {output}: the folder {output.parent} does not exist")
-    texts = read_lines(config.input)
     from fnet.hub import resolve
 
     folder = resolve(config.model, what="model", flag="--model")
+    inputs = {"--model": str(folder), "--input": config.input, "--tokenizer": config.tokenizer}
+    check_finished(folder)
+    claim = {"overwrite": config.overwrite, "inputs": inputs, "side_files": (record_path,)}
+    run_folder.check_claim_file(output, **claim)  # the .npy and its record, before any work
+    texts = read_lines(config.input)
     # fused CPU kernels (or int8 Linear layers), as predict uses
     with harness.start(config, command="embed") as run:
         check_quantize_device(config.quantize, run.device)
-        model = FNetModel.from_pretrained(folder).to(run.device)
+        model = FNetModel.from_pretrained(folder, strict=True).to(run.device)
         model = optimize_for_inference(model, quantize_weights=config.quantize)
         model.name_or_path = str(folder)
         tokenizer = load_tokenizer(config.tokenizer or folder)
+        if config.tokenizer:  # the model reads ids of the tokenizer it was trained with
+            run_folder.check_tokenizer(folder, "--model", tokenizer, config.tokenizer)
         result = encode_texts(model, texts, tokenizer, batch_size=config.batch_size, max_length=config.max_length,
                               pooling=config.pooling, normalize=config.normalize, progress=config.progress, run=run)
         if not run.is_main:  # rank 0 writes
             return {}
-    atomic_write(output, lambda handle: np.save(handle, result.embeddings, allow_pickle=False))
+    bad = ~np.isfinite(result.embeddings).all(axis=1)
+    if bad.any():
+        raise ValueError(f"--model {config.model} gave NaN or inf embeddings for {int(bad.sum())} of {len(bad)} "
+                         f"line(s) (first: row {int(np.argmax(bad))}); its weights are broken: nothing was written")
+    with run_folder.claim_file(output, **claim) as tmp:
+        atomic_write(tmp, lambda handle: handle.write(_npy_bytes(result.embeddings)))
     record = {"model": str(config.model), "input": str(config.input), "output": str(output),
               "rows": len(texts), "dim": int(result.embeddings.shape[1]), "pooling": result.pooling,
               "normalize": result.normalize, "max_length": result.max_length, "quantize": config.quantize,

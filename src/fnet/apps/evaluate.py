@@ -8,6 +8,7 @@ rank runs a share of the rows and rank 0 scores and writes.
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,8 @@ class EvaluateConfig(InferenceOptions):
     model: str | None = option(None, "folder written by `fnet finetune`, or its Hub id (owner/name[@revision]) "
                                      "(required)")
     data: str | None = option(None, "labelled file in the task's format (required)")
-    output: str | None = option(None, "where metrics.json and predictions.jsonl go (default: the model directory)")
+    output: str | None = option(None, "new folder for metrics.json and predictions.jsonl (default: a new folder "
+                                      "beside the model, MODEL-eval-DATA; never the model's own folder)")
     max_examples: int | None = option(None, "score only the first N examples")
     mc_samples: int = option(0, "also measure calibration of N-pass Monte-Carlo dropout (mean of the softmaxes)",
                              metavar="N")
@@ -52,6 +54,10 @@ class EvaluateConfig(InferenceOptions):
     reader: dict[str, Any] = option(help="reader options, over those recorded in fnet_task.json", cli=False,
                                     default_factory=dict)
 
+    def inputs(self) -> dict[str, Any]:
+        """What the evaluation reads (flag -> path): its output may not overlap any of them."""
+        return {"--model": self.model, "--data": self.data}
+
     def validate(self) -> None:
         from fnet.calibration import check_measure_flags
 
@@ -62,10 +68,7 @@ class EvaluateConfig(InferenceOptions):
         if self.output:
             from fnet import run_folder
 
-            if Path(self.output).resolve() == Path(self.model).resolve():
-                raise ValueError("--output is the --model folder: omit --output to write metrics.json and "
-                                 "predictions.jsonl there")
-            run_folder.check_claim(self.output, "evaluate", overwrite=self.overwrite)
+            run_folder.check_claim(self.output, "evaluate", overwrite=self.overwrite, inputs=self.inputs())
         self.validate_inference()
         if not self.output and not Path(self.model).exists():
             from fnet.hub import is_hub_id
@@ -73,6 +76,18 @@ class EvaluateConfig(InferenceOptions):
             if is_hub_id(str(self.model)):
                 raise ValueError(f"--model {self.model} is a Hub id: pass --output DIR for metrics.json and "
                                  "predictions.jsonl (they are never written into the Hub cache)")
+
+
+def default_output(model: str | Path, data: str | Path) -> Path:
+    """A new folder beside the model for an evaluation without ``--output``: ``MODEL-eval-DATA``, then
+    ``-2``, ``-3``, ... (an existing folder is never reused: the evaluation writes into a folder of its own)."""
+    model, data = Path(model), Path(data)
+    base = model.parent / f"{model.name}-eval-{data.stem}"
+    path, n = base, 1
+    while os.path.lexists(path):
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
 
 
 def _calibration_summary(config: EvaluateConfig, model: "torch.nn.Module", features: "Features",
@@ -146,6 +161,7 @@ def _evaluate(config: EvaluateConfig, run: "Run") -> dict[str, Any]:
                **_calibration_summary(config, model, features, raw_logits, problem_type, scaling, run)}
     if run.is_main:  # under torchrun rank 0 writes
         with _evaluation_folder(config) as out_dir:
+            summary["output"] = str(Path(config.output) if config.output else out_dir)
             write_metrics(out_dir, summary)
             write_jsonl(out_dir / "predictions.jsonl", records)
     return summary
@@ -156,8 +172,6 @@ def _evaluation_folder(config: EvaluateConfig) -> Iterator[Path]:
     """Where evaluate writes: the model folder, or ``--output`` claimed as fnet.run_folder says."""
     from fnet import run_folder
 
-    if not config.output:
-        yield Path(config.model)
-        return
-    with run_folder.claim(config.output, "evaluate", overwrite=config.overwrite) as out:
+    output = config.output or default_output(config.model, config.data)
+    with run_folder.claim(output, "evaluate", overwrite=config.overwrite, inputs=config.inputs()) as out:
         yield out.path

@@ -28,7 +28,7 @@ class GenerateConfig(DeviceOptions):
     max_length: int | None = option(None, "most pieces per sample (default: fnet.generation.DEFAULT_MAX_LENGTH, "
                                           "32, or the model's positions - 2 when fewer)", metavar="N")
     length_bonus: float = option(0.0, "nats per piece added to the PLL (a PLL sum favours short sentences)",
-                                 metavar="NATS")
+                                 metavar="NATS", signed=True)
     output: str | None = option(None, "write JSON lines here instead of stdout", metavar="FILE.jsonl")
     overwrite: bool = option(False, "replace --output if it exists")
 

@@ -64,6 +64,23 @@ def _model_class(model_dir: Path) -> type:
     return cls
 
 
+def _check_grown_size(config: GrowConfig, source: Path) -> None:
+    """Refuse, before the output is claimed, a grown shape this machine cannot hold (the source and the
+    grown model are in memory together, float32) or build (:data:`fnet.model_size.MAX_LAYERS`)."""
+    import dataclasses
+
+    from fnet.checkpoint import load_config
+    from fnet.model_size import check_fits
+
+    _model_class(source)  # a folder with a config.json of fnet's
+    sizes = {"intermediate_size": config.intermediate_size, "num_hidden_layers": config.num_layers,
+             "hidden_size": config.hidden_size, "max_position_embeddings": config.max_position_embeddings}
+    given = {key: value for key, value in sizes.items() if value is not None}
+    flags = {"num_hidden_layers": "--num-layers"}
+    where = " ".join(f"{flags.get(key, '--' + key.replace('_', '-'))} {value}" for key, value in given.items())
+    check_fits(dataclasses.replace(load_config(source), **given), where or "--vocab", bytes_per_parameter=8)
+
+
 def grow_directory(config: GrowConfig) -> "GrowthReport":
     """Load ``config.model`` (as the class it was saved from), grow it, measure it, save it to ``config.output``
     with its tokenizer (the ``--vocab`` one when given) and, for a fine-tuned model, its fnet_task.json."""
@@ -77,11 +94,12 @@ def grow_directory(config: GrowConfig) -> "GrowthReport":
 
     config.validate()
     source = Path(config.model)
+    _check_grown_size(config, source)
     with harness.start(dataclasses.replace(config, precision=config.precision or "fp32"), command="grow",
                        output=config.output, overwrite=config.overwrite, inputs={"--model": config.model}) as run:
         out = run.out
         cls = _model_class(source)
-        model = cls.from_pretrained(source).to(run.device)
+        model = cls.from_pretrained(source, strict=True).to(run.device)
         tokenizer = FNetTokenizer.from_pretrained(source) if (source / "spiece.model").is_file() else None
         new_tokenizer = None
         if config.vocab:

@@ -4,13 +4,14 @@ of the rows and every rank gets all records (the command prints them on rank 0).
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fnet.apps.task_model import InferenceOptions, LoadedTask, load_task, mark_records, run_task_model, token_counts
 from fnet.options import option, require
-from fnet.run_folder import check_output_path
+from fnet.run_folder import check_claim_file
 from fnet.tasks.base import TaskFamily
 from fnet.tasks.folder import TaskInfo, read_split
 
@@ -27,8 +28,10 @@ class PredictConfig(InferenceOptions):
     model: str | None = option(None, "folder written by `fnet finetune`, or its Hub id (owner/name[@revision]) "
                                      "(required)")
     texts: list[str] = option(help="texts to classify or tag", cli=False, default_factory=list)
-    input: str | None = option(None, "input file")
+    input: str | None = option(None, "input file (.txt: one text per line, - for standard input; otherwise the "
+                                     "task's file format, see --format)")
     output: str | None = option(None, "write JSON lines here instead of stdout")
+    overwrite: bool = option(False, "replace an existing --output file")
     mc_samples: int = option(0, "N stochastic passes with dropout on: mean probability and its std per label",
                              metavar="N")
     seed: int = option(0, "seed of the dropout masks (with --mc-samples)")
@@ -37,10 +40,14 @@ class PredictConfig(InferenceOptions):
     reader: dict[str, Any] = option(help="reader options, over those recorded in fnet_task.json", cli=False,
                                     default_factory=dict)
 
+    def inputs(self) -> dict[str, Any]:
+        """What the prediction reads (flag -> path): its output may not overlap any of them."""
+        return {"--model": self.model, "--input": None if self.input == "-" else self.input}
+
     def validate(self) -> None:
         require(self, "model")
-        if self.output:
-            check_output_path(self.output, want="file")
+        if self.output:  # never an existing file unless told, never an input (checked again when written)
+            check_claim_file(self.output, overwrite=self.overwrite, inputs=self.inputs())
         self.validate_inference()
         if self.mc_samples < 0:
             raise ValueError(f"--mc-samples must be >= 0, got {self.mc_samples}")
@@ -60,10 +67,14 @@ def _inputs_for_prediction(family: TaskFamily, config: PredictConfig, info: Task
     from the list, and `predict` gives them a ``skipped`` record.
     """
     texts = config.texts
-    if config.input and Path(config.input).suffix.lower() != ".txt":
+    if config.input == "-":  # standard input: one text per line, as a .txt file
+        texts = sys.stdin.read().splitlines()
+        if not texts:
+            raise ValueError("--input -: standard input is empty")
+    elif config.input and Path(config.input).suffix.lower() != ".txt":
         examples = read_split(family, config.input, {**info.reader, **config.reader}, None)
         return examples, list(range(len(examples))), None
-    if config.input:
+    elif config.input:
         try:
             texts = Path(config.input).read_text(encoding="utf-8").splitlines()
         except UnicodeDecodeError as err:
@@ -131,6 +142,9 @@ def _predict_records(task: LoadedTask, examples: Any, config: PredictConfig, run
             family.add_spread(record, mean[i], std[i], info.label_names)
             record["mc_samples"] = config.mc_samples
     mark_records(records, token_counts(examples, features, tokenizer), info.seq_len)
+    if scaling is not None:  # the probabilities are temperature-scaled: each record says so
+        for record in records:
+            record["temperature"] = scaling.temperature
     return records
 
 

@@ -90,7 +90,7 @@ def load_task(model_dir: str | os.PathLike, options: InferenceOptions | None = N
     model_dir = resolve(model_dir, flag="--model")  # a folder, or a Hub id of a `fnet finetune` output
     info = task_info(model_dir)
     family = info.family()
-    model = family.model_class().from_pretrained(model_dir)
+    model = family.model_class().from_pretrained(model_dir, strict=True)
     if not info.label_names:  # an fnet_task.json without labels: the model config's (unused by span/choice tasks)
         info.label_names = [model.config.labels()[i] for i in range(model.config.num_labels)]
     # before any fast path: the fingerprint is of the weights as saved, and a bad file fails before any work

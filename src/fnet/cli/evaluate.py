@@ -14,7 +14,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     parser = subparsers.add_parser(
         "evaluate", help="score a fine-tuned model on a labelled file",
-        description="Prints the metrics and writes metrics.json and predictions.jsonl (to --output, default the model directory).",
+        description="Prints the metrics and writes metrics.json and predictions.jsonl to --output (default: a new "
+                    "folder beside the model, MODEL-eval-DATA; never into the model's folder).",
     )
     add_config_arguments(parser, EvaluateConfig)
     add_reader_arguments(parser)

@@ -295,7 +295,9 @@ def _read_tokenizer_json(path: Path) -> Any:
 
     try:
         return Tokenizer.from_file(str(path))
-    except Exception as err:  # tokenizers raises its own Exception subclass on bad files
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as err:  # tokenizers raises its own Exception subclass, or a pyo3 PanicException
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise ValueError(f"cannot read {str(path)!r} as a tokenizers file: {first}; re-save it with "
                          "save_pretrained or copy an intact tokenizer.json") from None

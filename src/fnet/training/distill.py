@@ -116,6 +116,9 @@ class DistillConfig(RunOptions):
             raise ValueError(f"--dropout must be in [0, 1), got {self.dropout}")
         if self.max_texts is not None and self.max_texts < 1:
             raise ValueError(f"--max-texts must be >= 1, got {self.max_texts}")
+        if self.warmup_steps is not None and self.warmup_steps > self.max_steps:
+            raise ValueError(f"--warmup-steps {self.warmup_steps} must be at most --max-steps {self.max_steps} (the "
+                             "learning rate would never reach its peak)")
         warmup = self.max_steps // 20 if self.warmup_steps is None else self.warmup_steps
         return dataclasses.replace(self, warmup_steps=warmup)
 
@@ -311,7 +314,7 @@ def load_teacher(name: str):
     if model_type not in ("bert", "fnet"):
         raise ValueError(f"--teacher {name} is a {model_type!r} checkpoint, not a BERT-family one; pass a BERT, "
                          "MiniLM or sentence-transformers (BERT) folder or Hub id")
-    teacher = FNetModel.from_pretrained(folder)
+    teacher = FNetModel.from_pretrained(folder, strict=True)
     _check_teacher(teacher.config, name)
     teacher.name_or_path = str(folder)
     return teacher, folder
@@ -331,7 +334,7 @@ def distill(config: DistillConfig, tokenizer: Tokenizer | None = None, callbacks
     config = config.checked()
     check_output_path(config.output)
     with harness.start(config, command="distill", output=config.output, overwrite=config.overwrite,
-                       resume=config.resume, keep=(CHECKPOINTS_DIR,), inputs={"--teacher": config.teacher},
+                       resume=config.resume, keep=(CHECKPOINTS_DIR,), inputs={"--teacher": config.teacher, "--train-files": config.train_files},
                        training=True) as run:
         return _distill(config, run, tokenizer, callbacks)
 
@@ -344,6 +347,7 @@ def _distill(config: DistillConfig, run: Run, tokenizer: Tokenizer, callbacks: S
     from fnet.embeddings import RECIPE_FILES, embedding_defaults, load_tokenizer
     from fnet.io import atomic_write_text
     from fnet.optimize import optimize_for_training
+    from fnet.run_folder import check_tokenizer
     from fnet.training.distributed import wrap_model
     from fnet.training.loop import Trainer, TrainerConfig
 
@@ -351,6 +355,11 @@ def _distill(config: DistillConfig, run: Run, tokenizer: Tokenizer, callbacks: S
     output = out.path
     teacher, folder = load_teacher(config.teacher)
     tokenizer = tokenizer if tokenizer is not None else load_tokenizer(folder, flag="--teacher")
+    if hasattr(tokenizer, "fingerprint"):  # a resumed student reads ids of the tokenizer it was started with
+        if config.resume:
+            check_tokenizer(output, "--output", tokenizer, config.teacher, tokenizer_flag="--teacher")
+        if ctx.is_main:
+            out.record(tokenizer=tokenizer.fingerprint())
     pooling = config.pooling or embedding_defaults(folder).pooling
     data_set = DistillTexts(config.train_files, tokenizer, config.seq_len, config.max_texts)
     if config.seq_len > teacher.config.max_position_embeddings:

@@ -156,9 +156,13 @@ class FinetuneConfig(RunOptions):
             raise ValueError(f"--output {self.output} holds a finished `fnet finetune` run: nothing to --resume "
                              "(pass --overwrite to train it again, or choose another --output)")
         run_folder.check_claim(self.output, "finetune", overwrite=self.overwrite, resume=self.resume,
-                               inputs={"--model": self.model if self.model not in PRESETS else None,
-                                       "--tokenizer": self.tokenizer})
+                               inputs=self.inputs())
         return family
+
+    def inputs(self) -> dict[str, Any]:
+        """What the run reads (flag -> path): its output may not overlap any of them."""
+        return {"--model": self.model if self.model not in PRESETS else None, "--tokenizer": self.tokenizer,
+                "--train": self.train, "--validation": self.validation}
 
     def from_scratch(self) -> bool:
         """True when ``model`` names a preset (random init), False for a model directory."""
@@ -215,6 +219,26 @@ def default_stride(seq_len: int) -> int:
 # ----------------------------------------------------------------------------- fine-tuning
 
 
+def _check_seq_len(config: FinetuneConfig, model_dir: str | None) -> None:
+    """Refuse, before any work, a --seq-len whose position table or padded inputs cannot fit (inputs are
+    padded to it; a longer table than the model's is made by copying rows)."""
+    import dataclasses
+
+    from fnet.checkpoint import load_config
+    from fnet.config import FNetConfig
+    from fnet.model_size import check_fits
+
+    if model_dir is None:
+        base = FNetConfig.from_preset(config.model)
+    elif Path(model_dir, "config.json").is_file():
+        base = load_config(model_dir)
+    else:
+        return  # a Hub id: checked when the model is loaded
+    if config.seq_len > base.max_position_embeddings:
+        check_fits(dataclasses.replace(base, max_position_embeddings=config.seq_len),
+                   f"--seq-len {config.seq_len} (a position table that long)")
+
+
 def _build_model(family: TaskFamily, config: FinetuneConfig, tokenizer: "SavedTokenizer", label_info: dict[str, Any],
                  device: "torch.device") -> "torch.nn.Module":
     """The task model to train on ``device``: a preset's seeded init or the saved model's weights; with
@@ -225,14 +249,14 @@ def _build_model(family: TaskFamily, config: FinetuneConfig, tokenizer: "SavedTo
     from fnet.optimize import optimize_for_inference, optimize_for_training
 
     cls = family.model_class()
+    torch.manual_seed(config.seed)  # a preset's init, or the new head of a saved model: the same for one --seed
     if config.model in PRESETS:
         model_config = FNetConfig.from_preset(
             config.model, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
             max_position_embeddings=max(512, config.seq_len), **label_info)
-        torch.manual_seed(config.seed)
         model = cls(model_config)
     else:
-        model = cls.from_pretrained(config.model, ignore_mismatched_sizes=True, **label_info)
+        model = cls.from_pretrained(config.model, ignore_mismatched_sizes=True, strict=True, **label_info)
         if model.config.vocab_size < len(tokenizer):
             raise ValueError(f"the tokenizer has {len(tokenizer)} tokens but the model only "
                              f"{model.config.vocab_size}; use the tokenizer the model was trained with")
@@ -257,12 +281,13 @@ def finetune(config: FinetuneConfig) -> dict[str, Any]:
     family = config.validate()
     harness.check_device(config, training=True)
     model_dir = config.model if config.model not in PRESETS else None
+    _check_seq_len(config, model_dir)
     tokenizer = load_tokenizer(config.tokenizer, model_dir)
     if model_dir and config.tokenizer:  # a pretrained model reads ids of the tokenizer it was trained with
         run_folder.check_tokenizer(model_dir, "--model", tokenizer, config.tokenizer)
     with harness.start(config, command="finetune", output=config.output, overwrite=config.overwrite,
                        resume=config.resume, keep=(CHECKPOINTS,), training=True,
-                       inputs={"--model": model_dir, "--tokenizer": config.tokenizer}) as run:
+                       inputs=config.inputs()) as run:
         if config.resume:  # the run in OUTPUT was made with one tokenizer: refuse another
             run_folder.check_tokenizer(run.out.path, "--output", tokenizer, config.tokenizer or config.model)
         if run.is_main:

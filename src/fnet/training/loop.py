@@ -53,6 +53,43 @@ LossFn = Callable[[torch.nn.Module, dict[str, torch.Tensor]], Any]
 EvalFn = Callable[[torch.nn.Module], dict[str, float]]
 
 
+class NonFiniteLoss(ValueError):
+    """Training diverged (a NaN/inf loss, gradient or weight): the run stops before anything bad is saved."""
+
+
+def check_finite_weights(model: torch.nn.Module, where: str) -> None:
+    """Raise :class:`NonFiniteLoss` naming the first parameter holding NaN or inf."""
+    for name, param in model.named_parameters():
+        if not bool(torch.isfinite(param.detach()).all()):
+            raise NonFiniteLoss(f"the weights diverged ({name} holds NaN or inf) {where}; nothing was saved: "
+                                "lower --lr")
+
+
+# run options that may change when a run is resumed: how the process runs and where its files are (a path may
+# be written another way or the files moved; the data and tokenizer are checked by fingerprint), not what it learns
+RESUME_MAY_CHANGE = frozenset({"resume", "overwrite", "threads", "progress", "log_every", "keep_last", "save_every",
+                               "device", "precision", "num_workers", "max_steps", "time_budget", "eval_every",
+                               "eval_batches", "data_cache", "output", "config", "teacher", "tokenizer", "train_files",
+                               "eval_files", "model_config", "init_from"})
+
+
+def check_resumed_options(recorded: dict[str, Any] | None, given: dict[str, Any] | None) -> None:
+    """Refuse a resumed run whose options differ from those its checkpoint recorded (``--lr`` and the
+    like: the optimizer and schedule continue from the checkpoint, so a new value would be recorded
+    in run_config.json while the run ignores it), naming the flag and both values."""
+    if not recorded or not given:
+        return
+    for key, value in given.items():
+        if key in RESUME_MAY_CHANGE or key not in recorded or recorded[key] == value:
+            continue
+        if isinstance(value, (list, tuple)) and list(value) == list(recorded[key] or []):
+            continue
+        flag = "--" + key.replace("_", "-")
+        raise ValueError(f"{flag} {value} differs from the {recorded[key]} the run in --output was started with; "
+                         f"--resume continues a run with its own settings: drop {flag}, or start a new run in "
+                         "another --output")
+
+
 class StepData(Protocol):
     """Step-indexed training data (:class:`fnet.data.collate.StepBatches` implements it)."""
 
@@ -232,9 +269,15 @@ class Trainer:
                             bad_evals=self.bad_evals, elapsed_s=self.elapsed, world_size=self.dist.world_size)
         return trainer_state(progress, data_position(self.data, self.step), asdict(self.config), self.extra_state)
 
+    def _kept(self) -> str:
+        found = latest_checkpoint(self.output_dir) if self.output_dir is not None else None
+        return f" (the last good checkpoint, {found}, is kept)" if found is not None else ""
+
     def save_checkpoint(self) -> Path | None:
-        """Write ``checkpoints/step-{step}`` (rank 0) and wait for it on every rank."""
+        """Write ``checkpoints/step-{step}`` (rank 0) and wait for it on every rank; weights that are not
+        all finite are never written (:class:`NonFiniteLoss`)."""
         path = None
+        check_finite_weights(self.module, f"at step {self.step}{self._kept()}")
         if self.dist.is_main and self.output_dir is not None:
             path = save_checkpoint(self.output_dir, self.step, self.module, self.optimizer,
                                                  self.scheduler, self._trainer_state(), self.config.keep_last)
@@ -255,7 +298,9 @@ class Trainer:
             if found is None:
                 return None
             checkpoint = found
-        progress = Progress.from_state(load_checkpoint(Path(checkpoint), self.module, self.optimizer, self.scheduler))
+        state = load_checkpoint(Path(checkpoint), self.module, self.optimizer, self.scheduler)
+        check_resumed_options((state.get("extra") or {}).get("options"), self.extra_state.get("options"))
+        progress = Progress.from_state(state)
         if progress.world_size != self.dist.world_size and self.dist.is_main:
             logger.warning("the checkpoint was written by %d process(es), this run has %d; later steps see the same "
                            "data only if the global batch is unchanged", progress.world_size, self.dist.world_size)
@@ -369,6 +414,10 @@ class Trainer:
                 else:
                     grad_norm = float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])))
                 lr = self.optimizer.param_groups[0]["lr"]
+                if not (math.isfinite(loss) and math.isfinite(grad_norm)):  # before the update: the weights stay good
+                    raise NonFiniteLoss(f"the {'loss' if not math.isfinite(loss) else 'gradient norm'} is "
+                                        f"{loss if not math.isfinite(loss) else grad_norm} at step {self.step + 1}; "
+                                        f"nothing of this step was saved{self._kept()}: lower --lr (it was {lr:.3g})")
                 self.optimizer.step()
                 self.optimizer.zero_grad(set_to_none=True)
                 self.step += 1
@@ -377,8 +426,6 @@ class Trainer:
                     self._check_time()
                 if self.scheduler is not None:
                     self.scheduler.step()
-                if not math.isfinite(loss):
-                    raise FloatingPointError(f"the loss is {loss} at step {self.step}; lower the learning rate")
                 window["loss"] += loss
                 window["grad_norm"] += grad_norm
                 window["steps"] += 1

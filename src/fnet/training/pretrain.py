@@ -139,7 +139,7 @@ def _model(config: PretrainConfig, model_config: Any, device: Any):
 
     torch.manual_seed(config.seed)
     if config.init_from:  # the saved weights (all of FNetForPreTraining's) instead of a fresh init
-        model = FNetForPreTraining.from_pretrained(config.init_from, config=model_config)
+        model = FNetForPreTraining.from_pretrained(config.init_from, config=model_config, strict=True)
     else:
         model = FNetForPreTraining(model_config)
     return optimize_for_training(optimize_for_inference(model.to(device)))
@@ -164,7 +164,8 @@ def pretrain(config: PretrainConfig) -> PretrainResult:
 
     Raises ``ValueError`` / ``FileNotFoundError`` for bad options or files (messages name the flag).
     """
-    from fnet import harness
+    from fnet import harness, run_folder
+    from fnet.model_size import check_fits
     from fnet.run_folder import check_output_path
     from fnet.tokenization import AutoTokenizer
     from fnet.training.resume import CHECKPOINTS_DIR
@@ -177,8 +178,12 @@ def pretrain(config: PretrainConfig) -> PretrainResult:
         if not Path(name).is_file():
             raise FileNotFoundError(f"text file not found: {name}")
     tokenizer = AutoTokenizer.from_pretrained(config.tokenizer, flag="--tokenizer")
+    check_fits(_model_config(config, tokenizer), f"--seq-len {config.seq_len} with the model's sizes")
+    inputs = {"--tokenizer": config.tokenizer, "--train-files": config.train_files,
+              "--eval-files": config.eval_files or [], "--init-from": config.init_from}
+    run_folder.check_claim(config.output, "pretrain", overwrite=config.overwrite, resume=config.resume, inputs=inputs)
     with harness.start(config, command="pretrain", output=config.output, overwrite=config.overwrite,
-                       resume=config.resume, keep=(CHECKPOINTS_DIR,), training=True) as run:
+                       resume=config.resume, keep=(CHECKPOINTS_DIR,), inputs=inputs, training=True) as run:
         return _pretrain(config, run, tokenizer)
 
 

@@ -15,7 +15,7 @@ Checkpoints of fnet 0.1 hold ``trainer_state.pt`` (a pickle) instead. It is read
 contain (numpy arrays and dtypes of the numpy RNG state); anything else fails with one line naming
 the file, and nothing in it runs.
 
-The folder is written as ``checkpoints/.tmp-step-N/`` and renamed to ``step-N`` last
+The folder is written as ``checkpoints/.fnet-tmp-step-N/`` and renamed to ``step-N`` last
 (:mod:`fnet.io`), so a ``step-N`` folder is complete whenever a process is killed; only the newest
 ``keep_last`` are kept. Model weights alone (no training state) are :mod:`fnet.checkpoint`'s business.
 """

@@ -22,8 +22,8 @@ class RunOptions(DeviceOptions):
     log_every: int = option(10, "steps per metrics.jsonl line and progress update")
     resume: bool = option(False, "continue from the newest complete checkpoint in OUTPUT (a fresh start when there "
                                  "is none)")
-    overwrite: bool = option(False, "replace what OUTPUT holds (another run, a model); the old folder stays intact "
-                                    "until this run finishes")
+    overwrite: bool = option(False, "replace what OUTPUT holds (another run, a model; never one of the run's inputs); "
+                                    "the old folder stays intact until this run finishes")
     progress: bool = option(True, "show a progress bar (--no-progress to hide)")
 
     def check_run_options(self) -> None:
