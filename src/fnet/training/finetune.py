@@ -95,6 +95,8 @@ class FinetuneConfig:
     bf16: bool = option(False, "bfloat16 autocast")
     early_stopping: int = option(0, "stop after this many evaluations without improvement (0: off)",
                                  metavar="EPOCHS")
+    time_budget: float = option(0.0, "stop training after this many minutes (the best epoch so far is kept); the "
+                                     "lr schedule warms up and decays within them; 0: no limit")
     max_train_examples: int | None = option(None, "use only the first N training examples")
     max_eval_examples: int | None = option(None, "use only the first N validation examples")
     threads: int | None = option(None, "torch threads")
@@ -118,6 +120,8 @@ class FinetuneConfig:
         if self.batch_size < 1 or self.grad_accum < 1 or self.batch_size % self.grad_accum:
             raise ValueError(f"--batch-size {self.batch_size} must be a positive multiple of --grad-accum "
                              f"{self.grad_accum} (each optimizer step splits the batch into equal micro-batches)")
+        if self.time_budget < 0:
+            raise ValueError(f"--time-budget must be >= 0 (0: no limit), got {self.time_budget}")
         if self.epochs is not None and self.epochs <= 0:
             raise ValueError(f"--epochs must be > 0, got {self.epochs}")
         if self.lr is not None and self.lr <= 0:
@@ -510,7 +514,7 @@ def _finetune(config: FinetuneConfig, family: TaskFamily, tokenizer: Any, output
         log_every=max(1, min(50, data.steps_per_epoch // 4)), eval_every_epoch=validating,
         eval_at_end=validating, best_metric=family.best_metric(problem_type) if validating else None,
         early_stopping_patience=config.early_stopping if validating else 0,
-        progress=config.progress, keep_last=1,
+        progress=config.progress, keep_last=1, max_time_s=60.0 * config.time_budget,
     )
     trainer = Trainer(model, optimizer, data, trainer_config, scheduler=scheduler,
                       evaluate=(lambda m: score(m)[0]) if validating else (lambda m: {}))

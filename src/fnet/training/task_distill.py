@@ -77,6 +77,8 @@ class TaskDistillConfig(RunOptions):
                                                 "finetune's)")
     teacher_lr: float | None = option(None, "with --task: the teacher's fine-tuning rate (default: fnet finetune's, "
                                             "by the teacher's width)")
+    teacher_time_budget: float = option(0.0, "with --task: stop the teacher's fine-tuning after this many minutes "
+                                             "(its best epoch so far is kept; 0: no limit)")
     max_train_examples: int | None = option(None, "with --task: use only the first N labelled examples (teacher "
                                                   "and student)")
     max_texts: int | None = option(None, "use at most this many unlabelled texts, the first ones read")
@@ -102,7 +104,8 @@ class TaskDistillConfig(RunOptions):
         for name in ("epochs", "lr", "temperature"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"--{name.replace('_', '-')} must be > 0, got {getattr(self, name)}")
-        for name in ("soft_weight", "label_weight", "hidden_weight", "time_budget", "layer_scale"):
+        for name in ("soft_weight", "label_weight", "hidden_weight", "time_budget", "teacher_time_budget",
+                     "layer_scale"):
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
         if self.soft_weight + self.label_weight + self.hidden_weight == 0:
@@ -217,6 +220,7 @@ def _teacher(config: TaskDistillConfig, out: Path) -> Path:
         task=config.task, model=str(given), train=config.train, validation=config.validation, output=str(folder),
         epochs=config.teacher_epochs, lr=config.teacher_lr, batch_size=config.batch_size, seq_len=config.seq_len,
         seed=config.seed, max_train_examples=config.max_train_examples, threads=config.threads,
+        time_budget=config.teacher_time_budget,
         progress=config.progress, reader=dict(config.reader)))
     logger.info("teacher fine-tuned: %s", {k: v for k, v in summary.items() if k.startswith("eval_")})
     return folder
@@ -271,8 +275,10 @@ def _task_distill(config: TaskDistillConfig, out: Any, callbacks: Sequence[Any])
 
     started = time.perf_counter()
     output = out.path
-    if config.threads:
-        torch.set_num_threads(config.threads)
+    from fnet.training.distributed import default_threads
+
+    config = dataclasses.replace(config, threads=config.threads or default_threads(DistContext()))
+    torch.set_num_threads(config.threads)
     family = get_family(config.task)
     teacher_dir = _teacher(config, output)
     teacher_seconds = time.perf_counter() - started
