@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import json
 import random
 
 import pytest
@@ -26,16 +27,23 @@ def test_demo_on_a_generated_csv(tmp_path, capsys):
             writer.writerow([label, "1.0", text])
     teacher = make_tiny_teacher(tmp_path / "teacher", words + ["hate", "love"], layers=2)
     out = tmp_path / "demo"
-    args = ["demo", "--data", str(path), "--output", str(out), "--teacher", str(teacher), "--distill-minutes", "0.05",
-            "--epochs", "1", "--no-progress"]
+    args = ["demo", "--data", str(path), "--output", str(out), "--teacher", str(teacher), "--teacher-minutes", "0.1",
+            "--student-minutes", "0.1", "--max-train-examples", "300", "--no-progress"]
     assert fnet_main(args) == 0
     printed = capsys.readouterr().out
-    assert "distilling" in printed and "test accuracy" in printed and "model saved to" in printed
-    for name in ("student/model.safetensors", "student/vocab.txt", "student/distill_summary.json",
-                 "sentiment/model.safetensors", "sentiment/metrics.json", "test/metrics.json", "data/train.csv"):
+    assert "TF-IDF + logistic regression" in printed and "FNet student" in printed and "as fast" in printed
+    for name in ("student/model.safetensors", "student/vocab.txt", "student/fnet_task.json",
+                 "student/teacher/model.safetensors", "test-student/metrics.json", "test-teacher/metrics.json",
+                 "data/train.csv", "data/unlabelled.txt", "summary.json"):
         assert (out / name).is_file(), name
-    assert fnet_main(args) == 0  # a second run reuses the distilled student
-    assert "reusing the distilled FNet student" in capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["labelled"] == 300 and summary["unlabelled"] == 600 - 2 * 50 - 300
+    assert summary["tfidf"]["accuracy"] > 0.9  # the label is a word: a bag of words finds it
+    # the showcase: one held-out tweet per class, with its true label
+    shown = [line for line in printed.splitlines() if line.strip().startswith("true ")]
+    assert sorted(line.split()[1] for line in shown) == ["negative", "neutral", "positive"]
+    assert fnet_main(args) == 0  # a second run reuses the finished teacher and student
+    assert "reusing the fine-tuned teacher" in capsys.readouterr().err
 
 
 def test_demo_data_package_is_found():

@@ -131,6 +131,8 @@ class FinetuneConfig(RunOptions):
         if self.batch_size < 1 or self.grad_accum < 1 or self.batch_size % self.grad_accum:
             raise ValueError(f"--batch-size {self.batch_size} must be a positive multiple of --grad-accum "
                              f"{self.grad_accum} (each optimizer step splits the batch into equal micro-batches)")
+        if self.time_budget < 0:
+            raise ValueError(f"--time-budget must be >= 0 (0: no limit), got {self.time_budget}")
         if self.epochs is not None and self.epochs <= 0:
             raise ValueError(f"--epochs must be > 0, got {self.epochs}")
         if self.lr is not None and self.lr <= 0:
