@@ -53,7 +53,7 @@ def test_every_sample_keeps_every_keyword_in_order_and_is_longer(model, tokenize
     samples = generate(model, tokenizer, keywords, num_samples=2, steps=12, seed=seed)
     keyword_pieces = sum(len(tokenizer.encode(w, add_special_tokens=False)) for w in keywords)
     for sample in samples:
-        assert set(sample) == {"text", "score", "accepted", "proposed"}
+        assert set(sample) == {"text", "score", "accepted", "proposed", "target_length"}
         assert _in_order(sample["text"].split(), keywords), (keywords, sample["text"])
         assert len(tokenizer.encode(sample["text"], add_special_tokens=False)) > keyword_pieces, sample
         assert 0 <= sample["accepted"] <= sample["proposed"] == 12
