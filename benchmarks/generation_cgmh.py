@@ -154,6 +154,7 @@ def main() -> None:
     if args.settings == "defaults":
         prior = resolve_length_prior(GenerateConfig(model=args.model, keywords=["x"]), tokenizer)
         summary["length_prior"] = prior.source if prior else None
+        summary["length_prior_median_pieces"] = prior.median(1, 32) if prior else None
     load = os.getloadavg()
     cpu = next((line.split(":", 1)[1].strip() for line in subprocess.run(
         ["lscpu"], capture_output=True, text=True).stdout.splitlines() if line.startswith("Model name")), "?")

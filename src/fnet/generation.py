@@ -363,10 +363,11 @@ def generate(
     32 or the position table). ``length_prior``: how long sentences are (:class:`LengthPrior`; the
     default is a Poisson prior around ``FALLBACK_TARGET_LENGTH`` pieces; ``fnet generate`` reads the
     model's pretraining data), or None for CGMH's original PLL-sum target. ``steps`` defaults to
-    ``STEPS_PER_PIECE`` per piece of the target length; ``temperature`` is annealed to ``final_temperature``
-    (None: no annealing). ``move_probabilities`` (replace, insert,
-    delete) are fixed when given, else :func:`growth_move_probabilities`. Returns one
-    ``{"text", "score", "accepted", "proposed"}`` per chain, ``score`` the PLL per piece in nats.
+    ``STEPS_PER_PIECE`` per piece of the chain's target length; ``temperature`` is annealed to
+    ``final_temperature`` (None: no annealing). ``move_probabilities`` (replace, insert, delete) are
+    fixed when given, else :func:`growth_move_probabilities`. Returns one
+    ``{"text", "score", "accepted", "proposed", "target_length"}`` per chain, ``score`` the PLL per
+    piece in nats.
     """
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 0):
         raise ValueError(f"--steps must be an int >= 0, got {steps!r}")
