@@ -199,6 +199,7 @@ class LengthPrior:
                                      generator=generator))
 
     def median(self, min_length: int, max_length: int) -> int:
+        """The median length on [min_length, max_length] (results report it)."""
         running = 0.0
         for n, p in enumerate(self.bounded(min_length, max_length)):
             running += p
