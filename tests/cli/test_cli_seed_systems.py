@@ -148,7 +148,7 @@ def test_generate_writes_samples_that_keep_the_keywords(mlm_dir, tmp_path, capsy
     samples = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(samples) == 2
     for sample in samples:
-        assert set(sample) == {"text", "score", "accepted", "proposed"} and sample["proposed"] == 4
+        assert set(sample) == {"text", "score", "accepted", "proposed", "target_length"} and sample["proposed"] == 4
         tokens = sample["text"].split()
         assert len(tokens) > 2 and tokens.index(keywords[0]) < len(tokens) - 1 - tokens[::-1].index(keywords[1])
     assert fnet_main(args) == 2  # never overwrites unless told

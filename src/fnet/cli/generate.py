@@ -15,7 +15,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "generate", help="write sentences that contain given keywords (CGMH with the model's MLM)",
         description="Metropolis-Hastings over insert/delete/replace edits, proposed and scored (pseudo-log-"
         "likelihood) by the model's masked-LM head; the keywords are never deleted, replaced or reordered. "
-        'One JSON object per sample: {"text", "score" (PLL per piece, nats), "accepted", "proposed"}.',
+        'One JSON object per sample: {"text", "score" (PLL per piece, nats), "accepted", "proposed", '
+        '"target_length" (pieces)}.',
     )
     add_config_arguments(parser, GenerateConfig)
     parser.set_defaults(func=run)
