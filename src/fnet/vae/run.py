@@ -229,31 +229,29 @@ class VAETrainResult:
 
 def train(config: VAETrainConfig, callbacks: Sequence[Any] = ()) -> VAETrainResult:
     """Train a sentence VAE on ``config.train_files`` into ``config.output`` (one process)."""
-    import torch
-
-    from fnet import run_folder
+    from fnet import harness, run_folder
     from fnet.run_folder import check_output_path
     from fnet.tokenization import AutoTokenizer
-    from fnet.training.distributed import init_distributed
 
     config = config.checked()
     check_output_path(config.output)
-    if config.device == "cuda" and not torch.cuda.is_available():  # before any work, as fnet pretrain
-        raise ValueError("--device cuda: no CUDA device is available to this process; use --device cpu or auto")
-    ctx = init_distributed(None if config.device == "auto" else config.device)
-    if ctx.world_size > 1:
-        raise ValueError("fnet vae train runs in one process; start it without torchrun")
+    harness.check_device(config, training=True)  # before any work, as fnet pretrain
     tokenizer = AutoTokenizer.from_pretrained(config.tokenizer, flag="--tokenizer")
-    with run_folder.claim(config.output, "vae", overwrite=config.overwrite, resume=config.resume,
-                          keep=CHECKPOINTS_KEEP, inputs={"--tokenizer": config.tokenizer}) as out:
+    with harness.start(config, command="vae", output=config.output, overwrite=config.overwrite,
+                       resume=config.resume, keep=CHECKPOINTS_KEEP, training=True,
+                       inputs={"--tokenizer": config.tokenizer, "--train-files": config.train_files,
+                               "--eval-files": config.eval_files or []}) as run:
+        if run.dist.world_size > 1:
+            raise ValueError("fnet vae train runs in one process; start it without torchrun")
         if config.resume:
-            run_folder.check_tokenizer(out.path, "--output", tokenizer, config.tokenizer)
-        torch.set_num_threads(config.threads or torch.get_num_threads())
-        return _train(config, ctx, out, tokenizer, callbacks)
+            run_folder.check_tokenizer(run.out.path, "--output", tokenizer, config.tokenizer)
+        return _train(config, run, run.out, tokenizer, callbacks)
 
 
-def _train(config: VAETrainConfig, ctx: Any, out: Any, tokenizer: Any, callbacks: Sequence[Any]) -> VAETrainResult:
+def _train(config: VAETrainConfig, run: Any, out: Any, tokenizer: Any, callbacks: Sequence[Any]) -> VAETrainResult:
     import torch
+
+    ctx = run.dist
 
     from fnet.data.collate import StepBatches
     from fnet.io import atomic_write_text
@@ -290,7 +288,7 @@ def _train(config: VAETrainConfig, ctx: Any, out: Any, tokenizer: Any, callbacks
         max_steps=config.max_steps, output_dir=str(output), clip_grad=config.clip_grad or None, seed=config.seed,
         log_every=config.log_every, save_every=config.save_every, keep_last=config.keep_last,
         progress=config.progress, max_time_s=60.0 * config.time_budget, eval_every=config.eval_every,
-        eval_at_end=held_out is not None,
+        eval_at_end=held_out is not None, bf16=run.precision == "bf16",
     )
     options = dataclasses.asdict(config)
     trainer = Trainer(model, optimizer, data, trainer_config, scheduler=scheduler, loss_fn=loss_fn,
