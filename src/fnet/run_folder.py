@@ -245,7 +245,8 @@ def claim(path: str | os.PathLike, kind: str, *, overwrite: bool = False, resume
           main: bool = True) -> Iterator[Claim]:
     """Claim the output folder ``path`` for an ``fnet {kind}`` run; see the module docstring.
 
-    ``inputs``: flag -> path of the command's input folders (an output equal to one is named so).
+    ``inputs``: flag -> path (or list of paths) of what the command reads; an output that is, contains
+    or lies inside one is refused (:func:`check_disjoint`), except on resume, which only adds to its own folder.
     ``keep``: names inside the folder that make a failed run's folder worth keeping (``checkpoints``).
     """
     target = check_output_path(path, flag)
