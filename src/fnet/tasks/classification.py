@@ -31,7 +31,7 @@ from fnet.data.rows import (
 )
 from fnet.options import option
 from fnet.tasks.base import ExportHead, ReaderOptions, TaskFamily, eval_scores, format_option, sigmoid, softmax
-from fnet.tasks import metrics as M
+import fnet.tasks.metrics as M
 
 if TYPE_CHECKING:
     from fnet.data.tokenizer import Tokenizer

@@ -20,7 +20,7 @@ from fnet.data.features import Features, model_inputs
 from fnet.data.rows import detect_format, file_error, is_int_string, label_to_str, read_rows
 from fnet.options import option
 from fnet.tasks.base import ReaderOptions, TaskFamily, eval_scores, format_option, softmax
-from fnet.tasks import metrics as M
+import fnet.tasks.metrics as M
 
 if TYPE_CHECKING:
     from fnet.data.tokenizer import Tokenizer

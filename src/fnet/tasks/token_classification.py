@@ -25,7 +25,7 @@ from fnet.data.features import IGNORE_INDEX, Features, model_inputs
 from fnet.data.rows import file_error
 from fnet.options import option
 from fnet.tasks.base import ExportHead, ReaderOptions, TaskFamily, eval_scores
-from fnet.tasks import metrics as M
+import fnet.tasks.metrics as M
 
 if TYPE_CHECKING:
     from fnet.data.tokenizer import Tokenizer
