@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from fnet.data.tokenizer import SavedTokenizer
 
 __all__ = ["MARKER_NAME", "LOCK_NAME", "OutputError", "FolderLocked", "Claim", "claim", "check_claim", "claim_file",
-           "check_disjoint", "check_claim_file",
+           "check_disjoint", "check_claim_file", "check_finished",
            "read_marker", "describe", "recorded_tokenizer", "check_tokenizer", "check_output_path"]
 
 logger = logging.getLogger(__name__)
@@ -86,6 +86,14 @@ def read_marker(folder: str | os.PathLike) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def check_finished(folder: str | os.PathLike, flag: str = "--model") -> None:
+    """Refuse a folder whose fnet marker says its run has not finished (its final model is not written)."""
+    marker = read_marker(folder)
+    if marker and marker.get("made_by") == "fnet" and marker.get("state") != "complete":
+        raise ValueError(f"{flag} {folder} is an unfinished `fnet {marker.get('kind', '?')}` run (its final model is "
+                         f"not written yet): wait for it to finish, or continue it with --resume")
 
 
 def describe(folder: str | os.PathLike) -> str:

@@ -5,7 +5,6 @@ The embedding recipe itself (pooling, normalisation, batching) is :mod:`fnet.emb
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,16 +52,6 @@ def _npy_bytes(array: "np.ndarray") -> bytes:
     return buffer.getvalue()
 
 
-def check_finished(folder: str | os.PathLike, flag: str = "--model") -> None:
-    """Refuse a folder whose fnet marker says its run has not finished (its final model is not written)."""
-    from fnet.run_folder import read_marker
-
-    marker = read_marker(folder)
-    if marker and marker.get("made_by") == "fnet" and marker.get("state") != "complete":
-        raise ValueError(f"{flag} {folder} is an unfinished `fnet {marker.get('kind', '?')}` run (its final model is "
-                         f"not written yet): wait for it to finish, or continue it with --resume")
-
-
 def embed_file(config: EmbedConfig) -> dict[str, Any]:
     """Embed every line of ``config.input`` into ``config.output`` (.npy) plus a record (.json beside it)."""
     from fnet import harness, run_folder
@@ -86,7 +75,7 @@ def embed_file(config: EmbedConfig) -> dict[str, Any]:
 
     folder = resolve(config.model, what="model", flag="--model")
     inputs = {"--model": str(folder), "--input": config.input, "--tokenizer": config.tokenizer}
-    check_finished(folder)
+    run_folder.check_finished(folder)
     claim = {"overwrite": config.overwrite, "inputs": inputs, "side_files": (record_path,)}
     run_folder.check_claim_file(output, **claim)  # the .npy and its record, before any work
     texts = read_lines(config.input)
