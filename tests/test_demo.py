@@ -28,16 +28,18 @@ def test_demo_on_a_generated_csv(tmp_path, capsys):
     teacher = make_tiny_teacher(tmp_path / "teacher", words + ["hate", "love"], layers=2)
     out = tmp_path / "demo"
     args = ["demo", "--data", str(path), "--output", str(out), "--teacher", str(teacher), "--teacher-minutes", "0.1",
-            "--student-minutes", "0.1", "--max-train-examples", "300", "--no-progress"]
+            "--student-minutes", "0.1", "--teacher-examples", "300", "--student-layers", "1", "--no-progress"]
     assert fnet_main(args) == 0
     printed = capsys.readouterr().out
     assert "TF-IDF + logistic regression" in printed and "FNet student" in printed and "as fast" in printed
     for name in ("student/model.safetensors", "student/vocab.txt", "student/fnet_task.json",
                  "student/teacher/model.safetensors", "test-student/metrics.json", "test-teacher/metrics.json",
-                 "data/train.csv", "data/unlabelled.txt", "summary.json"):
+                 "data/train.csv", "summary.json"):
         assert (out / name).is_file(), name
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["labelled"] == 300 and summary["unlabelled"] == 600 - 2 * 50 - 300
+    # the teacher learns the first 300 labels, the student the teacher's answers and the labels of all 500
+    assert summary["teacher_examples"] == 300 and summary["student_examples"] == 600 - 2 * 50
+    assert summary["student_layers"] == 1
     assert summary["tfidf"]["accuracy"] > 0.9  # the label is a word: a bag of words finds it
     # the showcase: one held-out tweet per class, with its true label
     shown = [line for line in printed.splitlines() if line.strip().startswith("true ")]

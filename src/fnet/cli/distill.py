@@ -62,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
         config = dataclasses.replace(config, reader={**config.reader, **reader})
         with library_log("fnet.training", "fnet distill"):
             summary = task_distill(config)
+        if not summary:  # under torchrun, rank 0 reports
+            return 0
         print(json.dumps(summary, indent=2, default=str))
         print(f"student saved to {config.output} (fnet predict --model {config.output} \"some text\"); "
               f"the fine-tuned teacher: {summary['teacher']}")

@@ -5,6 +5,12 @@ permutation of the dataset, consecutive global batches are cut from it, and each
 contiguous slice of the global batch. Resuming at step ``k`` therefore needs no iterator state
 (:func:`fnet.training.resume.data_position` records where the data stood, for reading), and ``N``
 ranks see exactly the examples one process would see with ``N`` times the accumulation.
+
+Grouping by length (``lengths``, ``--group-by-length``): each epoch's permutation is cut into pools
+of :data:`LENGTH_POOL` global batches, each pool is sorted by length and cut into global batches,
+and the batches of the epoch are shuffled (seeded). A batch then holds texts of about one length, so
+cutting it to its longest text (:func:`fnet.inference.feature_batch`) drops most of the padding:
+short, varied texts such as tweets train on ~40% fewer tokens. Still a pure function of (seed, step).
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ from typing import Any, Protocol
 
 import numpy as np
 import torch
+
+LENGTH_POOL = 50  # global batches sorted together when grouping by length (HF's group_by_length: 50)
 
 
 class EpochDataset(Protocol):
@@ -41,6 +49,7 @@ class StepBatches:
         world_size: int = 1,
         seed: int = 0,
         shuffle: bool = True,
+        lengths: "np.ndarray | None" = None,
     ):
         if micro_batch_size < 1 or grad_accum < 1:
             raise ValueError(f"batch size and grad_accum must be >= 1, got {micro_batch_size} and {grad_accum}")
@@ -49,6 +58,7 @@ class StepBatches:
         self.dataset, self.micro_batch_size, self.grad_accum = dataset, micro_batch_size, grad_accum
         self.rank, self.world_size, self.seed, self.shuffle = rank, world_size, seed, shuffle
         self.global_batch = micro_batch_size * grad_accum * world_size
+        self.lengths = None if lengths is None else np.asarray(lengths)  # tokens per example: group by length
         self._epoch_steps: list[int] = []  # steps of epochs 0, 1, ... (computed as needed)
 
     def steps_in_epoch(self, epoch: int) -> int:
@@ -80,7 +90,19 @@ class StepBatches:
         n = self.dataset.num_examples(epoch)
         if not self.shuffle:
             return np.arange(n)
-        return np.random.default_rng([self.seed, epoch, 7]).permutation(n)
+        rng = np.random.default_rng([self.seed, epoch, 7])
+        order = rng.permutation(n)
+        if self.lengths is None:
+            return order
+        if len(self.lengths) != n:
+            raise ValueError(f"lengths has {len(self.lengths)} entries for a dataset of {n} examples")
+        full = n // self.global_batch * self.global_batch  # the random tail past the last batch stays dropped
+        pool = self.global_batch * LENGTH_POOL
+        kept = order[:full]
+        kept = np.concatenate([chunk[np.argsort(self.lengths[chunk], kind="stable")]
+                               for chunk in np.split(kept, range(pool, full, pool))]) if full else kept
+        batches = kept.reshape(-1, self.global_batch)[rng.permutation(full // self.global_batch)]
+        return np.concatenate([batches.reshape(-1), order[full:]])
 
     def indices(self, step: int) -> list[np.ndarray]:
         """Example indices of this rank's micro-batches at ``step`` (and the epoch via ``locate``)."""

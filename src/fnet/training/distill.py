@@ -91,6 +91,9 @@ class DistillConfig(RunOptions):
                                  "fine-tuning)")
     max_texts: int | None = option(None, "use at most this many training texts (windows), the first ones read")
     seed: int = option(0, "seed of the shuffling and dropout")
+    group_by_length: bool = option(True, "batches of texts of about one length (sorted in pools of 50 batches, the "
+                                         "batches shuffled): less padding, faster on varied lengths "
+                                         "(--no-group-by-length: random batches)")
     save_every: int = option(200, "steps between checkpoints in OUTPUT/checkpoints/step-N (0: none)")
 
     def checked(self) -> "DistillConfig":
@@ -365,7 +368,8 @@ def _distill(config: DistillConfig, run: Run, tokenizer: Tokenizer, callbacks: S
     if config.seq_len > teacher.config.max_position_embeddings:
         raise ValueError(f"--seq-len {config.seq_len} exceeds the teacher's {teacher.config.max_position_embeddings} "
                          "positions; lower --seq-len")
-    data = StepBatches(data_set, config.batch_size, 1, ctx.rank, ctx.world_size, seed=config.seed)
+    lengths = np.array([len(e) for e in data_set.examples]) if config.group_by_length else None
+    data = StepBatches(data_set, config.batch_size, 1, ctx.rank, ctx.world_size, seed=config.seed, lengths=lengths)
 
     torch.manual_seed(config.seed)
     student, report = student_from_teacher(teacher, config.layers, config.dropout, config.layer_scale,

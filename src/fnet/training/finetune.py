@@ -100,6 +100,8 @@ class FinetuneConfig(RunOptions):
     max_answer_length: int = option(30, "QA: longest answer, in tokens")
     warmup_ratio: float | None = option(None, "fraction of steps with linear warmup (default: 0.1)")
     seed: int = option(0, "all randomness: init, shuffling, dropout")
+    group_by_length: bool = option(False, "batches of texts of about one length (sorted in pools of 50 batches, "
+                                          "the batches shuffled): less padding, faster on short varied texts")
     bf16: bool = option(False, "bfloat16 autocast (the same as --precision bf16)")
     time_budget: float = option(0.0, "stop after this many minutes of training (evaluation, best model and output "
                                      "as at the last step); the lr schedule follows whichever of steps and time is "
@@ -303,7 +305,7 @@ def _finetune(config: FinetuneConfig, family: TaskFamily, tokenizer: "SavedToken
 
     from fnet.data.collate import ListDataset, StepBatches
     from fnet.harness import Run
-    from fnet.inference import feature_batch, task_logits
+    from fnet.inference import feature_batch, row_lengths, task_logits
     from fnet.optimize import optimize_for_inference
     from fnet.tasks.folder import TaskInfo, read_split, write_jsonl, write_metrics
     from fnet.training.distributed import DistContext, unwrap_model, wrap_model
@@ -331,7 +333,8 @@ def _finetune(config: FinetuneConfig, family: TaskFamily, tokenizer: "SavedToken
     micro = config.batch_size // config.grad_accum // ctx.world_size
     dataset = ListDataset(list(range(train_feats.num_rows)), lambda idx: feature_batch(train_feats, idx))
     data = StepBatches(dataset, micro_batch_size=micro, grad_accum=config.grad_accum, rank=ctx.rank,
-                       world_size=ctx.world_size, seed=config.seed)
+                       world_size=ctx.world_size, seed=config.seed,
+                       lengths=row_lengths(train_feats["attention_mask"]) if config.group_by_length else None)
     config = config.resolved(data.steps_per_epoch, model.config.hidden_size)  # lr, warmup, epochs by the start
     if run.is_main:
         logger.info("fine-tuning %s: lr %g, warmup %.0f%%, %g epochs; %d process(es) on %s (%s)",

@@ -81,6 +81,9 @@ class TaskDistillConfig(RunOptions):
                                              "(its best epoch so far is kept; 0: no limit)")
     max_train_examples: int | None = option(None, "with --task: use only the first N labelled examples (teacher "
                                                   "and student)")
+    teacher_train_examples: int | None = option(None, "with --task: the teacher is fine-tuned on only the first N "
+                                                      "labelled examples (the costly stage); the student still "
+                                                      "learns the teacher's answers, and the gold labels, on all")
     max_texts: int | None = option(None, "use at most this many unlabelled texts, the first ones read")
     time_budget: float = option(0.0, "stop the student after this many minutes of training; the lr schedule fits "
                                      "the budget (0: no limit)")
@@ -88,6 +91,9 @@ class TaskDistillConfig(RunOptions):
     attention_layers: int = option(0, "keep the teacher's attention in this many top layers (an FNet hybrid)")
     layer_scale: float = option(1e-3, "initial LayerScale gain of the student's Fourier sublayers (0: none)")
     seed: int = option(0, "seed of the shuffling, dropout and the new weights")
+    group_by_length: bool = option(True, "batches of texts of about one length, for the teacher's fine-tuning and "
+                                         "the student (less padding, faster on varied lengths; "
+                                         "--no-group-by-length: random batches)")
     save_every: int = option(200, "steps between the student's checkpoints in OUTPUT/checkpoints (0: none)")
     reader: dict[str, Any] = option(help="reader options of the labelled files (columns, format, ...)", cli=False,
                                     default_factory=dict)
@@ -114,7 +120,15 @@ class TaskDistillConfig(RunOptions):
             raise ValueError(f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.attention_layers < 0:
             raise ValueError(f"--attention-layers must be >= 0, got {self.attention_layers}")
+        for name in ("max_train_examples", "teacher_train_examples"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         return self
+
+    def teacher_examples(self) -> int | None:
+        """How many of the first labelled examples the teacher is fine-tuned on (None: all)."""
+        caps = [n for n in (self.max_train_examples, self.teacher_train_examples) if n is not None]
+        return min(caps) if caps else None
 
 
 # ----------------------------------------------------------------------------- the objective
@@ -219,7 +233,9 @@ def _teacher(config: TaskDistillConfig, out: Path) -> Path:
     summary = finetune(FinetuneConfig(
         task=config.task, model=str(given), train=config.train, validation=config.validation, output=str(folder),
         epochs=config.teacher_epochs, lr=config.teacher_lr, batch_size=config.batch_size, seq_len=config.seq_len,
-        seed=config.seed, max_train_examples=config.max_train_examples, threads=config.threads,
+        seed=config.seed, threads=config.threads,
+        max_train_examples=config.teacher_examples(),
+        device=config.device, precision=config.precision, group_by_length=config.group_by_length,
         time_budget=config.teacher_time_budget,
         progress=config.progress, reader=dict(config.reader)))
     logger.info("teacher fine-tuned: %s", {k: v for k, v in summary.items() if k.startswith("eval_")})
@@ -245,60 +261,57 @@ def task_distill(config: TaskDistillConfig, callbacks: Sequence[Any] = ()) -> di
     """Fine-tune ``config.teacher`` on the labels and distil it into an FNet student in ``config.output``.
 
     Returns the summary written to ``OUTPUT/distill_summary.json``: the student's and the teacher's
-    validation metrics, steps, seconds. Raises ``ValueError`` / ``FileNotFoundError`` naming the flag.
+    validation metrics, steps, seconds (under torchrun: rank 0 returns it, the other ranks ``{}``).
+    Both stages run on the run harness (``--device``, ``--precision``, ``--threads``, torchrun's DDP).
+    Raises ``ValueError`` / ``FileNotFoundError`` naming the flag.
     """
     from fnet import harness, run_folder
     from fnet.training.resume import CHECKPOINTS_DIR
 
     config = config.checked()
-    harness.check_device(config, training=True)
-    if config.device not in ("auto", "cpu") or config.precision not in (None, "fp32"):
-        # the student stage is not on the run harness yet: say so rather than run elsewhere than asked
-        raise ValueError(f"--device {config.device} --precision {config.precision}: `fnet distill --task` trains its "
-                         "student on the CPU in float32 in this version; pass --device cpu (or leave it out)")
     inputs = {"--teacher": config.teacher, "--train": config.train, "--validation": config.validation,
               "--train-files": config.train_files or []}
     run_folder.check_claim(config.output, "distill", overwrite=config.overwrite, resume=config.resume, inputs=inputs)
-    with run_folder.claim(config.output, "distill", overwrite=config.overwrite, resume=config.resume,
-                          keep=(CHECKPOINTS_DIR, TEACHER_DIR), inputs=inputs) as out:
-        out.record(task=config.task)
-        return _task_distill(config, out, callbacks)
+    with harness.start(config, command="distill", output=config.output, overwrite=config.overwrite,
+                       resume=config.resume, keep=(CHECKPOINTS_DIR, TEACHER_DIR), inputs=inputs,
+                       training=True) as run:
+        if run.is_main:
+            run.out.record(task=config.task)
+        return _task_distill(config, run, callbacks)
 
 
-def _task_distill(config: TaskDistillConfig, out: Any, callbacks: Sequence[Any]) -> dict[str, Any]:
+def _task_distill(config: TaskDistillConfig, run: Any, callbacks: Sequence[Any]) -> dict[str, Any]:
+    """The run of :func:`task_distill`, writing under the claimed folder ``run.out.path``."""
     import time
 
     import torch
 
     from fnet.data.collate import ListDataset, StepBatches
+    from fnet.inference import feature_batch, row_lengths, task_logits
     from fnet.io import atomic_write_text
     from fnet.optimize import optimize_for_inference, optimize_for_training
     from fnet.tasks import get_family
+    from fnet.tasks.folder import TaskInfo, read_split, write_metrics
     from fnet.tokenization import AutoTokenizer
-    from fnet.training.distributed import DistContext
-    from fnet.inference import feature_batch as _batch, task_logits as _logits
-    from fnet.tasks.folder import TaskInfo, read_split as _read, write_metrics as _write_metrics
-    from fnet.training.loop import Trainer, TrainerConfig
+    from fnet.training.distributed import DistContext, unwrap_model, wrap_model
+    from fnet.training.loop import BEST_DIR, Trainer, TrainerConfig
 
     started = time.perf_counter()
-    output = out.path
-    from fnet.training.distributed import default_threads
-
-    config = dataclasses.replace(config, threads=config.threads or default_threads(DistContext()))
-    torch.set_num_threads(config.threads)
+    ctx, output = run.dist, run.out.path
     family = get_family(config.task)
     teacher_dir = _teacher(config, output)
     teacher_seconds = time.perf_counter() - started
 
     tokenizer = AutoTokenizer.from_pretrained(teacher_dir, flag="--teacher")
-    out.record(tokenizer=tokenizer.fingerprint())
+    if run.is_main:
+        run.out.record(tokenizer=tokenizer.fingerprint())
     teacher = family.model_class().from_pretrained(teacher_dir)
     if teacher.config.problem_type not in (None, "single_label_classification"):
         raise ValueError(f"--train: task distillation needs single-label classes, the teacher's labels are "
                          f"{teacher.config.problem_type}")
     label_names = [teacher.config.labels()[i] for i in range(teacher.config.num_labels)]
     inherited = family.inherited_options(label_names, teacher.config.problem_type)
-    train_ex = _read(family, config.train, config.reader, config.max_train_examples, inherited)
+    train_ex = read_split(family, config.train, config.reader, config.max_train_examples, inherited)
     feats = family.featurize(train_ex, tokenizer, config.seq_len)
     labelled_rows = feats.num_rows
     extra = _unlabelled_features(config, family, tokenizer, label_names)
@@ -306,17 +319,20 @@ def _task_distill(config: TaskDistillConfig, out: Any, callbacks: Sequence[Any])
         feats = {k: torch.cat([feats[k], extra[k]]) for k in feats if k in extra}
     val_ex = val_feats = None
     if config.validation:
-        val_ex = _read(family, config.validation, config.reader, None, inherited)
+        val_ex = read_split(family, config.validation, config.reader, None, inherited)
         val_feats = family.featurize(val_ex, tokenizer, config.seq_len)
 
     torch.manual_seed(config.seed)
     student, report = student_task_model(teacher, config.layers, config.layer_scale, config.attention_layers)
     layer_map = report["layer_map"]
-    teacher = teacher.eval().requires_grad_(False)
-    student = optimize_for_training(optimize_for_inference(student)).train()
+    teacher = optimize_for_inference(teacher.to(ctx.device)).eval().requires_grad_(False)
+    student = optimize_for_training(optimize_for_inference(student.to(ctx.device))).train()
     rows = next(iter(feats.values())).shape[0]
-    data = StepBatches(ListDataset(list(range(rows)), lambda idx: _batch(feats, idx)), config.batch_size, 1,
-                       seed=config.seed)
+    if config.batch_size % ctx.world_size:
+        raise ValueError(f"--batch-size {config.batch_size} must be a multiple of the {ctx.world_size} processes")
+    data = StepBatches(ListDataset(list(range(rows)), lambda idx: feature_batch(feats, idx)),
+                       config.batch_size // ctx.world_size, 1, ctx.rank, ctx.world_size, seed=config.seed,
+                       lengths=row_lengths(feats["attention_mask"]) if config.group_by_length else None)
     max_steps = max(1, math.ceil(config.epochs * data.steps_per_epoch))
     optimizer, scheduler = config.optimizer_and_scheduler(student, config.lr, int(config.warmup_ratio * max_steps),
                                                           max_steps)
@@ -331,31 +347,36 @@ def _task_distill(config: TaskDistillConfig, out: Any, callbacks: Sequence[Any])
                                       config.temperature, config.soft_weight, config.label_weight,
                                       config.hidden_weight)
 
+    local = type(run)(DistContext(device=ctx.device), run.precision)  # validation: rank 0 alone, all its rows
+
     def score(model) -> dict[str, float]:
-        outputs = _logits(model, val_feats, batch_size=64)
+        outputs = task_logits(unwrap_model(model), val_feats, batch_size=64, run=local)
         return family.score(val_ex, val_feats, outputs, label_names, problem_type=teacher.config.problem_type)[0]
 
     validating = val_feats is not None
     options = {k: v for k, v in dataclasses.asdict(config).items()}
     trainer = Trainer(
-        student, optimizer, data,
+        wrap_model(student, ctx), optimizer, data,
         TrainerConfig(max_steps=max_steps, output_dir=str(output), clip_grad=config.clip_grad or None,
-                      seed=config.seed, log_every=config.log_every, save_every=config.save_every,
-                      keep_last=config.keep_last, progress=config.progress, max_time_s=60.0 * config.time_budget,
-                      eval_every_epoch=validating, eval_at_end=validating,
+                      seed=config.seed, bf16=run.precision == "bf16", log_every=config.log_every,
+                      save_every=config.save_every, keep_last=config.keep_last, progress=config.progress,
+                      max_time_s=60.0 * config.time_budget, eval_every_epoch=validating, eval_at_end=validating,
                       best_metric=family.best_metric(teacher.config.problem_type) if validating else None),
         scheduler=scheduler, loss_fn=loss_fn, evaluate=score if validating else None, callbacks=callbacks,
-        dist=DistContext(), extra_state={"options": options})
-    logger.info("student: %d layers from teacher layers %s; %d labelled + %d unlabelled texts, %d steps "
-                "(%g epochs), %d threads", len(layer_map), layer_map, labelled_rows, rows - labelled_rows, max_steps,
-                config.epochs, torch.get_num_threads())
+        dist=ctx, extra_state={"options": options})
+    if run.is_main:
+        logger.info("student: %d layers from teacher layers %s; %d labelled + %d unlabelled texts, %d steps "
+                    "(%g epochs); %d process(es) on %s (%s), %d threads each", len(layer_map), layer_map,
+                    labelled_rows, rows - labelled_rows, max_steps, config.epochs, ctx.world_size, ctx.device,
+                    run.precision, torch.get_num_threads())
     trained = trainer.train(resume=config.resume)
-
-    from fnet.training.loop import BEST_DIR
+    if not run.is_main:
+        ctx.barrier()
+        return {}
 
     best = output / BEST_DIR
     if validating and (best / "model.safetensors").is_file():
-        student = optimize_for_inference(family.model_class().from_pretrained(best))
+        student = optimize_for_inference(family.model_class().from_pretrained(best).to(ctx.device))
     student.save_pretrained(output)
     tokenizer.save_pretrained(str(output))
     TaskInfo(task=family.name, seq_len=config.seq_len, stride=0, max_answer_length=0, reader=dict(config.reader),
@@ -365,14 +386,16 @@ def _task_distill(config: TaskDistillConfig, out: Any, callbacks: Sequence[Any])
         "unlabelled_texts": rows - labelled_rows, "steps": trained.step, "best_step": trained.best_step,
         "resumed_from": trained.resumed_from, "layer_map": layer_map, "train": trained.last_logs,
         "student_seconds": round(trainer.elapsed, 1), "teacher_seconds": round(teacher_seconds, 1),
+        "device": str(ctx.device), "precision": run.precision, "processes": ctx.world_size,
     }
     if validating:
         summary.update(score(student))
         teacher_metrics = _read_json(teacher_dir / "metrics.json")
         summary["teacher_metrics"] = {k: v for k, v in teacher_metrics.items() if k.startswith("eval_")}
-    _write_metrics(output, summary)
+    write_metrics(output, summary)
     atomic_write_text(output / "run_config.json", json.dumps(options, indent=2, default=str) + "\n")
     atomic_write_text(output / "distill_summary.json", json.dumps(summary, indent=2, default=str) + "\n")
+    ctx.barrier()
     return summary
 
 
