@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-
 import pytest
 import torch
 import torch.distributed as dist
@@ -16,14 +10,9 @@ from fnet.cli.main import main
 from fnet.modeling import FNetForPreTraining
 
 from pretraining_helpers import one_thread, read_metrics, tiny_model_config, train_tokenizer, write_corpus  # noqa: F401
+from torchrun_helpers import torchrun
 
 pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="needs gloo")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_two_processes_equal_one_with_the_same_global_batch(tmp_path):
@@ -42,19 +31,7 @@ def test_two_processes_equal_one_with_the_same_global_batch(tmp_path):
     # one process: micro-batches of 4, accumulated twice = 8 pairs per step
     assert main(args(tmp_path / "single", 4, 2)) == 0
     # two processes: 4 pairs each = the same 8 pairs per step
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_PORT")}
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--nnodes=1",
-               "--master_addr=127.0.0.1", f"--master_port={free_port()}", "-m", "fnet.cli.main",
-               *args(tmp_path / "ddp", 4, 1)]
-    process = subprocess.Popen(command, env={**env, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        _, stderr = process.communicate(timeout=120)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)  # torchrun and both workers
-        _, stderr = process.communicate()
-        pytest.fail(f"the 2-process run hung: {stderr[-3000:]}")
-    assert process.returncode == 0, stderr[-3000:]
+    torchrun(args(tmp_path / "ddp", 4, 1), timeout=120)
 
     single = read_metrics(tmp_path / "single" / "metrics.jsonl")
     ddp = read_metrics(tmp_path / "ddp" / "metrics.jsonl")

@@ -10,7 +10,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,8 @@ import torch.distributed as dist
 
 from fnet.cli.main import main as fnet_main
 from fnet.training import resume
+
+from torchrun_helpers import torchrun
 
 WORDS = "apple river stone cloud paper music window garden silver yellow quick slow table chair light".split()
 
@@ -109,28 +110,6 @@ def test_kill_9_during_finetune_then_resume_is_bit_exact(data, tmp_path):
     assert not (killed / "training" / "checkpoints").exists(), "a finished run keeps no checkpoints"
     assert fnet_main(finetune_args(data, killed, "--resume")) == 2, "a finished run has nothing to resume"
     assert (straight / "training" / "best").is_dir()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def torchrun(args: list[str], timeout: int = 180) -> str:
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_PORT")}
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--nnodes=1",
-               "--master_addr=127.0.0.1", f"--master_port={free_port()}", "-m", "fnet.cli.main", *args]
-    process = subprocess.Popen(command, env={**env, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        out, err = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        out, err = process.communicate()
-        pytest.fail(f"the 2-process run hung: {err[-3000:]}")
-    assert process.returncode == 0, err[-3000:]
-    return out
 
 
 @pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="needs gloo")
@@ -252,3 +231,38 @@ def test_precision_and_device_resolution():
     check_quantize_device("int8", torch.device("cpu"))
     with pytest.raises(ValueError, match="--quantize int8 runs on the CPU only"):
         check_quantize_device("int8", torch.device("cuda", 0))
+
+
+@pytest.mark.parametrize("hardware_bf16", [True, False])
+def test_cpu_bf16_is_the_default_only_for_commands_that_opt_in_and_only_on_hardware_bf16(monkeypatch,
+                                                                                           hardware_bf16):
+    """fnet distill (both modes) trains in bf16 on a CPU with hardware bfloat16 and in fp32 elsewhere;
+    every other command keeps fp32 on every CPU; an explicit --precision always wins."""
+    from fnet import harness
+    from fnet.training.distill import DistillConfig
+    from fnet.training.finetune import FinetuneConfig
+    from fnet.training.task_distill import TaskDistillConfig
+
+    assert isinstance(harness.cpu_has_fast_bf16(), bool)  # the real probe answers on any machine
+    monkeypatch.setattr(harness, "cpu_has_fast_bf16", lambda: hardware_bf16)
+    cpu = torch.device("cpu")
+    assert DistillConfig.cpu_bf16 and TaskDistillConfig.cpu_bf16 and not FinetuneConfig.cpu_bf16
+    expected = "bf16" if hardware_bf16 else "fp32"
+    assert harness.resolve_precision(None, cpu, DistillConfig.cpu_bf16) == expected
+    assert harness.resolve_precision(None, cpu, FinetuneConfig.cpu_bf16) == "fp32"
+    assert harness.resolve_precision("fp32", cpu, True) == "fp32"
+    with harness.start(TaskDistillConfig(device="cpu", threads=1), command="distill") as run:
+        assert run.precision == expected
+    with harness.start(FinetuneConfig(device="cpu", threads=1), command="finetune") as run:
+        assert run.precision == "fp32"
+
+
+@pytest.mark.parametrize("load, expected", [(0.0, 2), (0.3, 2), (0.9, 1), (1.2, 1), (3.5, 1)])
+def test_default_threads_use_the_idle_cores_of_a_two_core_machine(monkeypatch, load, expected):
+    """An idle machine's load average is not 0: 0.3 on two cores still gets both (it got 1 by flooring)."""
+    from fnet.training import distributed
+
+    monkeypatch.setattr(distributed.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(distributed.os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    assert distributed.default_threads(distributed.DistContext()) == expected

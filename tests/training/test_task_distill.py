@@ -95,6 +95,7 @@ def _config(toy, output, **kw):
     base = dict(task="classification", teacher=str(toy.teacher), train=str(toy.train), validation=str(toy.dev),
                 output=str(output), seq_len=16, batch_size=16, teacher_epochs=15, teacher_lr=5e-3, epochs=6, lr=3e-3,
                 save_every=10, log_every=1, progress=False, threads=1,
+                precision="fp32",  # the thresholds below hold in fp32 on every CPU (bf16: its own test)
                 seed=1)  # finetune now seeds the teacher's new head: seed 0's init leaves this toy teacher at 0.67
     return TaskDistillConfig(**{**base, **kw})
 
@@ -199,3 +200,30 @@ def test_bf16_on_the_harness_and_a_teacher_on_fewer_labels_than_the_student(toy,
     assert all(torch.isfinite(p).all() for p in FNetForSequenceClassification.from_pretrained(out).parameters())
     with pytest.raises(ValueError, match="--teacher-train-examples"):
         _config(toy, tmp_path / "x", teacher_train_examples=0).checked()
+
+
+@pytest.mark.skipif(not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
+                    reason="needs gloo")
+def test_two_processes_under_torchrun_train_the_student_as_one(toy, distilled, tmp_path):
+    """Under torchrun each process takes half of every global batch (DDP); rank 0 alone writes the
+    folder and prints the summary; the student learns as the one-process student does."""
+    from torchrun_helpers import torchrun
+
+    whole_dir, _ = distilled
+    args = ["distill", "--task", "classification", "--teacher", str(whole_dir / "teacher"), "--train",
+            str(toy.train), "--validation", str(toy.dev), "--seq-len", "16", "--batch-size", "16", "--epochs", "4",
+            "--lr", "3e-3", "--precision", "fp32", "--save-every", "10", "--log-every", "1", "--no-progress"]
+    assert main([*args, "--output", str(tmp_path / "one"), "--threads", "1"]) == 0
+    printed = torchrun([*args, "--output", str(tmp_path / "two"), "--device", "cpu"])
+    assert printed.count("student saved to") == 1  # rank 0 reports
+    one, two = _losses(tmp_path / "one"), _losses(tmp_path / "two")
+    assert list(one) == list(two) == list(range(1, 121))
+    # not step-for-step equal: the student keeps the teacher's dropout, whose masks differ between one
+    # process and two; both learn, to the same place
+    for losses in (one, two):
+        assert sum(list(losses.values())[-5:]) < 0.5 * sum(list(losses.values())[:5]), losses
+    a = json.loads((tmp_path / "one" / "distill_summary.json").read_text())
+    b = json.loads((tmp_path / "two" / "distill_summary.json").read_text())
+    assert b["processes"] == 2 and a["processes"] == 1
+    accuracy = (a["eval_accuracy"], b["eval_accuracy"])  # chance is 1/3
+    assert min(accuracy) >= 0.6 and abs(accuracy[0] - accuracy[1]) <= 0.15, accuracy

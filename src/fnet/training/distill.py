@@ -36,10 +36,11 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, ClassVar, Sequence, TYPE_CHECKING
 
 from fnet.lazy import numpy as np  # imported on first use: the CLI reads this module for its flags
 
+from fnet.harness import CPU_BF16_HELP, PRECISIONS
 from fnet.options import option, require, require_at_least
 from fnet.training.run_options import RunOptions
 
@@ -59,6 +60,9 @@ POOLED_LOSSES = ("cosine", "mse")
 @dataclass
 class DistillConfig(RunOptions):
     """Options of a distillation run (``fnet distill --help`` shows each with its flag)."""
+
+    cpu_bf16: ClassVar[bool] = True  # bf16 by default on a CPU with hardware bfloat16 (see fnet.harness)
+    precision: str | None = option(None, CPU_BF16_HELP, choices=PRECISIONS)
 
     teacher: str | None = option(None, "the BERT-family teacher: a model folder or Hugging Face Hub id (e.g. "
                                        "sentence-transformers/all-MiniLM-L6-v2)")

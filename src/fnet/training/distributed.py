@@ -118,7 +118,9 @@ def default_threads(ctx: DistContext) -> int:
         idle = cores - os.getloadavg()[0]
     except (AttributeError, OSError):
         return share
-    return max(1, min(share, int(idle)))
+    # rounded, not floored: an idle machine's load average is rarely 0 (0.1-0.4 on an idle 2-core
+    # machine), and flooring 2 - 0.3 gave 1 thread there, half the machine
+    return max(1, min(share, round(idle)))
 
 
 def cleanup(ctx: DistContext) -> None:

@@ -18,8 +18,9 @@ that made small students match their teachers on a task:
 The output folder is an ordinary ``fnet finetune`` folder (model, tokenizer, ``fnet_task.json``,
 ``metrics.json``), so ``fnet predict`` and ``fnet evaluate`` take it as is; ``OUTPUT/teacher`` is
 the fine-tuned teacher, the same kind of folder. Training runs on the one
-:class:`fnet.training.loop.Trainer`: checkpoints, ``--resume`` (a finished teacher is reused, a
-student continues from its newest checkpoint), ``--time-budget``.
+:class:`fnet.training.loop.Trainer` on the run harness (``--device``, ``--precision``, torchrun's
+DDP): checkpoints, ``--resume`` (a finished teacher is reused; a stopped teacher or student continues
+from its newest checkpoint), ``--time-budget``, batches grouped by length.
 
 Legend: b rows, k labels, n tokens, d hidden size.
 """
@@ -33,8 +34,9 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
+from fnet.harness import CPU_BF16_HELP, PRECISIONS
 from fnet.options import option, require, require_at_least
 from fnet.training.run_options import RunOptions
 
@@ -50,6 +52,9 @@ TEACHER_DIR = "teacher"  # OUTPUT/teacher: the fine-tuned teacher
 @dataclass
 class TaskDistillConfig(RunOptions):
     """Options of ``fnet distill --task``: a fine-tuned teacher and an FNet student of it."""
+
+    cpu_bf16: ClassVar[bool] = True  # bf16 by default on a CPU with hardware bfloat16 (see fnet.harness)
+    precision: str | None = option(None, CPU_BF16_HELP, choices=PRECISIONS)
 
     task: str | None = option(None, "task-specific distillation: fine-tune --teacher on the labels of --train, then "
                                     "train the FNet student on its answers (only classification); without --task, "
@@ -94,7 +99,9 @@ class TaskDistillConfig(RunOptions):
     group_by_length: bool = option(True, "batches of texts of about one length, for the teacher's fine-tuning and "
                                          "the student (less padding, faster on varied lengths; "
                                          "--no-group-by-length: random batches)")
-    save_every: int = option(200, "steps between the student's checkpoints in OUTPUT/checkpoints (0: none)")
+    save_every: int = option(200, "steps between checkpoints: the teacher's in OUTPUT/teacher/training/checkpoints, "
+                                  "the student's in OUTPUT/checkpoints (0: the teacher at each epoch's end, the student "
+                                  "never)")
     reader: dict[str, Any] = option(help="reader options of the labelled files (columns, format, ...)", cli=False,
                                     default_factory=dict)
 
@@ -209,9 +216,10 @@ def _is_finetuned(folder: Path) -> bool:
     return (folder / TASK_INFO_NAME).is_file() and (folder / "config.json").is_file()
 
 
-def _teacher(config: TaskDistillConfig, out: Path) -> Path:
+def _teacher(config: TaskDistillConfig, out: Path, precision: str) -> Path:
     """The fine-tuned teacher's folder: ``--teacher`` when it is one, OUTPUT/teacher when a previous run
-    finished it (--resume), else fine-tuned now with fnet finetune's defaults."""
+    finished it (--resume), else fine-tuned now with fnet finetune's defaults (continuing from the
+    checkpoints of a stopped run; under torchrun, data-parallel like the student)."""
     from fnet import run_folder
     from fnet.hub import resolve
     from fnet.training.finetune import FinetuneConfig, finetune
@@ -225,18 +233,16 @@ def _teacher(config: TaskDistillConfig, out: Path) -> Path:
     if _is_finetuned(folder) and marker.get("state") == "complete":
         logger.info("teacher: reusing the fine-tuned teacher in %s", folder)
         return folder
-    if folder.exists():  # an unfinished fine-tuning: fnet finetune cannot resume, so it starts again
-        import shutil
-
-        shutil.rmtree(folder)
-    logger.info("teacher: fine-tuning %s on %s into %s", config.teacher, config.train, folder)
+    logger.info("teacher: fine-tuning %s on %s into %s%s", config.teacher, config.train, folder,
+                " (continuing from its checkpoints)" if folder.exists() else "")
     summary = finetune(FinetuneConfig(
         task=config.task, model=str(given), train=config.train, validation=config.validation, output=str(folder),
         epochs=config.teacher_epochs, lr=config.teacher_lr, batch_size=config.batch_size, seq_len=config.seq_len,
         seed=config.seed, threads=config.threads,
         max_train_examples=config.teacher_examples(),
-        device=config.device, precision=config.precision, group_by_length=config.group_by_length,
-        time_budget=config.teacher_time_budget,
+        device=config.device, precision=precision, group_by_length=config.group_by_length,
+        time_budget=config.teacher_time_budget, save_every=config.save_every, keep_last=config.keep_last,
+        resume=True,  # an unfinished teacher (this run was stopped) continues from its newest checkpoint
         progress=config.progress, reader=dict(config.reader)))
     logger.info("teacher fine-tuned: %s", {k: v for k, v in summary.items() if k.startswith("eval_")})
     return folder
@@ -299,7 +305,7 @@ def _task_distill(config: TaskDistillConfig, run: Any, callbacks: Sequence[Any])
     started = time.perf_counter()
     ctx, output = run.dist, run.out.path
     family = get_family(config.task)
-    teacher_dir = _teacher(config, output)
+    teacher_dir = _teacher(config, output, run.precision)  # the student's precision, resolved
     teacher_seconds = time.perf_counter() - started
 
     tokenizer = AutoTokenizer.from_pretrained(teacher_dir, flag="--teacher")
