@@ -400,9 +400,9 @@ def _distill(config: DistillConfig, run: Run, tokenizer: Tokenizer, callbacks: S
     if ctx.is_main:
         output.mkdir(parents=True, exist_ok=True)
         logger.info("student: %d layers from teacher layers %s, %d tensors from the teacher, %d new; %s texts, "
-                    "%s tokens; %d process(es) on %s, %d threads each", len(layer_map), layer_map,
+                    "%s tokens; %d process(es) on %s (%s), %d threads each", len(layer_map), layer_map,
                     len(report["copied"]), len(report["initialised"]), f"{len(data_set.examples):,}",
-                    f"{data_set.num_tokens:,}", ctx.world_size, ctx.device, torch.get_num_threads())
+                    f"{data_set.num_tokens:,}", ctx.world_size, ctx.device, run.precision, torch.get_num_threads())
     trainer = Trainer(wrap_model(student, ctx), optimizer, data, trainer_config, scheduler=scheduler,
                       loss_fn=loss_fn, dist=ctx, extra_state={"options": options}, callbacks=callbacks)
     trained = trainer.train(resume=config.resume)
@@ -421,6 +421,7 @@ def _distill(config: DistillConfig, run: Run, tokenizer: Tokenizer, callbacks: S
                 atomic_write_text(output / name, (folder / name).read_text(encoding="utf-8"))
         atomic_write_text(output / "run_config.json", json.dumps(options, indent=2, default=str) + "\n")
         atomic_write_text(output / "distill_summary.json", json.dumps(
-            {**result.summary(), "layer_map": layer_map, "teacher": config.teacher}, indent=2) + "\n")
+            {**result.summary(), "layer_map": layer_map, "teacher": config.teacher, "precision": run.precision,
+             "threads": torch.get_num_threads()}, indent=2) + "\n")
     ctx.barrier()
     return result
