@@ -84,10 +84,12 @@ def distill_cmd(args) -> None:
     cmd = [sys.executable, "-m", "fnet.cli.main", "distill", "--teacher", str(teacher), "--train-files",
            str(WORK / args.train_file), "--output", str(WORK / args.name), "--seq-len", str(args.seq_len),
            "--max-steps", str(args.max_steps), "--time-budget", str(args.time_budget), "--targets", args.targets,
-           "--batch-size", str(args.batch_size), "--save-every", "50", "--no-progress", "--threads", str(args.threads)]
+           "--batch-size", str(args.batch_size), "--no-progress", "--threads", str(args.threads)]
+    if args.save_every is None:
+        args.save_every = 50
     if args.max_texts:
         cmd += ["--max-texts", str(args.max_texts)]
-    for flag in ("lr", "layer_scale", "attention_layers"):
+    for flag in ("lr", "layer_scale", "attention_layers", "precision", "save_every", "keep_last"):
         if getattr(args, flag) is not None:
             cmd += ["--" + flag.replace("_", "-"), str(getattr(args, flag))]
     if args.resume:
@@ -247,6 +249,61 @@ def evaluate(args) -> None:
     write_markdown(results)
 
 
+def curve(args) -> None:
+    """Held-out cosine of every kept checkpoint of ``--name`` (``step-N``) and of the final student, beside
+    the training-batch cosine logged at that step: the distillation curve, not one point."""
+    import numpy as np
+    import torch
+
+    from fnet import AutoTokenizer, FNetModel, optimize_for_inference
+    from fnet.embeddings import encode_texts
+
+    torch.set_num_threads(args.threads)
+    teacher_dir, student_dir = minilm_folder(), WORK / args.name
+    tokenizer = AutoTokenizer.from_pretrained(teacher_dir)
+    held_out = {name: [t for t, _ in rows[1]] for name, rows in datasets(1, args.probe_test).items()}
+
+    def embed(folder: Path) -> dict:
+        model = optimize_for_inference(FNetModel.from_pretrained(folder))
+        # the teacher's recipe (mean pooling, normalized), given explicitly: checkpoints carry no recipe files
+        return {name: encode_texts(model, texts, tokenizer, max_length=128, pooling="mean", normalize=True).embeddings
+                for name, texts in held_out.items()}
+
+    teacher = embed(teacher_dir)
+    lines = (student_dir / "metrics.jsonl").read_text().splitlines()
+    logs = {r["step"]: r for r in map(json.loads, filter(str.strip, lines)) if "cosine" in r}
+    points = sorted((int(d.name.split("-")[1]), d) for d in (student_dir / "checkpoints").glob("step-*"))
+    summary = json.loads((student_dir / "distill_summary.json").read_text())
+    if not points or points[-1][0] != summary["steps"]:  # the final model, unless the last checkpoint is it
+        points.append((summary["steps"], student_dir))
+    cpu = json.loads((student_dir / "cpu_time.json").read_text())
+    wall = sum(r["wall_s"] for r in cpu) if isinstance(cpu, list) else cpu["wall_s"]
+    cpu_s = sum(r["cpu_s"] for r in cpu) if isinstance(cpu, list) else cpu["cpu_s"]
+    rows = []
+    for step, folder in points:
+        student = embed(folder)
+        row = {"step": step, "train_cosine": logs.get(step, {}).get("cosine"),
+               "elapsed_s": logs.get(step, {}).get("elapsed_s")}
+        for name in held_out:
+            row[f"{name}_cosine"] = float(np.mean(np.sum(teacher[name] * student[name], axis=1)))
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    out = {"student": str(student_dir), "held_out_texts": {k: len(v) for k, v in held_out.items()},
+           "distillation_cpu_s": cpu_s, "distillation_wall_s": wall, "command": " ".join(sys.argv),
+           "machine": machine(), "points": rows}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{STEM}-curve.json").write_text(json.dumps(out, indent=2) + "\n")
+    lines = [f"# Distillation curve: {student_dir.name}", "", f"Command: `{out['command']}`  ",
+             f"Distillation: {cpu_s / 60:.1f} CPU-minutes ({wall / 60:.1f} wall); machine: {out['machine']}", "",
+             "| step | training-batch cosine | " + " | ".join(f"held-out {n} cosine ({len(held_out[n])} texts)"
+                                                           for n in held_out) + " |",
+             "|---|---|" + "---|" * len(held_out)]
+    for r in rows:
+        train = f"{r['train_cosine']:.3f}" if r["train_cosine"] is not None else ""
+        lines.append(f"| {r['step']} | {train} | " + " | ".join(f"{r[n + '_cosine']:.3f}" for n in held_out) + " |")
+    (RESULTS / f"{STEM}-curve.md").write_text("\n".join(lines) + "\n")
+
+
 def ablation() -> dict:
     """The last training line of each ``ablate-<targets>`` run in WORK (same data, steps and seed)."""
     out = {}
@@ -375,6 +432,9 @@ def main() -> None:
     p.add_argument("--lr", type=float, help="--lr of fnet distill (default: its own)")
     p.add_argument("--layer-scale", type=float, help="--layer-scale of fnet distill (default: its own)")
     p.add_argument("--attention-layers", type=int, help="--attention-layers of fnet distill (default: its own)")
+    p.add_argument("--precision", help="--precision of fnet distill (default: its own)")
+    p.add_argument("--save-every", type=int, help="--save-every of fnet distill (default here: 50)")
+    p.add_argument("--keep-last", type=int, help="--keep-last of fnet distill (checkpoints kept: the curve's points)")
     p.add_argument("--resume", action="store_true")
     p.set_defaults(func=distill_cmd)
     p = sub.add_parser("evaluate")
@@ -385,6 +445,11 @@ def main() -> None:
     p.add_argument("--finetune-epochs", type=float, help="default: what fnet finetune resolves (lr 1e-4, >= 300 steps)")
     p.add_argument("--throughput-rows", type=int, default=16, help="texts per length and round")
     p.set_defaults(func=evaluate)
+    p = sub.add_parser("curve", help="held-out cosine of every kept checkpoint into results[-TAG]-curve.*")
+    p.add_argument("--name", default="student")
+    p.add_argument("--probe-test", type=int, default=500)
+    p.add_argument("--threads", type=int, default=2)
+    p.set_defaults(func=curve)
     p = sub.add_parser("throughput", help="measure fnet embed throughput again into results.json")
     p.add_argument("--name", default="student")
     p.add_argument("--throughput-rows", type=int, default=16)
