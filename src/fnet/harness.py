@@ -37,8 +37,8 @@ if TYPE_CHECKING:
     from fnet.training.distributed import DistContext
 
 __all__ = ["DeviceOptions", "PRECISIONS", "CPU_BF16_HELP", "TRAINING_PRECISIONS", "QUANTIZE_CHOICES", "QUANTIZE_HELP",
-           "Run", "start", "resolve_device", "resolve_precision", "autocast", "to_device", "check_device", "check_quantize_device",
-           "is_main_process", "set_threads", "cpu_has_fast_bf16"]
+           "Run", "start", "resolve_device", "resolve_precision", "autocast", "to_device", "check_device",
+           "check_quantize_device", "is_main_process", "set_threads", "cpu_has_fast_bf16"]
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 QUANTIZE_CHOICES = ("int8",)
