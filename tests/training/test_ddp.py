@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import pytest
-import torch
 import torch.distributed as dist
 
 from fnet.cli.main import main
 from fnet.modeling import FNetForPreTraining
 
 from pretraining_helpers import one_thread, read_metrics, tiny_model_config, train_tokenizer, write_corpus  # noqa: F401
-from torchrun_helpers import torchrun
+from process_helpers import torchrun
 
 pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="needs gloo")
 

@@ -7,12 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import random
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +16,8 @@ import torch
 import torch.distributed as dist
 
 from fnet.cli.main import main as fnet_main
-from fnet.training import resume
 
-from torchrun_helpers import torchrun
+from process_helpers import kill_at_checkpoint, torchrun
 
 WORDS = "apple river stone cloud paper music window garden silver yellow quick slow table chair light".split()
 
@@ -79,22 +73,8 @@ def test_kill_9_during_finetune_then_resume_is_bit_exact(data, tmp_path):
     assert fnet_main(finetune_args(data, straight, "--save-every", "6")) == 0
 
     killed = tmp_path / "killed"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "fnet.cli.main", *finetune_args(data, killed, "--save-every", "6")],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + 90
-    try:
-        while time.time() < deadline and process.poll() is None:
-            done = resume.list_checkpoints(killed / "training") if (killed / "training").is_dir() else []
-            if done and done[-1][0] >= 12:
-                break
-            time.sleep(0.01)
-        os.kill(process.pid, signal.SIGKILL)
-    finally:
-        process.wait()
-    if process.returncode != -signal.SIGKILL:
-        pytest.fail(f"the run ended before it could be killed (rc {process.returncode}): {process.stderr.read()[-2000:]}")
-    killed_at = resume.list_checkpoints(killed / "training")[-1][0]
+    killed_at = kill_at_checkpoint(finetune_args(data, killed, "--save-every", "6"), killed / "training", 12,
+                                   threads=1)
     assert killed_at < 48, "killed before the end (48 steps)"
 
     # without --resume the unfinished run is refused, naming the way out

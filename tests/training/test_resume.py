@@ -7,12 +7,7 @@ Two interruptions: an exception inside the loop (in-process), and ``kill -9`` of
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -28,6 +23,7 @@ from fnet.training.loop import Callback, Trainer, TrainerConfig
 from fnet.training.objectives import pretraining_loss
 from fnet.training.optim import OptimConfig, build_optimizer, build_scheduler
 
+from process_helpers import kill_at_checkpoint
 from pretraining_helpers import one_thread, read_metrics, tiny_model_config, train_tokenizer, write_corpus  # noqa: F401
 
 
@@ -104,21 +100,7 @@ def test_kill_9_then_resume_matches_the_uninterrupted_run(files, tmp_path):
     assert main(cli_args(files, straight)) == 0
 
     killed = tmp_path / "killed"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "fnet.cli.main", *cli_args(files, killed)], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + 50
-    try:
-        while time.time() < deadline and process.poll() is None:
-            if len(resume.list_checkpoints(killed)) >= 1 and resume.list_checkpoints(killed)[-1][0] >= 2:
-                break
-            time.sleep(0.01)
-        os.kill(process.pid, signal.SIGKILL)
-    finally:
-        process.wait()
-    if process.returncode != -signal.SIGKILL:
-        pytest.fail(f"the run ended before it could be killed (rc {process.returncode}): {process.stderr.read()[-2000:]}")
-    killed_at = resume.list_checkpoints(killed)[-1][0]
+    killed_at = kill_at_checkpoint(cli_args(files, killed), killed, 2, timeout=50)
     assert killed_at < 40
 
     assert main(cli_args(files, killed, "--resume")) == 0

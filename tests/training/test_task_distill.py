@@ -9,7 +9,6 @@ import math
 import random
 from types import SimpleNamespace
 
-import numpy as np
 import pytest
 import torch
 
@@ -207,7 +206,7 @@ def test_bf16_on_the_harness_and_a_teacher_on_fewer_labels_than_the_student(toy,
 def test_two_processes_under_torchrun_train_the_student_as_one(toy, distilled, tmp_path):
     """Under torchrun each process takes half of every global batch (DDP); rank 0 alone writes the
     folder and prints the summary; the student learns as the one-process student does."""
-    from torchrun_helpers import torchrun
+    from process_helpers import torchrun
 
     whole_dir, _ = distilled
     args = ["distill", "--task", "classification", "--teacher", str(whole_dir / "teacher"), "--train",
